@@ -1,0 +1,110 @@
+"""The one configuration tree: YAML files validated by pydantic, with dotted overrides.
+
+Each pipeline stage owns its section (``optplan.data.config``, ``optplan.models.config``,
+``optplan.train.config``, ``optplan.plan.config``); this module composes them, loads YAML,
+applies ``key.sub=value`` overrides and turns validation failures into a
+:class:`~optplan.errors.ConfigError` that names the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from optplan.data.config import DataConfig
+from optplan.errors import ConfigError
+from optplan.models.config import ModelConfig
+from optplan.plan.config import PlanConfig
+from optplan.train.config import KneeConfig, TrainConfig
+
+
+class OptplanConfig(BaseModel):
+    """Everything one run needs. Every key has a default; experiment files only override."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: DataConfig = Field(default_factory=DataConfig, description="Videos, annotations, clips.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="Backbone and heads.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Optimiser and loop.")
+    knee: KneeConfig = Field(default_factory=KneeConfig, description="When a state is spent.")
+    plan: PlanConfig = Field(default_factory=PlanConfig, description="States and moves.")
+    out: Path = Field(Path("runs/default"), description="Run directory: store, logs, checkpoints.")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into its key path and a YAML-parsed value (``1e-3``, ``[4,8]``)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r} is not of the form key.sub=value (e.g. train.seed=3)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set each dotted key in a nested dict (creating sections as needed) and return it."""
+    for text in overrides:
+        path, value = parse_override(text)
+        node = tree
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"override {text!r}: {part!r} is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return tree
+
+
+def format_validation_error(err: ValidationError, source: str = "config") -> str:
+    """One line per problem: the dotted field, the value given, and what is allowed."""
+    lines = [f"invalid {source}:"]
+    for item in err.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "(root)"
+        given = item.get("input")
+        msg = item["msg"]
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; `optplan config --defaults` lists every key)"
+        shown = repr(given) if not isinstance(given, dict) else "{...}"
+        lines.append(f"  {field} = {shown}: {msg}")
+    return "\n".join(lines)
+
+
+def validate(tree: dict[str, Any], source: str = "config") -> OptplanConfig:
+    """Validate a nested dict into an :class:`OptplanConfig` or raise :class:`ConfigError`."""
+    try:
+        return OptplanConfig.model_validate(tree)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, refusing missing files and non-mapping documents clearly."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist")
+    try:
+        tree = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {str(p)!r} is not valid YAML: {err}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"config file {str(p)!r} must hold a mapping of sections, not {type(tree).__name__}")
+    return tree
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> OptplanConfig:
+    """Load a YAML config (or the defaults when ``path`` is None) and apply dotted overrides."""
+    tree = read_yaml(path) if path is not None else {}
+    tree = apply_overrides(tree, list(overrides or []))
+    return validate(tree, source=f"config {str(path)!r}" if path else "config")
+
+
+def dump_config(cfg: OptplanConfig) -> str:
+    """The config as YAML (paths as strings), as written into every run directory."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,35 @@
+"""The ``train`` and ``knee`` sections: the optimiser, the loop, and the stopping rule."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainConfig(BaseModel):
+    """Optimiser and loop settings shared by every state (the state sets lr, clip and batch)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = Field(0, description="Seed for model init, sampling and augmentation.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto': cuda when available.")
+    amp: Literal["off", "bf16", "fp16"] = Field("off", description="Mixed precision on GPU.")
+    channels_last: bool = Field(True, description="channels_last_3d memory format on GPU.")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads (None: all cores).")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum.")
+    nesterov: bool = Field(True, description="Nesterov momentum.")
+    weight_decay: float = Field(1e-4, ge=0.0, description="L2 weight decay.")
+    grad_clip: float | None = Field(40.0, gt=0.0, description="Gradient-norm clip (None: off).")
+    tensorboard: bool = Field(True, description="Write TensorBoard scalars next to the JSONL log.")
+    progress: bool = Field(True, description="Progress bars on the terminal.")
+
+
+class KneeConfig(BaseModel):
+    """When a state has given what it can (see ``optplan.knee``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["paper", "stable", "kneedle"] = Field("paper", description="Stopping rule.")
+    patience: int = Field(10, ge=1, description="T: epochs past the knee before stopping.")
+    max_epochs: int | None = Field(None, ge=1, description="Hard cap of epochs per state (None: paper rule).")

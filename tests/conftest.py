@@ -1,0 +1,18 @@
+"""Shared fixtures: one small built-in dataset per test session, made with the real generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real MP4 dataset (UCF-style lists and Kinetics-style CSV) written by
+    ``optplan data synth``; the directory is its root."""
+    from optplan.data.synth import synthesize
+
+    root = tmp_path_factory.mktemp("synth")
+    synthesize(root, videos_per_class=6, frames=32, size=32, seed=0)
+    return root
