@@ -30,6 +30,9 @@ class DataConfig(BaseModel):
     num_workers: int = Field(1, ge=0, description="DataLoader worker processes (0: main process).")
     cache: bool = Field(True, description="Keep decoded uint8 frames in a memory-mapped cache.")
     cache_dir: Path | None = Field(None, description="Cache location (None: ROOT/.cache).")
+    decode_short_side: int | None = Field(
+        None, ge=8, description="Resize frames to this shorter side while decoding, before the cache "
+                                "(e.g. 128 for Kinetics); None keeps the stored size.")
     max_bad_fraction: float = Field(
         0.1, ge=0.0, le=1.0, description="Refuse to train when more than this share of files is bad.")
     test_clips: int = Field(10, ge=1, description="Clips per video in the multi-view test.")

@@ -1,0 +1,16 @@
+"""3D ConvNets the planner trains: DG-P3D (dual head), P3D, R3D and R(2+1)D, from one registry.
+
+``create_model(name, num_classes=..., **overrides)`` builds any registered model
+(``list_models()``); every model takes clips ``(N, C, T, H, W)`` with ``T >= model.min_clip_length``.
+In training a dual-head model returns ``(temporal_logits, spatial_logits)``, and
+:func:`classification_loss` sums their cross-entropies; in eval mode it returns their mean.
+"""
+
+from optplan.models import p3d, resnet3d  # noqa: F401  (registers the models)
+from optplan.models.heads import ClassifierHead, VideoNet, classification_loss
+from optplan.models.layers import set_frozen_bn
+from optplan.models.registry import (ModelInfo, create_model, create_model_from_config, list_models,
+                                     model_info, register_model)
+
+__all__ = ["ClassifierHead", "ModelInfo", "VideoNet", "classification_loss", "create_model",
+           "create_model_from_config", "list_models", "model_info", "register_model", "set_frozen_bn"]

@@ -1,0 +1,49 @@
+"""The optimization planner: state graph, knee-terminated edges, dynamic programming, store.
+
+The user meets :class:`StateGraph` (the state space), a trainer (:class:`SimulatedTrainer`,
+``optplan.train.edge.VideoEdgeTrainer`` or their own :class:`EdgeTrainer`), :class:`Planner`
+and :class:`PlanResult`; stores and executors are swappable parts::
+
+    graph = StateGraph.preset("paper", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3)
+    result = Planner(graph, SimulatedTrainer(), patience=10).run()
+    result.schedule  # {"stages": [{"state": {...}, "epochs": 12}, ...]}
+
+Names are imported on first use (PEP 562), so ``optplan.config``, which needs only
+``optplan.plan.config``, does not load the planner with numpy and scipy behind it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "config": ["PlanConfig", "SimulationConfig"],
+    "edge": ["EdgeJob", "EdgeOutcome", "run_edge"],
+    "executors": ["EXECUTORS", "Executor", "InProcessExecutor", "ProcessExecutor", "RayExecutor",
+                  "make_executor"],
+    "graph": ["Edge", "StateGraph"],
+    "planner": ["Planner"],
+    "progress": ["Progress", "TqdmProgress"],
+    "protocol": ["Checkpoint", "EdgeRun", "EdgeTrainer", "ResumableEdgeRun", "ResumableEdgeTrainer"],
+    "records": ["Candidate", "EdgeRecord", "NodeRecord"],
+    "result": ["ParetoPoint", "PlanResult", "Stage", "pareto_front"],
+    "simulate": ["SimulatedTrainer"],
+    "space": ["grid_graph", "paper_graph"],
+    "store": ["InMemoryStore", "PlanStore", "SQLiteStore"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'optplan.plan' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"optplan.plan.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -6,14 +6,49 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+GridRule = Literal["monotone_lr", "monotone_clip", "one_change", "adjacent"]
 
-class PlanConfig(BaseModel):
-    """States and moves. A preset builds the paper's graph from clip settings and lr multipliers;
-    'custom' takes ``states`` and ``edges`` as written."""
+
+class SimulationConfig(BaseModel):
+    """The response surface of :class:`~optplan.plan.SimulatedTrainer` (``--simulate``).
+
+    An edge into state v started from a model of score ``s0`` follows
+    ``y(x) = e - (e - s0) * exp(-speed * x) - overfit * x`` (x in epochs) with
+    ``e = min(0.99, ceiling(v) + transfer * s0)``, plus Gaussian noise of std ``noise``.
+    ``ceiling(v) = ceiling + clip_gain * log2(clip / ref_clip) + lr_gain * log10(ref_lr / lr)``
+    and ``speed(v) = speed * (lr / ref_lr) ** 0.5``; ``states`` overrides any of ceiling, speed,
+    overfit per state name. A state with ``lr > diverge_lr`` returns NaN from epoch
+    ``diverge_after`` on. With ``noise = 0`` and ``0 <= transfer <= 1`` an edge's score grows
+    with its source's, so the dynamic programme is exact.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    preset: Literal["paper", "paper-ext", "custom"] = Field("paper", description="Graph family.")
+    seed: int = Field(0, description="Seed of the noise (curves are deterministic given it).")
+    noise: float = Field(0.0, ge=0.0, description="Std of the Gaussian noise added to each score.")
+    ceiling: float = Field(0.5, description="Ceiling of a state at ref_clip and ref_lr (score units).")
+    clip_gain: float = Field(0.08, description="Ceiling gained per doubling of the clip length.")
+    lr_gain: float = Field(0.05, description="Ceiling gained per 10x lower learning rate.")
+    transfer: float = Field(0.4, ge=0.0, le=1.0, description="Share of the source's score added to the ceiling.")
+    speed: float = Field(0.3, gt=0.0, description="Convergence rate at ref_lr (1/epochs).")
+    overfit: float = Field(0.002, ge=0.0, description="Score lost per epoch past saturation.")
+    ref_clip: int = Field(4, ge=1, description="Clip length (frames) of the reference ceiling.")
+    ref_lr: float = Field(0.1, gt=0.0, description="Learning rate of the reference ceiling and speed.")
+    diverge_lr: float | None = Field(None, gt=0.0, description="States above this lr diverge (None: never).")
+    diverge_after: int = Field(2, ge=1, description="First NaN epoch of a diverging state.")
+    epoch_seconds: float = Field(0.0, ge=0.0, description="Sleep per epoch (to time executors).")
+    states: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Per-state overrides: {name: {ceiling|speed|overfit: value}}.")
+
+
+class PlanConfig(BaseModel):
+    """States and moves. A preset builds the paper's graph from clip settings and lr multipliers;
+    'grid' crosses the values of ``grid`` and links them by ``rules``; 'custom' takes ``states``
+    and ``edges`` as written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: Literal["paper", "paper-ext", "grid", "custom"] = Field("paper", description="Graph family.")
     clip_lengths: list[int] = Field([4, 8, 16], description="Clip settings, shortest first (frames).")
     batch_sizes: list[int] = Field([16, 8, 4], description="Per-step batch per clip setting.")
     accumulation: list[int] = Field([1, 2, 4], description="Gradient accumulation per clip setting.")
@@ -22,12 +57,22 @@ class PlanConfig(BaseModel):
     sampling: Literal["consecutive", "uniform", "both"] = Field(
         "consecutive", description="'both': two subgraphs sharing the start; the better final wins.")
     frozen_bn_longest: bool = Field(True, description="Freeze BatchNorm in the longest-clip states.")
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="grid: values per State field, e.g. {lr: [0.1, 0.01], clip_length: [4, 8]}.")
+    grid_base: dict[str, Any] = Field(default_factory=dict, description="grid: State fields shared by all states.")
+    rules: list[GridRule] = Field(
+        ["monotone_lr", "monotone_clip", "one_change", "adjacent"],
+        description="grid: allowed moves (lr never rises, clip never shrinks, one field at a time, "
+                    "one level at a time).")
     states: list[dict[str, Any]] = Field(default_factory=list, description="custom: State fields each.")
     edges: list[tuple[str, str]] = Field(default_factory=list, description="custom: [source, target].")
     start: str = Field("start", description="custom: name of the start node.")
-    final: str | None = Field(None, description="custom: name of the final node.")
+    final: str | None = Field(None, description="custom/grid: name of the final node (None: the only sink).")
     executor: Literal["inprocess", "process", "ray"] = Field("inprocess", description="Edge execution.")
     workers: int = Field(2, ge=1, description="Parallel edges for the process/ray executors.")
     ray_address: str | None = Field(None, description="Ray cluster address (None: local ray.init).")
     beam: int = Field(1, ge=1, description="Checkpoints kept per node (1: the paper's DP).")
     budget_epochs: int | None = Field(None, ge=1, description="Best path whose replay fits this budget.")
+    simulate: SimulationConfig = Field(
+        default_factory=SimulationConfig, description="Response surface of the simulated trainer.")

@@ -21,6 +21,7 @@ class TrainConfig(BaseModel):
     nesterov: bool = Field(True, description="Nesterov momentum.")
     weight_decay: float = Field(1e-4, ge=0.0, description="L2 weight decay.")
     grad_clip: float | None = Field(40.0, gt=0.0, description="Gradient-norm clip (None: off).")
+    eval_batch_size: int = Field(16, ge=1, description="Clips per validation/test step (per process).")
     tensorboard: bool = Field(True, description="Write TensorBoard scalars next to the JSONL log.")
     progress: bool = Field(True, description="Progress bars on the terminal.")
 
@@ -33,3 +34,5 @@ class KneeConfig(BaseModel):
     method: Literal["paper", "stable", "kneedle"] = Field("paper", description="Stopping rule.")
     patience: int = Field(10, ge=1, description="T: epochs past the knee before stopping.")
     max_epochs: int | None = Field(None, ge=1, description="Hard cap of epochs per state (None: paper rule).")
+    refits: int | None = Field(
+        None, ge=2, description="'stable' rule: refits whose knee must agree (None: 40% of patience, >= 2).")

@@ -1,0 +1,154 @@
+"""Knee rules on real training curves, and short vs long clips on the built-in dataset.
+
+Three jobs (each prints a markdown table; run from the repository root):
+
+  curves  train fixed-length runs of the tiny default model and save every validation curve
+          as bench/curves/<name>.csv (epoch,score; row 0 = the start score). Two-stage runs
+          give a second curve that starts from a trained model at a 10x lower lr, like a
+          planner edge.
+  knee    replay each knee rule (paper / stable / kneedle) over every saved curve, epoch by
+          epoch: epochs it spends before stopping, the epoch it keeps, and how far that epoch's
+          real score falls below the best score seen on the whole curve.
+  clips   train the same state with short and with long clips for the same epochs and report
+          validation and multi-view test top-1 (the built-in classes need long-range motion).
+
+  python bench/bench_knee.py curves --root data/synth --out bench/curves
+  python bench/bench_knee.py knee --curves bench/curves --patience 10 5
+  python bench/bench_knee.py clips --root data/synth --epochs 30 --clips 4 16
+
+Everything runs on one thread (torch.set_num_threads(1)) so several engineers can share cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from optplan.knee import METHODS, first_stop, read_curve, write_curve
+
+# name -> stages (state fields, epochs); the curves job trains each from scratch.
+RUNS = {
+    "c8_lr0.02": [({"lr": 0.02, "clip_length": 8}, 40), ({"lr": 0.002, "clip_length": 8}, 25)],
+    "c4_lr0.05": [({"lr": 0.05, "clip_length": 4}, 40), ({"lr": 0.005, "clip_length": 4}, 25)],
+    "c8_lr0.005": [({"lr": 0.005, "clip_length": 8}, 40)],
+}
+
+
+def _config(root: str, out: str, extra: list[str]):
+    from optplan.config import load_config
+
+    return load_config(None, [f"data.root={root}", "data.num_workers=0", "train.threads=1",
+                              "train.progress=false", f"out={out}", *extra])
+
+
+def _stage(name: str, fields: dict, epochs: int) -> dict:
+    return {"state": {"name": name, "batch_size": 8, **fields}, "epochs": epochs}
+
+
+def job_curves(args: argparse.Namespace) -> None:
+    from optplan.train.replay import train_schedule
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print("| run | stage | epochs | start | best (epoch) | last | seconds |\n|---|---|---|---|---|---|---|")
+    for name, stages in RUNS.items():
+        if args.only and name not in args.only:
+            continue
+        cfg = _config(args.root, str(Path(args.runs) / name), args.override)
+        schedule = {"stages": [_stage(f"{name}_s{i}", f, e) for i, (f, e) in enumerate(stages)]}
+        tic = time.perf_counter()
+        result = train_schedule(schedule, cfg, cfg.out)
+        for i, curve in enumerate(result.curves):
+            write_curve(out / f"{name}_s{i}.csv", curve)
+            best = int(np.nanargmax(curve))
+            print(f"| {name} | {i} | {len(curve) - 1} | {curve[0]:.3f} | {curve[best]:.3f} ({best}) "
+                  f"| {curve[-1]:.3f} | {time.perf_counter() - tic:.0f} |", flush=True)
+
+
+def job_knee(args: argparse.Namespace) -> None:
+    paths = sorted(Path(args.curves).glob("*.csv"))
+    if not paths:
+        sys.exit(f"no curves in {args.curves}; run the curves job first")
+    print("| curve | T | rule | epochs spent | kept epoch | real score kept | best seen | gap | reported score |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    totals: dict[tuple[int, str], list[tuple[int, float, bool]]] = {}
+    for path in paths:
+        curve = read_curve(path)
+        best = max(curve)
+        for patience in args.patience:
+            for method in METHODS:
+                knee = first_stop(curve, patience, method)
+                if knee is None:
+                    print(f"| {path.stem} | {patience} | {method} | >{len(curve) - 1} (no stop) | - | - "
+                          f"| {best:.3f} | - | - |")
+                    totals.setdefault((patience, method), []).append((len(curve) - 1, math.nan, False))
+                    continue
+                real = curve[knee.epoch]
+                print(f"| {path.stem} | {patience} | {method} | {knee.epochs} | {knee.epoch} | {real:.3f} "
+                      f"| {best:.3f} | {best - real:.3f} | {knee.score:.3f} |")
+                totals.setdefault((patience, method), []).append((knee.epochs, best - real, True))
+    print("\n| T | rule | curves stopped | mean epochs spent (stopped) | mean gap to best |")
+    print("|---|---|---|---|---|")
+    for (patience, method), rows in sorted(totals.items()):
+        stopped = [r for r in rows if r[2]]
+        spent = np.mean([r[0] for r in stopped]) if stopped else math.nan
+        gap = np.mean([r[1] for r in stopped]) if stopped else math.nan
+        print(f"| {patience} | {method} | {len(stopped)}/{len(rows)} | {spent:.1f} | {gap:.3f} |")
+
+
+def job_clips(args: argparse.Namespace) -> None:
+    from optplan.train.logging import read_log
+    from optplan.train.multiview import evaluate
+    from optplan.train.replay import train_schedule
+    from optplan.train.session import TrainSession
+
+    out = Path(args.out)
+    print("| clip | epochs | lr | best val score | final val score | val top-1 (1 view) | test top-1 "
+          "(multi-view) | test top-5 | train seconds |\n|---|---|---|---|---|---|---|---|---|")
+    for clip in args.clips:
+        cfg = _config(args.root, str(out / f"clip{clip}"), args.override)
+        session = TrainSession(cfg)
+        stage = _stage(f"c{clip}", {"lr": args.lr, "clip_length": clip}, args.epochs)
+        result = train_schedule({"stages": [stage]}, cfg, cfg.out, session=session)
+        last = read_log(cfg.out)[-1]
+        test = evaluate(cfg, result.checkpoint, out=Path(cfg.out) / "test.json", session=session)
+        curve = result.curves[0]
+        print(f"| {clip} | {args.epochs} | {args.lr} | {max(curve):.3f} | {curve[-1]:.3f} | {last['top1']:.3f} "
+              f"| {test['top1']:.3f} | {test['top5']:.3f} | {result.cost.seconds:.0f} |", flush=True)
+        (Path(cfg.out) / "summary.json").write_text(json.dumps({"curve": curve, "test": test}, indent=2))
+
+
+def main() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="job", required=True)
+    c = sub.add_parser("curves")
+    c.add_argument("--root", default="data/synth")
+    c.add_argument("--out", default="bench/curves", help="where the curve CSVs go")
+    c.add_argument("--runs", default="/tmp/optplan_bench/curves", help="run directories (checkpoints)")
+    c.add_argument("--only", nargs="*", default=None, help="run names to train (default: all)")
+    c.add_argument("override", nargs="*", help="config overrides, e.g. data.crop_size=48")
+    k = sub.add_parser("knee")
+    k.add_argument("--curves", default="bench/curves")
+    k.add_argument("--patience", type=int, nargs="+", default=[10, 5])
+    s = sub.add_parser("clips")
+    s.add_argument("--root", default="data/synth")
+    s.add_argument("--out", default="/tmp/optplan_bench/clips", help="run directories")
+    s.add_argument("--epochs", type=int, default=30)
+    s.add_argument("--lr", type=float, default=0.02)
+    s.add_argument("--clips", type=int, nargs="+", default=[4, 16])
+    s.add_argument("override", nargs="*")
+    args = parser.parse_args()
+    {"curves": job_curves, "knee": job_knee, "clips": job_clips}[args.job](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""``optplan data``: write the built-in dataset, check a dataset's videos."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from optplan.errors import OptplanError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("data", help="create the built-in dataset or check a dataset's videos",
+                                   description="Create the built-in video dataset, or decode every "
+                                               "listed video of a dataset and report problems.")
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    synth = sub.add_parser("synth", help="write the built-in dataset (H.264 MP4 + annotation files)",
+                           description="Write moving handwritten-digit videos whose class needs both "
+                                       "the digit and the order of two movements, plus UCF101-style "
+                                       "lists (classInd.txt, trainlist01.txt, testlist01.txt) and "
+                                       "Kinetics-style CSVs (train.csv, test.csv).")
+    synth.add_argument("dir", type=Path, metavar="DIR", help="output directory (created if needed)")
+    synth.add_argument("--videos-per-class", type=int, default=30, help="videos per class (default 30; a quarter go to the test list)")
+    synth.add_argument("--frames", type=int, default=32, help="frames per video (default 32, at 25 fps)")
+    synth.add_argument("--size", type=int, default=64, help="frame side in pixels, even (default 64)")
+    synth.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes the same videos (default 0)")
+    synth.add_argument("--classes", type=int, default=None, help="number of classes, 1..60 (default 12: 2 digits x 6 movement orders)")
+    synth.set_defaults(func=run_synth)
+
+    check = sub.add_parser("check", help="decode every listed video and list the problems by file",
+                           description="Decode every video listed in DIR's annotation files (or in "
+                                       "--annotations) completely; print one row per problem file. "
+                                       "Exit status 1 if any file has a problem.")
+    check.add_argument("dir", type=Path, metavar="DIR", help="dataset root (annotation paths are relative to it)")
+    check.add_argument("--annotations", type=Path, action="append", metavar="FILE",
+                       help="annotation file to check (repeatable; default: the lists found in DIR)")
+    check.add_argument("--format", default="auto", choices=["auto", "ucf101", "kinetics", "csv", "ssv2"],
+                       help="annotation format (default: detected)")
+    check.add_argument("--min-frames", type=int, default=1,
+                       help="report videos with fewer frames as 'short' (default 1)")
+    check.set_defaults(func=run_check)
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from optplan.data.synth import synthesize
+
+    summary = synthesize(args.dir, videos_per_class=args.videos_per_class, frames=args.frames,
+                         size=args.size, seed=args.seed, num_classes=args.classes)
+    print(f"wrote {summary['videos']} videos ({len(summary['classes'])} classes, {summary['train']} train / "
+          f"{summary['test']} test, {args.frames} frames of {args.size}x{args.size}) to {args.dir} "
+          f"in {summary['seconds']:.1f} s")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from optplan.data.annotations import read_annotations
+    from optplan.data.check import check_records, format_problems
+    from optplan.data.splits import read_dataset
+
+    if not args.dir.is_dir():
+        raise OptplanError(f"dataset directory {str(args.dir)!r} does not exist")
+    if args.annotations:
+        records = [r for f in args.annotations for r in read_annotations(f, args.dir, args.format).records]
+    else:
+        train, test = read_dataset(args.dir, format=args.format)
+        records = train.records + (test.records if test else [])
+    checked, problems = check_records(records, min_frames=args.min_frames)
+    print(format_problems(problems, checked))
+    return 1 if problems else 0

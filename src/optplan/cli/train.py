@@ -1,0 +1,83 @@
+"""``optplan train``: train one state to its knee, or replay a multi-stage schedule from scratch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from optplan.cli.common import add_config_arguments, config_from_args
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train", help="train one state to its knee, or replay a schedule",
+        description="Train a model. --state STATE.yaml trains one state (from --source or from "
+                    "scratch) until the knee rule (knee.*) stops it and keeps the knee epoch's "
+                    "model; --schedule SCHEDULE.yaml replays {stages: [{state: ..., epochs: N}]} "
+                    "from scratch (a planned path or a hand-tuned baseline). Re-running into the "
+                    "same --out resumes. Multi-process: torchrun --nproc_per_node=N $(which optplan) train ...")
+    add_config_arguments(p)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--state", type=Path, metavar="STATE.yaml", help="a State: name, lr, clip_length, ...")
+    what.add_argument("--schedule", type=Path, metavar="SCHEDULE.yaml", help="stages to replay")
+    p.add_argument("--source", type=Path, default=None, metavar="CKPT",
+                   help="with --state: start from this checkpoint (default: from scratch)")
+    p.add_argument("--out", type=Path, default=None, help="run directory (default: the config's out)")
+    p.add_argument("--test", action="store_true",
+                   help="afterwards, run the multi-view test on the test list (writes OUT/test.json)")
+    p.set_defaults(func=run)
+
+
+def _read_state(path: Path):
+    from pydantic import ValidationError
+
+    from optplan.config import format_validation_error, read_yaml
+    from optplan.errors import ConfigError
+    from optplan.train.state import State
+
+    tree = read_yaml(path)
+    tree = tree.get("state", tree)  # accept {state: {...}} as a schedule stage writes it
+    try:
+        return State.model_validate(tree)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, f"state {str(path)!r}")) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from optplan.config import dump_config
+    from optplan.errors import OptplanError
+    from optplan.train.multiview import evaluate
+    from optplan.train.session import TrainSession
+
+    cfg = config_from_args(args)
+    out = Path(args.out) if args.out is not None else Path(cfg.out)
+    if args.source is not None and args.state is None:
+        raise OptplanError("--source applies to --state only; a schedule always starts from scratch")
+    session = TrainSession(cfg)
+    if session.dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(dump_config(cfg))
+    if args.state is not None:
+        from optplan.train.run import train_state
+
+        result = train_state(args.source, _read_state(args.state), cfg, out, session=session)
+        final = result.checkpoint
+        summary = result.to_dict()
+        knee = result.knee
+        line = (f"knee at epoch {knee.epoch} of {result.cost.epochs} (score {knee.score:.4f}"
+                f"{', diverged' if knee.diverged else ''}); kept {final}")
+    else:
+        from optplan.train.replay import train_schedule
+
+        result = train_schedule(args.schedule, cfg, out, session=session)
+        final = result.checkpoint
+        summary = result.to_dict()
+        line = f"final validation score {result.final_score:.4f} after {result.cost.epochs} epochs; model {final}"
+    if args.test:
+        summary["test"] = evaluate(cfg, final, out=out / "test.json", session=session)
+        line += f"; test top-1 {summary['test']['top1']:.4f}, top-5 {summary['test']['top5']:.4f}"
+    if session.dist.is_main:
+        print(json.dumps({k: v for k, v in summary.items() if k != "test"}, indent=2))
+        print(line)
+    return 0

@@ -1,0 +1,290 @@
+"""When has a training state given what it can? The knee point of a validation curve.
+
+A state trains epoch by epoch; after each epoch the model is scored on the validation list.
+``scores[0]`` is the score of the starting model (0.0 from scratch) and ``scores[i]`` the
+score after epoch ``i``, so a curve of ``n + 1`` points means ``n`` epochs trained.
+
+Three stopping rules, chosen by ``method``:
+
+``"paper"`` (default, exactly the reference code of Qiu et al., ICML 2021)
+    Once at least ``patience`` (T) epochs are trained, least-squares fit
+    ``f(x) = -a*exp(-b*x) - c*x - d*x**2 + e`` (a, b, d, e >= 0, c free) with
+    ``scipy.optimize.curve_fit`` (default start, bounds as in the reference), take the knee
+    ``x*`` = the first argmax of ``f`` over the integers 0..999 and stop once the epochs trained
+    reach ``x* + T``. The state's score is ``f(x*)``, the fitted value, which can exceed what
+    the model really reached (even 1.0); it is kept as the reference computes it. A failed fit
+    means "train one more epoch".
+
+``"stable"``
+    The same fit, but stop as soon as the knee estimate has stopped moving: the knee fitted on
+    each of the last ``refits`` prefixes of the curve lies within one epoch of the latest one,
+    and at least ``refits`` epochs were trained past it (so every one of those fits saw points
+    beyond the knee). When that happens before ``x* + T`` the rule saves epochs; it never
+    trains longer than the paper rule (whose condition also stops it). The score is ``f(x*)``
+    clipped to the range of scores really observed, so it cannot exceed the best seen.
+
+``"kneedle"``
+    Kneedle (Satopaa et al., 2011; the ``kneed`` library) on the observed curve, read as
+    concave and increasing: the knee is where returns start to diminish, usually earlier than
+    the fitted maximum. Stop once ``patience`` epochs are trained past that knee. The score is
+    the observed score at the knee. A flat curve has its knee at epoch 0; a curve without a
+    knee (straight or convex) trains on (see ``max_epochs``).
+
+Shared outcomes. A curve with a NaN or infinite score (a diverged run) ends the state at once:
+the knee is the epoch of the best finite score, which is the state's score, and
+``diverged=True``. ``max_epochs`` (off by default so the paper rule stays exact) ends a state
+whose fitted maximum keeps running off towards x = 999 (a curve still rising slowly): the knee
+is then the best fitted epoch inside the trained range (the best observed one when no fit
+succeeds). Fewer than five points (the model has five parameters) cannot be fitted:
+:func:`fit_knee` raises :class:`KneeFitError` and the rules wait for more epochs.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+
+Method = Literal["paper", "stable", "kneedle"]
+METHODS: tuple[str, ...] = ("paper", "stable", "kneedle")
+
+HORIZON = 1000  # the reference searches the knee over x = 0..999
+NUM_PARAMS = 5  # a, b, c, d, e
+# Bounds of (a, b, c, d, e) exactly as the reference passes them to curve_fit.
+_BOUNDS = ([0.0, 0.0, -np.inf, 0.0, 0.0], [np.inf] * NUM_PARAMS)
+
+
+class KneeFitError(RuntimeError):
+    """The curve could not be fitted (too few points, non-finite scores, no convergence)."""
+
+
+@dataclass(frozen=True)
+class Knee:
+    """The knee of a curve, and whether a stopping rule has decided the state is spent.
+
+    ``epoch`` is the chosen epoch (0 = the starting model) and ``score`` the state's score
+    (units of the curve, e.g. accuracy in 0..1). ``params`` are the fitted (a, b, c, d, e), or
+    ``()`` when the knee was not fitted (kneedle, divergence, cap without a fit). ``epochs`` is
+    how many epochs had been trained when the knee was computed. ``stop`` says why a rule
+    stopped: ``"knee"``, ``"max_epochs"`` or ``"diverged"`` (``""`` while not reached).
+    """
+
+    epoch: int
+    score: float
+    params: tuple[float, ...]
+    reached: bool = False
+    diverged: bool = False
+    method: str = "paper"
+    epochs: int = 0
+    stop: str = ""
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields (NaN scores become None)."""
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["params"] = list(self.params)
+        d["score"] = None if not math.isfinite(self.score) else float(self.score)
+        return d
+
+
+def curve(x: np.ndarray | float, a: float, b: float, c: float, d: float, e: float) -> np.ndarray:
+    """The paper's curve model ``f(x) = -a*exp(-b*x) - c*x - d*x**2 + e`` (x in epochs)."""
+    return -a * np.exp(-b * x) - c * x - d * x * x + e
+
+
+def _fit_params(scores: Sequence[float]) -> tuple[float, ...]:
+    """Least-squares (a, b, c, d, e) for the curve, as the reference calls curve_fit."""
+    from scipy.optimize import OptimizeWarning, curve_fit
+
+    y = np.asarray(scores, dtype=float)
+    if y.ndim != 1 or len(y) < NUM_PARAMS:
+        raise KneeFitError(f"need at least {NUM_PARAMS} points to fit the knee, got {len(y)}")
+    if not np.all(np.isfinite(y)):
+        raise KneeFitError("the curve holds NaN or infinite scores")
+    x = np.arange(len(y), dtype=float)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizeWarning)
+            popt, _ = curve_fit(curve, x, y, bounds=_BOUNDS)
+    except (RuntimeError, ValueError) as err:
+        raise KneeFitError(f"curve_fit failed: {err}") from None
+    return tuple(float(p) for p in popt)
+
+
+def _argmax(params: Sequence[float], stop: int = HORIZON) -> tuple[int, float]:
+    """First integer x in 0..stop-1 maximising the fitted curve, and f(x) there."""
+    values = curve(np.arange(stop, dtype=float), *params)
+    x = int(np.argmax(values))  # first maximum, as list.index(max(...)) in the reference
+    return x, float(values[x])
+
+
+def fit_knee(scores: Sequence[float]) -> Knee:
+    """Fit the curve model to ``scores`` and return its knee (argmax over x = 0..999).
+
+    The returned knee is not a decision (``reached=False``); see :func:`knee_reached`.
+    Raises :class:`KneeFitError` for fewer than 5 points, non-finite scores or no convergence.
+    """
+    params = _fit_params(scores)
+    epoch, score = _argmax(params)
+    return Knee(epoch=epoch, score=score, params=params, epochs=len(scores) - 1)
+
+
+def _diverged_knee(y: np.ndarray, method: str) -> Knee:
+    """The state ends on a non-finite score: keep the best finite epoch (0.0 if none)."""
+    finite = np.isfinite(y)
+    if finite.any():
+        epoch = int(np.argmax(np.where(finite, y, -np.inf)))
+        score = float(y[epoch])
+    else:
+        epoch, score = 0, 0.0
+    return Knee(epoch=epoch, score=score, params=(), reached=True, diverged=True, method=method,
+                epochs=len(y) - 1, stop="diverged")
+
+
+def _clip(score: float, y: np.ndarray) -> float:
+    """A fitted score limited to the observed range, so it never exceeds the best seen."""
+    return float(min(max(score, float(y.min())), float(y.max())))
+
+
+def _capped_knee(y: np.ndarray, method: str) -> Knee:
+    """``max_epochs`` reached: the best fitted epoch inside the trained range."""
+    n = len(y) - 1
+    try:
+        params = _fit_params(y)
+    except KneeFitError:
+        epoch = int(np.argmax(y))
+        return Knee(epoch=epoch, score=float(y[epoch]), params=(), reached=True, method=method,
+                    epochs=n, stop="max_epochs")
+    epoch, score = _argmax(params, stop=n + 1)
+    if method != "paper":
+        score = _clip(score, y)
+    return Knee(epoch=epoch, score=score, params=params, reached=True, method=method,
+                epochs=n, stop="max_epochs")
+
+
+def _paper(y: np.ndarray, patience: int) -> Knee | None:
+    n = len(y) - 1
+    if n < patience:
+        return None
+    try:
+        knee = fit_knee(y)
+    except KneeFitError:
+        return None
+    if n >= knee.epoch + patience:
+        return replace(knee, reached=True, stop="knee")
+    return None
+
+
+def default_refits(patience: int) -> int:
+    """Refits the stable rule needs by default: 40% of the patience, at least 2 (4 for T=10)."""
+    return max(2, math.ceil(0.4 * patience))
+
+
+def _stable(y: np.ndarray, patience: int, refits: int | None) -> Knee | None:
+    k = refits or default_refits(patience)
+    n = len(y) - 1
+    paper = _paper(y, patience)
+    if paper is not None:  # never train longer than the paper rule
+        return replace(paper, method="stable", score=_clip(paper.score, y))
+    if n < k or len(y) - k + 1 < NUM_PARAMS:
+        return None
+    knees = []
+    for end in range(len(y) - k + 1, len(y) + 1):  # the last k prefixes, the whole curve last
+        try:
+            knees.append(fit_knee(y[:end]))
+        except KneeFitError:
+            return None
+    last = knees[-1]
+    if n < last.epoch + k or any(abs(kn.epoch - last.epoch) > 1 for kn in knees):
+        return None
+    return replace(last, reached=True, method="stable", stop="knee", score=_clip(last.score, y))
+
+
+def _kneedle(y: np.ndarray, patience: int) -> Knee | None:
+    from kneed import KneeLocator
+
+    n = len(y) - 1
+    if n < patience:
+        return None
+    if np.ptp(y) == 0:  # a flat curve: nothing was gained after the start
+        found = 0
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # kneed warns "no knee found" on early prefixes
+            found = KneeLocator(np.arange(len(y)), y, curve="concave", direction="increasing").knee
+    if found is None or n < int(found) + patience:
+        return None
+    epoch = int(found)
+    return Knee(epoch=epoch, score=float(y[epoch]), params=(), reached=True, method="kneedle",
+                epochs=n, stop="knee")
+
+
+def knee_reached(scores: Sequence[float], patience: int = 10, method: Method = "paper",
+                 max_epochs: int | None = None, refits: int | None = None) -> Knee | None:
+    """The decision after the latest epoch: a reached :class:`Knee`, or None to train on.
+
+    ``scores[0]`` is the start score and ``len(scores) - 1`` epochs have been trained.
+    ``patience`` is T (epochs), ``max_epochs`` an optional hard cap of epochs per state and
+    ``refits`` the stable rule's window (default :func:`default_refits`).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown knee method {method!r}; choose one of {', '.join(METHODS)}")
+    if patience < 1:
+        raise ValueError(f"patience must be >= 1 epoch, got {patience}")
+    y = np.asarray(scores, dtype=float)
+    if len(y) == 0:
+        raise ValueError("a curve needs at least its start score")
+    if not np.all(np.isfinite(y)):
+        return _diverged_knee(y, method)
+    if method == "paper":
+        knee = _paper(y, patience)
+    elif method == "stable":
+        knee = _stable(y, patience, refits)
+    else:
+        knee = _kneedle(y, patience)
+    if knee is None and max_epochs is not None and len(y) - 1 >= max_epochs:
+        knee = _capped_knee(y, method)
+    return knee
+
+
+def first_stop(scores: Sequence[float], patience: int = 10, method: Method = "paper",
+               max_epochs: int | None = None, refits: int | None = None) -> Knee | None:
+    """Replay a recorded curve epoch by epoch: the first decision the rule would have taken
+    (None if it never stops within the curve). ``Knee.epochs`` is the epochs it spent."""
+    for n in range(1, len(scores)):
+        knee = knee_reached(scores[: n + 1], patience, method, max_epochs, refits)
+        if knee is not None:
+            return knee
+    return None
+
+
+def read_curve(path: str | Path) -> list[float]:
+    """Scores from a CSV: a ``score`` column (any other columns ignored) or one bare number per
+    line. The first row is epoch 0 (the start score). Raises ValueError naming the bad line."""
+    p = Path(path)
+    rows = [r for r in csv.reader(p.read_text().splitlines()) if r and any(c.strip() for c in r)]
+    if not rows:
+        raise ValueError(f"{p}: no scores found")
+    header = [c.strip().lower() for c in rows[0]]
+    column = header.index("score") if "score" in header else None
+    if column is not None:
+        rows = rows[1:]
+    elif len(header) > 1:
+        raise ValueError(f"{p}: several columns but none named 'score'")
+    scores = []
+    for i, row in enumerate(rows, start=2 if column is not None else 1):
+        try:
+            scores.append(float(row[column or 0]))
+        except (ValueError, IndexError):
+            raise ValueError(f"{p}, line {i}: {','.join(row)!r} is not a score") from None
+    return scores
+
+
+def write_curve(path: str | Path, scores: Sequence[float]) -> None:
+    """Write ``epoch,score`` rows (what :func:`read_curve` and ``optplan knee`` read)."""
+    lines = ["epoch,score"] + [f"{i},{float(s)!r}" for i, s in enumerate(scores)]
+    Path(path).write_text("\n".join(lines) + "\n")

@@ -1,0 +1,92 @@
+"""One knee-terminated run along an edge, the unit of work executors run (in any process).
+
+:func:`run_edge` opens the edge (or resumes it from a snapshot), trains epoch by epoch until
+:func:`optplan.knee.knee_reached` decides, and keeps the knee epoch's model. It never raises
+on a training error (the driver decides whether to retry); a ``BaseException`` that is not an
+``Exception`` (Ctrl-C, a kill) goes through, so the plan stops with its store intact.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+from optplan.knee import Knee, knee_reached
+from optplan.plan.protocol import Checkpoint, EdgeTrainer, ResumableEdgeRun, ResumableEdgeTrainer
+from optplan.plan.records import DIVERGED, DONE, FAILED
+from optplan.train.state import State
+
+EpochCallback = Callable[[list[float], "Checkpoint | None"], None]
+"""Called after every epoch with the curve so far and the run's snapshot (None if it has none)."""
+
+
+@dataclass
+class EdgeJob:
+    """Everything a worker needs to train one edge (picklable).
+
+    ``scores``/``snapshot``: the curve so far and the trainer's resume point of an edge that
+    was interrupted (empty/None: start the edge afresh).
+    """
+
+    id: str
+    source: Checkpoint | None
+    state: State
+    patience: int = 10
+    knee_method: str = "paper"
+    max_epochs: int | None = None
+    scores: list[float] = field(default_factory=list)
+    snapshot: Checkpoint | None = None
+
+
+@dataclass
+class EdgeOutcome:
+    """What a worker returns: the curve, the knee, the kept model, the wall seconds spent."""
+
+    id: str
+    curve: list[float]
+    knee: Knee | None
+    checkpoint: Checkpoint | None
+    seconds: float
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.error is not None or self.knee is None:
+            return FAILED
+        return DIVERGED if self.knee.diverged else DONE
+
+
+def _open(trainer: EdgeTrainer, job: EdgeJob) -> tuple[object, list[float]]:
+    if job.snapshot is not None and len(job.scores) > 1 and isinstance(trainer, ResumableEdgeTrainer):
+        return trainer.resume(job.snapshot, job.source, job.state, list(job.scores)), list(job.scores)
+    run = trainer.open(job.source, job.state)
+    return run, [float(run.initial_score())]
+
+
+def run_edge(trainer: EdgeTrainer, job: EdgeJob, on_epoch: EpochCallback | None = None) -> EdgeOutcome:
+    """Train ``job`` until its knee. ``on_epoch`` (driver side only) sees every epoch; the
+    run's snapshot is taken only when someone listens, since a real snapshot costs a save."""
+    start = time.perf_counter()
+    scores: list[float] = list(job.scores)
+    try:
+        run, scores = _open(trainer, job)
+        snapshots = on_epoch is not None and isinstance(run, ResumableEdgeRun)
+        knee = None if len(scores) == 1 else _decide(scores, job)
+        while knee is None:
+            scores.append(float(run.train_epoch()))
+            knee = _decide(scores, job)
+            if on_epoch is not None:
+                on_epoch(scores, run.snapshot() if snapshots and knee is None else None)
+        checkpoint = run.keep(knee.epoch)
+    except Exception as err:  # a training error: reported to the driver, which may retry
+        detail = traceback.format_exc(limit=-3)
+        return EdgeOutcome(job.id, scores, None, None, time.perf_counter() - start,
+                           error=f"{type(err).__name__}: {err}\n{detail}")
+    return EdgeOutcome(job.id, scores, knee, checkpoint, time.perf_counter() - start)
+
+
+def _decide(scores: list[float], job: EdgeJob) -> Knee | None:
+    return knee_reached(scores, patience=job.patience, method=job.knee_method,
+                        max_epochs=job.max_epochs)

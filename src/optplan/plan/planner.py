@@ -1,0 +1,252 @@
+"""The planner: the paper's dynamic programme over knee-terminated edges.
+
+Every edge u -> v trains from u's kept model in v's state until the knee (:mod:`optplan.knee`);
+its score is the knee score. Once every edge into v has ended, v keeps the best model (beam:
+the ``beam`` best) with its parent and epochs. Backtracking from the final node gives the path.
+Edges run as soon as their source is decided, on any :mod:`executor <optplan.plan.executors>`;
+every epoch, edge and decision goes to the :mod:`store <optplan.plan.store>`, so a plan run
+again on the same store trains only what is missing and ends with the identical result.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import Any
+
+from optplan.errors import OptplanError
+from optplan.knee import METHODS
+from optplan.plan.edge import EdgeJob, EdgeOutcome
+from optplan.plan.executors import Executor, InProcessExecutor
+from optplan.plan.graph import Edge, StateGraph
+from optplan.plan.progress import Progress, TqdmProgress
+from optplan.plan.protocol import Checkpoint, EdgeTrainer
+from optplan.plan.records import (DONE, FAILED, RUNNING, SKIPPED, Candidate, EdgeRecord, NodeRecord,
+                                  edge_id)
+from optplan.plan.result import ParetoPoint, PlanResult, Stage, pareto_front
+from optplan.plan.store import InMemoryStore, PlanStore
+
+ATTEMPTS = 2  # a failing edge is retried once
+
+
+class Planner:
+    """Plan ``graph`` with ``trainer`` (an :class:`~optplan.plan.EdgeTrainer`).
+
+    ``patience`` (T, epochs), ``knee_method`` and ``max_epochs`` are the knee rule's;
+    ``beam`` models kept per node (1: the paper's DP); ``budget_epochs`` picks
+    :attr:`PlanResult.budget`; ``progress`` True draws a tqdm bar (or pass a
+    :class:`~optplan.plan.progress.Progress`); ``config`` is anything else the results depend
+    on, stored with the run and compared when it resumes.
+    """
+
+    def __init__(self, graph: StateGraph, trainer: EdgeTrainer, store: PlanStore | None = None,
+                 patience: int = 10, knee_method: str = "paper", executor: Executor | None = None,
+                 max_epochs: int | None = None, beam: int = 1, budget_epochs: int | None = None,
+                 progress: bool | Progress = False, config: dict[str, Any] | None = None) -> None:
+        if knee_method not in METHODS:
+            raise OptplanError(f"unknown knee method {knee_method!r}; choose one of {', '.join(METHODS)}")
+        if patience < 1 or beam < 1 or (max_epochs is not None and max_epochs < 1):
+            raise OptplanError("patience, beam and max_epochs must be at least 1")
+        self.graph = graph
+        self.trainer = trainer
+        self.store = store if store is not None else InMemoryStore()
+        self.patience, self.knee_method, self.max_epochs = patience, knee_method, max_epochs
+        self.executor = executor
+        self.beam = beam
+        self.budget_epochs = budget_epochs
+        self.progress = progress if isinstance(progress, Progress) else (
+            TqdmProgress() if progress else Progress())
+        self.config = config or {}
+        self._rank = {e: i for i, e in enumerate(graph.edges)}
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What the records depend on; a store made with another fingerprint is refused."""
+        return {"graph": self.graph.to_dict(), "patience": self.patience,
+                "knee_method": self.knee_method, "max_epochs": self.max_epochs, "beam": self.beam,
+                "trainer": type(self.trainer).__name__, "config": self.config}
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> PlanResult:
+        """Plan (or finish a stored plan) and return the result."""
+        self.store.check_config(self.fingerprint())
+        started, before = time.perf_counter(), float(self.store.get_meta("wall_seconds") or 0.0)
+        executor = self.executor or InProcessExecutor()
+        self._nodes: dict[str, NodeRecord] = {}
+        self._runs: dict[str, EdgeRecord] = {}
+        self._ready: list[tuple[int, int, Edge]] = []
+        self._inflight: dict[Future, tuple[Edge, int, int]] = {}
+        self.progress.start(sum(1 if e.source == self.graph.start else self.beam
+                                for e in self.graph.edges), 0)
+        try:
+            self._decide(self.graph.start)
+            while self._ready or self._inflight:
+                if self._ready:  # launch one, then record whatever has ended (in-process: it)
+                    _, slot, edge = heapq.heappop(self._ready)
+                    self._launch(edge, slot, executor)
+                else:
+                    wait(list(self._inflight), return_when=FIRST_COMPLETED)
+                while finished := sorted((f for f in self._inflight if f.done()), key=self._order):
+                    for future in finished:  # a retry may add a finished future: loop again
+                        self._collect(future, executor)
+        finally:
+            self.progress.close()
+            seconds = before + time.perf_counter() - started
+            self.store.set_meta("wall_seconds", seconds)
+            if self.executor is None:
+                executor.close()
+        return self._result(seconds)
+
+    def _order(self, future: Future) -> tuple[int, int]:
+        edge, slot, _ = self._inflight[future]
+        return self._rank[edge], slot
+
+    def _push(self, edge: Edge, slot: int) -> None:
+        heapq.heappush(self._ready, (self._rank[edge], slot, edge))
+
+    def _launch(self, edge: Edge, slot: int, executor: Executor, attempt: int = 1) -> None:
+        """Start one run of ``edge`` from the source's ``slot``-th model, or settle it at once
+        (recorded earlier, source skipped, or a choice node, which trains nothing)."""
+        rid = edge_id(edge.source, edge.target, slot)
+        stored = self.store.get_edge(rid)
+        if stored is not None and stored.finished:
+            return self._finish(stored, save=False)
+        source = self._nodes[edge.source]
+        if source.skipped:
+            return self._finish(EdgeRecord(edge.source, edge.target, slot, SKIPPED, seconds=0.0,
+                                           error=f"source {edge.source} was skipped"))
+        parent = source.candidates[slot]
+        if self.graph.is_choice(edge.target):
+            return self._finish(self._choice_record(edge, slot, parent))
+        if stored is not None and attempt == 1:  # interrupted earlier: go on counting its attempts
+            attempt = stored.attempts
+        resume = stored if stored is not None and stored.snapshot is not None else None
+        job = EdgeJob(rid, parent.checkpoint, self.graph.states[edge.target], self.patience,
+                      self.knee_method, self.max_epochs,
+                      scores=resume.curve if resume else [], snapshot=resume.snapshot if resume else None)
+        on_epoch = self._epoch_recorder(edge, slot, attempt) if executor.live else None
+        self._inflight[executor.submit(self.trainer, job, on_epoch)] = (edge, slot, attempt)
+
+    def _epoch_recorder(self, edge: Edge, slot: int, attempt: int):
+        def record(scores: list[float], snapshot: Checkpoint | None) -> None:
+            rec = EdgeRecord(edge.source, edge.target, slot, RUNNING, list(scores),
+                             snapshot=snapshot, attempts=attempt)
+            self.store.put_edge(rec)
+            self.progress.epoch(rec.id, scores)
+        return record
+
+    def _collect(self, future: Future, executor: Executor) -> None:
+        edge, slot, attempt = self._inflight.pop(future)
+        rid = edge_id(edge.source, edge.target, slot)
+        try:
+            outcome: EdgeOutcome = future.result()
+        except Exception as err:  # the worker itself died (pool broken, Ray task lost)
+            outcome = EdgeOutcome(rid, [], None, None, 0.0, error=f"{type(err).__name__}: {err}")
+        if outcome.status == FAILED and attempt < ATTEMPTS:
+            self.store.put_edge(EdgeRecord(edge.source, edge.target, slot, RUNNING, outcome.curve,
+                                           attempts=attempt + 1, error=outcome.error))
+            return self._launch(edge, slot, executor, attempt + 1)
+        self._finish(EdgeRecord(edge.source, edge.target, slot, outcome.status, outcome.curve,
+                                outcome.knee, outcome.checkpoint, seconds=outcome.seconds,
+                                attempts=attempt, error=outcome.error))
+
+    def _choice_record(self, edge: Edge, slot: int, parent: Candidate) -> EdgeRecord:
+        """A move into a choice node trains nothing: it passes the source model on."""
+        from optplan.knee import Knee
+
+        knee = Knee(epoch=0, score=parent.score, params=(), reached=True,
+                    method=self.knee_method, stop="choice")
+        return EdgeRecord(edge.source, edge.target, slot, DONE, [parent.score], knee,
+                          parent.checkpoint, seconds=0.0)
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def _finish(self, record: EdgeRecord, save: bool = True) -> None:
+        if save:
+            self.store.put_edge(record)
+        self._runs[record.id] = record
+        self.progress.finished(record)
+        target = record.target
+        incoming = self.graph.incoming(target)
+        if all(e.source in self._nodes for e in incoming) and all(
+                rid in self._runs for rid in self._run_ids(incoming)):
+            self._decide(target)
+
+    def _run_ids(self, edges: list[Edge]) -> list[str]:
+        """Ids of every run along ``edges`` (one per kept model of each source)."""
+        return [edge_id(e.source, e.target, slot) for e in edges
+                for slot in range(max(len(self._nodes[e.source].candidates), 1))]
+
+    def _decide(self, name: str) -> None:
+        """Keep the ``beam`` best incoming models of ``name`` (or skip it, saying why)."""
+        if name == self.graph.start:
+            record = NodeRecord(name, [Candidate(score=math.nan, checkpoint=None)])
+        else:
+            runs = [self._runs[rid] for rid in self._run_ids(self.graph.incoming(name))]
+            usable = sorted((r for r in runs if r.score is not None), key=lambda r: -r.score)
+            kept = [self._candidate(r) for r in usable[: self.beam]]
+            why = "" if kept else "no usable incoming edge: " + "; ".join(
+                f"{r.id} {r.status}" + (f" ({r.error.splitlines()[0]})" if r.error else "") for r in runs)
+            record = NodeRecord(name, kept, note=why)
+        self.store.put_node(record)
+        self._nodes[name] = record
+        for slot in range(max(len(record.candidates), 1)):
+            for edge in self.graph.outgoing(name):
+                if slot < len(record.candidates) or record.skipped:
+                    self._push(edge, slot)
+
+    def _candidate(self, run: EdgeRecord) -> Candidate:
+        parent = self._nodes[run.source].candidates[run.slot]
+        return Candidate(score=run.score, checkpoint=run.checkpoint, edge=run.id,
+                         parent=run.source, parent_slot=run.slot, epochs=run.knee.epoch,
+                         total_epochs=parent.total_epochs + run.knee.epoch)
+
+    # -- the result --------------------------------------------------------------------------
+
+    def _lineage(self, node: str, slot: int) -> list[tuple[str, Candidate]]:
+        """The path to ``node``'s ``slot``-th model: (node, candidate) from the start's child on."""
+        steps = []
+        while node != self.graph.start:
+            cand = self._nodes[node].candidates[slot]
+            steps.append((node, cand))
+            node, slot = cand.parent, cand.parent_slot
+        return steps[::-1]
+
+    def _states(self, steps: list[tuple[str, Candidate]]) -> list[tuple[str, Candidate]]:
+        return [(n, c) for n, c in steps if not self.graph.is_choice(n)]
+
+    def _result(self, seconds: float) -> PlanResult:
+        final = self._nodes.get(self.graph.final)
+        notes = [f"{n.name} skipped: {n.note}" for n in self._nodes.values() if n.skipped]
+        notes += [f"{r.id} {r.status}: {r.error.splitlines()[0]}" for r in self._runs.values()
+                  if r.error and r.status != SKIPPED]
+        if final is None or final.skipped:
+            raise OptplanError(f"no usable path reaches the final node {self.graph.final!r}:\n  "
+                               + "\n  ".join(notes))
+        steps = self._states(self._lineage(self.graph.final, 0))
+        path = [self.graph.states[n] for n, _ in steps]
+        edges = sorted(self._runs.values(),
+                       key=lambda r: (self._rank[Edge(r.source, r.target)], r.slot))
+        return PlanResult(
+            path=path, nodes=[n for n, _ in steps], path_epochs=[c.epochs for _, c in steps],
+            path_scores=[c.score for _, c in steps],
+            stages=[Stage(s, c.epochs) for s, (_, c) in zip(path, steps) if c.epochs > 0],
+            score=final.best.score, checkpoint=final.best.checkpoint,
+            search_epochs=sum(r.epochs for r in edges), search_seconds=seconds, edges=edges,
+            decisions=[self._nodes[n] for n in self.graph.order if n in self._nodes],
+            pareto=self._pareto(edges), notes=notes, budget_epochs=self.budget_epochs)
+
+    def _pareto(self, runs: list[EdgeRecord]) -> list[ParetoPoint]:
+        """Every usable trained run ends a replayable path; keep the (score, epochs) front."""
+        points = []
+        for run in runs:
+            if run.score is None or self.graph.is_choice(run.target):
+                continue
+            steps = self._states(self._lineage(run.source, run.slot))
+            steps.append((run.target, self._candidate(run)))
+            stages = tuple(Stage(self.graph.states[n], c.epochs) for n, c in steps if c.epochs > 0)
+            points.append(ParetoPoint(run.score, sum(s.epochs for s in stages),
+                                      tuple(n for n, _ in steps), stages, run.id))
+        return pareto_front(points)

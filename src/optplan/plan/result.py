@@ -1,0 +1,184 @@
+"""A finished plan: the chosen path, its replayable schedule, the search cost, the Pareto front.
+
+The schedule is the format ``optplan train --schedule`` takes:
+``{"stages": [{"state": {State fields}, "epochs": int}, ...]}`` (0-epoch stages dropped).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from optplan.plan.protocol import Checkpoint
+from optplan.plan.records import EdgeRecord, NodeRecord
+from optplan.train.state import State
+
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Train ``state`` for ``epochs`` epochs (one stage of a schedule)."""
+
+    state: State
+    epochs: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"state": self.state.to_dict(), "epochs": self.epochs}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Stage":
+        return cls(State.from_dict(d["state"]), int(d["epochs"]))
+
+
+def schedule_of(stages: Iterable[Stage]) -> dict[str, Any]:
+    """The replayable schedule of some stages (0-epoch stages dropped)."""
+    return {"stages": [s.to_dict() for s in stages if s.epochs > 0]}
+
+
+@dataclass(frozen=True)
+class ParetoPoint:
+    """A replayable path found by the search: its ``score`` and the ``epochs`` its replay takes.
+
+    ``nodes`` is the path (start excluded), ``edge`` the run that ends it.
+    """
+
+    score: float
+    epochs: int
+    nodes: tuple[str, ...]
+    stages: tuple[Stage, ...]
+    edge: str
+
+    @property
+    def schedule(self) -> dict[str, Any]:
+        return schedule_of(self.stages)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "epochs": self.epochs, "nodes": list(self.nodes),
+                "stages": [s.to_dict() for s in self.stages], "edge": self.edge}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ParetoPoint":
+        return cls(d["score"], d["epochs"], tuple(d["nodes"]),
+                   tuple(Stage.from_dict(s) for s in d["stages"]), d["edge"])
+
+
+def pareto_front(points: Iterable[ParetoPoint]) -> list[ParetoPoint]:
+    """Points no other point beats on both score (higher) and epochs (fewer), fewest epochs first."""
+    front: list[ParetoPoint] = []
+    for p in sorted(points, key=lambda p: (p.epochs, -p.score)):
+        if not front or p.score > front[-1].score:
+            front.append(p)
+    return front
+
+
+@dataclass
+class PlanResult:
+    """What :meth:`Planner.run` returns.
+
+    ``path`` are the chosen states in order (start and choice nodes excluded), ``nodes`` their
+    names, ``path_epochs``/``path_scores`` each one's stage epochs and score; ``stages`` drops
+    0-epoch stages. ``score`` is the final node's score,
+    ``checkpoint`` its trained model. ``search_epochs`` sums the epochs of every trained edge
+    and ``search_seconds`` is the wall time of the plan (all sessions of a resumed one).
+    """
+
+    path: list[State]
+    nodes: list[str]
+    path_epochs: list[int]
+    path_scores: list[float]
+    stages: list[Stage]
+    score: float
+    checkpoint: Checkpoint | None
+    search_epochs: int
+    search_seconds: float
+    edges: list[EdgeRecord]
+    decisions: list[NodeRecord]
+    pareto: list[ParetoPoint]
+    notes: list[str] = field(default_factory=list)
+    budget_epochs: int | None = None
+
+    @property
+    def schedule(self) -> dict[str, Any]:
+        """The replayable schedule (YAML-ready dict)."""
+        return schedule_of(self.stages)
+
+    @property
+    def replay_epochs(self) -> int:
+        """Epochs to train the chosen schedule from scratch."""
+        return sum(s.epochs for s in self.stages)
+
+    @property
+    def train_seconds(self) -> float:
+        """Wall seconds spent inside edge runs (training, scoring, knee fits)."""
+        return sum(e.seconds for e in self.edges)
+
+    @property
+    def overhead_seconds(self) -> float:
+        """Planner time outside edge runs (DP, store, bookkeeping); meaningful in-process."""
+        return max(self.search_seconds - self.train_seconds, 0.0)
+
+    def best_within(self, epochs: int) -> ParetoPoint | None:
+        """The best-scoring searched path whose replay takes at most ``epochs`` epochs."""
+        fits = [p for p in self.pareto if p.epochs <= epochs]
+        return fits[-1] if fits else None
+
+    @property
+    def budget(self) -> ParetoPoint | None:
+        """:meth:`best_within` the plan's ``budget_epochs`` (None without a budget)."""
+        return None if self.budget_epochs is None else self.best_within(self.budget_epochs)
+
+    def to_dict(self) -> dict[str, Any]:
+        budget = self.budget
+        return {"nodes": self.nodes, "path": [s.to_dict() for s in self.path],
+                "path_epochs": self.path_epochs, "path_scores": self.path_scores,
+                "stages": [s.to_dict() for s in self.stages],
+                "score": self.score if math.isfinite(self.score) else None,
+                "replay_epochs": self.replay_epochs,
+                "checkpoint": self.checkpoint.to_dict() if self.checkpoint else None,
+                "search_epochs": self.search_epochs, "search_seconds": self.search_seconds,
+                "train_seconds": self.train_seconds, "schedule": self.schedule,
+                "edges": [e.to_dict() for e in self.edges],
+                "decisions": [d.to_dict() for d in self.decisions],
+                "pareto": [p.to_dict() for p in self.pareto], "notes": self.notes,
+                "budget_epochs": self.budget_epochs,
+                "budget": budget.to_dict() if budget else None}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PlanResult":
+        return cls(path=[State.from_dict(s) for s in d["path"]], nodes=list(d["nodes"]),
+                   path_epochs=list(d["path_epochs"]), path_scores=list(d["path_scores"]),
+                   stages=[Stage.from_dict(s) for s in d["stages"]],
+                   score=math.nan if d["score"] is None else d["score"],
+                   checkpoint=Checkpoint.from_dict(d.get("checkpoint")),
+                   search_epochs=d["search_epochs"], search_seconds=d["search_seconds"],
+                   edges=[EdgeRecord.from_dict(e) for e in d["edges"]],
+                   decisions=[NodeRecord.from_dict(n) for n in d["decisions"]],
+                   pareto=[ParetoPoint.from_dict(p) for p in d["pareto"]],
+                   notes=list(d.get("notes", [])), budget_epochs=d.get("budget_epochs"))
+
+    def save(self, path: str | Path) -> None:
+        """Write as JSON (``RUN/result.json``)."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PlanResult":
+        """Read a result written by :meth:`save` (a run directory means its result.json)."""
+        p = Path(path)
+        return cls.from_dict(json.loads((p / RESULT_FILE if p.is_dir() else p).read_text()))
+
+    def table(self) -> str:
+        """The chosen path as a text table (what ``optplan plan`` prints)."""
+        rows = [("#", "state", "clip", "sampling", "lr", "batch", "epochs", "score")]
+        for i, (state, epochs, score) in enumerate(zip(self.path, self.path_epochs, self.path_scores), 1):
+            rows.append((str(i), state.name, str(state.clip_length), state.sampling, f"{state.lr:g}",
+                         f"{state.batch_size}x{state.accumulation}", str(epochs), f"{score:.4f}"))
+        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        lines.append(f"score {self.score:.4f}; replay {self.replay_epochs} epochs; search "
+                     f"{self.search_epochs} epochs over {sum(e.epochs > 0 for e in self.edges)} "
+                     f"edges in {self.search_seconds:.1f} s")
+        return "\n".join(lines)

@@ -1,0 +1,185 @@
+"""State spaces: the paper's presets, grids with move rules, and user-written graphs.
+
+The paper's graph (Qiu et al., read from the reference code): clip settings i = 0..n-1 times
+learning-rate multipliers j = 0..m-1, node (i, j) training clip i at ``base_lrs[i] * mult[j]``.
+Base edges: (i, j) -> (i, j+1) (lr x0.1) and (i, j) -> (i+1, j) (next longer clip); the start
+links to (0, 0) and (1, 0). 'paper-ext' adds (i, j) -> (i-1, j+1) (next shorter clip, lr
+x0.1). The final node is (n-1, m-1). On the 3 x 3 space that is 14 base edges (18 ext).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Sequence
+
+from pydantic import ValidationError
+
+from optplan.errors import ConfigError, OptplanError
+from optplan.plan.graph import Edge, StateGraph, Validator
+from optplan.train.state import State
+
+PRESETS = ("paper", "paper-ext")
+SAMPLING_PREFIX = {"consecutive": "c", "uniform": "u"}
+CHOICE_NODE = "final"  # the virtual node choosing between the sampling subgraphs
+# Short names of State fields in generated node names ("c8_lr0.01").
+_ABBREV = {"clip_length": "c", "lr": "lr", "batch_size": "b", "frame_step": "s",
+           "accumulation": "acc", "sampling": "", "frozen_bn": "fbn"}
+
+
+def _per_clip(values: Sequence[Any] | None, name: str, n: int, default: Any) -> list[Any]:
+    if values is None:
+        return [default] * n
+    if len(values) != n:
+        raise OptplanError(f"plan.{name} has {len(values)} values but plan.clip_lengths has {n}; "
+                           "give one per clip setting")
+    return list(values)
+
+
+def paper_states(prefix: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[float],
+                 lr_multipliers: Sequence[float], batch_sizes: Sequence[int],
+                 accumulation: Sequence[int], sampling: str, frozen_bn_longest: bool
+                 ) -> list[list[State]]:
+    """The (clip i, multiplier j) grid of states, as rows by clip setting."""
+    longest = len(clip_lengths) - 1
+    return [[State(name=f"{prefix}{clip}_x{mult:g}", lr=base_lrs[i] * mult, clip_length=clip,
+                   sampling=sampling, batch_size=batch_sizes[i], accumulation=accumulation[i],
+                   frozen_bn=frozen_bn_longest and longest > 0 and i == longest)
+             for mult in lr_multipliers]
+            for i, clip in enumerate(clip_lengths)]
+
+
+def paper_edges(grid: list[list[State]], start: str, ext: bool) -> list[Edge]:
+    """Base (and optionally ext) moves over a grid from :func:`paper_states`."""
+    n, m = len(grid), len(grid[0])
+    edges = [Edge(start, grid[i][0].name) for i in range(min(2, n))]
+    for i, j in itertools.product(range(n), range(m)):
+        u = grid[i][j].name
+        if j + 1 < m:
+            edges.append(Edge(u, grid[i][j + 1].name))
+        if i + 1 < n:
+            edges.append(Edge(u, grid[i + 1][j].name))
+        if ext and i > 0 and j + 1 < m:
+            edges.append(Edge(u, grid[i - 1][j + 1].name))
+    return edges
+
+
+def paper_graph(preset: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[float],
+                lr_multipliers: Sequence[float] = (1.0, 0.1, 0.01),
+                batch_sizes: Sequence[int] | None = None, accumulation: Sequence[int] | None = None,
+                sampling: str = "consecutive", frozen_bn_longest: bool = True,
+                validator: Validator | None = None, start: str = "start") -> StateGraph:
+    """The paper's graph. ``sampling='both'`` builds one grid per sampling ('c...' and 'u...'
+    nodes) sharing the start, joined by a choice node ``final`` that keeps the better one."""
+    if preset not in PRESETS:
+        raise OptplanError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    n = len(clip_lengths)
+    if n == 0 or not lr_multipliers:
+        raise OptplanError("plan.clip_lengths and plan.lr_multipliers need at least one value each")
+    if list(clip_lengths) != sorted(set(clip_lengths)):
+        raise OptplanError(f"plan.clip_lengths must be distinct and shortest first, got {list(clip_lengths)}")
+    if any(b >= a for a, b in zip(lr_multipliers, lr_multipliers[1:])):
+        raise OptplanError(f"plan.lr_multipliers must decrease, got {list(lr_multipliers)}")
+    common = dict(clip_lengths=clip_lengths, lr_multipliers=lr_multipliers,
+                  base_lrs=_per_clip(base_lrs, "base_lrs", n, None),
+                  batch_sizes=_per_clip(batch_sizes, "batch_sizes", n, 8),
+                  accumulation=_per_clip(accumulation, "accumulation", n, 1),
+                  frozen_bn_longest=frozen_bn_longest)
+    if sampling not in (*SAMPLING_PREFIX, "both"):
+        raise OptplanError(f"plan.sampling must be consecutive, uniform or both, got {sampling!r}")
+    samplings = list(SAMPLING_PREFIX) if sampling == "both" else [sampling]
+    states, edges, finals = [], [], []
+    for s in samplings:
+        grid = paper_states(SAMPLING_PREFIX[s], sampling=s, **common)
+        states += [st for row in grid for st in row]
+        edges += paper_edges(grid, start, ext=preset == "paper-ext")
+        finals.append(grid[-1][-1].name)
+    if len(finals) == 1:
+        return StateGraph(states, edges, start=start, final=finals[0], validator=validator)
+    edges += [Edge(f, CHOICE_NODE) for f in finals]
+    return StateGraph(states, edges, start=start, final=CHOICE_NODE, choices=[CHOICE_NODE],
+                      validator=validator)
+
+
+def _grid_name(values: dict[str, Any]) -> str:
+    parts = []
+    for key, value in values.items():
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        parts.append(f"{_ABBREV.get(key, key)}{shown}")
+    return "_".join(parts)
+
+
+def _move_allowed(u: dict[str, Any], v: dict[str, Any], axes: dict[str, list[Any]],
+                  rules: Sequence[str]) -> bool:
+    changed = [k for k in axes if u[k] != v[k]]
+    if not changed:
+        return False
+    if "one_change" in rules and len(changed) != 1:
+        return False
+    if "adjacent" in rules and any(abs(axes[k].index(u[k]) - axes[k].index(v[k])) != 1 for k in changed):
+        return False
+    if "monotone_lr" in rules and "lr" in axes and v["lr"] > u["lr"]:
+        return False
+    if "monotone_clip" in rules and "clip_length" in axes and v["clip_length"] < u["clip_length"]:
+        return False
+    if "forward" in rules and any(axes[k].index(v[k]) < axes[k].index(u[k]) for k in changed):
+        return False
+    return True
+
+
+def grid_graph(axes: dict[str, list[Any]], *, base: dict[str, Any] | None = None,
+               rules: Sequence[str] = ("monotone_lr", "monotone_clip", "one_change", "adjacent"),
+               final: str | None = None, start: str = "start",
+               validator: Validator | None = None) -> StateGraph:
+    """Every combination of ``axes`` values (State fields; other keys go to ``State.extra``)
+    with ``base`` fields, linked where ``rules`` allow a move:
+
+    ``monotone_lr`` (lr never rises), ``monotone_clip`` (clip never shrinks), ``one_change``
+    (one field per move), ``adjacent`` (one list position per move), ``forward`` (every field
+    moves forward in its listed order). The start links to every state no move enters; states
+    off the paths to ``final`` are dropped (default: the only end state; several are an error).
+    """
+    if not axes or any(not values for values in axes.values()):
+        raise OptplanError("plan.grid needs at least one field with at least one value")
+    for key, values in axes.items():
+        if len(set(map(repr, values))) != len(values):
+            raise OptplanError(f"plan.grid.{key} lists a value twice: {values}")
+    combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+    fields = set(State.model_fields) - {"name", "extra"}
+    states = []
+    for combo in combos:
+        spec = {**(base or {}), **{k: v for k, v in combo.items() if k in fields}}
+        extra = {**spec.pop("extra", {}), **{k: v for k, v in combo.items() if k not in fields}}
+        states.append(_state({"name": _grid_name(combo), "extra": extra, **spec},
+                             f"grid state {_grid_name(combo)}"))
+    moves = [Edge(su.name, sv.name) for (u, su), (v, sv) in itertools.permutations(zip(combos, states), 2)
+             if _move_allowed(u, v, axes, rules)]
+    entered = {e.target for e in moves}
+    edges = [Edge(start, s.name) for s in states if s.name not in entered] + moves
+    return StateGraph(states, edges, start=start, final=final, validator=validator,
+                      prune=final is not None)
+
+
+def _state(spec: dict[str, Any], where: str) -> State:
+    from optplan.config import format_validation_error  # optplan.config imports plan.config
+
+    try:
+        return State.model_validate(spec)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, where)) from None
+
+
+def graph_from_config(cfg: Any, validator: Validator | None = None) -> StateGraph:
+    """The graph of a :class:`~optplan.plan.config.PlanConfig`."""
+    if cfg.preset in PRESETS:
+        return paper_graph(cfg.preset, clip_lengths=cfg.clip_lengths, base_lrs=cfg.base_lrs,
+                           lr_multipliers=cfg.lr_multipliers, batch_sizes=cfg.batch_sizes,
+                           accumulation=cfg.accumulation, sampling=cfg.sampling,
+                           frozen_bn_longest=cfg.frozen_bn_longest, validator=validator)
+    if cfg.preset == "grid":
+        return grid_graph(cfg.grid, base=cfg.grid_base, rules=cfg.rules, final=cfg.final,
+                          validator=validator)
+    if not cfg.states or not cfg.edges:
+        raise OptplanError("plan.preset 'custom' needs plan.states (State fields each) and "
+                           "plan.edges ([source, target] pairs)")
+    states = [_state(spec, f"plan.states[{i}]") for i, spec in enumerate(cfg.states)]
+    return StateGraph(states, cfg.edges, start=cfg.start, final=cfg.final, validator=validator)

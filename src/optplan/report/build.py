@@ -1,0 +1,54 @@
+"""``build_report``: a run directory in, ``REPORT/index.html`` plus one PNG per figure out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from optplan.report import plots
+from optplan.report.data import ReportData
+from optplan.report.html import Figure, render_html
+from optplan.report.load import load_run
+
+PlotFn = Callable[[ReportData, Path], Path]
+
+# (file stem, plot, caption, drawn only when), in page order.
+FIGURES: list[tuple[str, PlotFn, str, Callable[[ReportData], bool]]] = [
+    ("schedule", plots.plot_schedule,
+     "The replayable schedule: learning rate (log scale) and clip length per epoch.",
+     lambda d: True),
+    ("graph", plots.plot_graph,
+     "Each edge u\u2192v trained from u's kept model in v's state until its knee; labels give "
+     "the knee score and the epochs trained. The chosen path is orange; dashed edges diverged "
+     "or failed.", lambda d: True),
+    ("curves", plots.plot_curves,
+     "Validation score per epoch of every edge (epoch 0: the source model), the fitted curve "
+     "f(x) = -a\u00b7exp(-b\u00b7x) - c\u00b7x - d\u00b7x\u00b2 + e and the knee (star) whose "
+     "checkpoint is kept.", lambda d: bool(d.trained_edges)),
+    ("cost", plots.plot_cost,
+     "Epochs trained per edge (knee epoch marked) and wall seconds per edge.",
+     lambda d: bool(d.trained_edges)),
+    ("baselines", plots.plot_baselines,
+     "Test top-1 of the baseline schedules and of the planned schedule, with training epochs.",
+     lambda d: bool(d.baselines)),
+]
+
+
+def write_report(data: ReportData, out_dir: str | Path) -> Path:
+    """Draw every figure into ``out_dir`` and write ``out_dir/index.html``; returns its path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = [Figure(key, plot(data, out / f"{key}.png"), caption)
+               for key, plot, caption, wanted in FIGURES if wanted(data)]
+    index = out / "index.html"
+    index.write_text(render_html(data, figures), encoding="utf-8")
+    return index
+
+
+def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Report on a finished (or interrupted) plan in ``run_dir``; default output ``run_dir/report``.
+
+    Raises :class:`~optplan.errors.OptplanError` when ``run_dir`` holds no plan.
+    """
+    run = Path(run_dir)
+    return write_report(load_run(run), Path(out_dir) if out_dir is not None else run / "report")

@@ -1,0 +1,103 @@
+"""Checkpoints that survive a kill at any moment and load without unpickling code.
+
+A checkpoint is one ``torch.save`` dict with these keys:
+
+``model``      the model's state dict (DDP/compile wrappers stripped)
+``optimizer``  the optimiser's state dict, or None (a kept knee model needs none)
+``state``      the :class:`~optplan.train.State` it was trained in (JSON dict), or None
+``epoch``      epochs trained in that state (0 = the source model)
+``rng``        torch CPU (and CUDA) generator states, to continue bit-for-bit
+``config``     the whole run config (JSON dict), so ``optplan eval`` can rebuild the model
+``meta``       JSON values: the curve so far, cost counters, anything the caller adds
+
+Files are written to a temporary name in the same directory, flushed to disk and renamed, so
+a reader sees either the old file or the complete new one; they are read with
+``weights_only=True``, so only tensors and plain containers are accepted.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from optplan.errors import OptplanError
+
+KEYS = ("model", "optimizer", "state", "epoch", "rng", "config", "meta")
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module inside DistributedDataParallel / torch.compile wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
+def rng_state() -> dict[str, Any]:
+    """Generator states of torch (CPU and every CUDA device) as tensors."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured (CUDA states only where CUDA exists)."""
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def make_checkpoint(model: nn.Module, *, optimizer: torch.optim.Optimizer | None = None,
+                    state: dict[str, Any] | None = None, epoch: int = 0,
+                    config: dict[str, Any] | None = None,
+                    meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The checkpoint dict (see the module docstring) of a model as it is now."""
+    return {
+        "model": unwrap(model).state_dict(),
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
+        "state": state,
+        "epoch": int(epoch),
+        "rng": rng_state(),
+        "config": config,
+        "meta": dict(meta or {}),
+    }
+
+
+def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
+    """Write ``checkpoint`` to ``path`` atomically (temp file, fsync, rename); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; a missing or damaged file is an OptplanError."""
+    path = Path(path)
+    if not path.is_file():
+        raise OptplanError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises several types for truncated/foreign files
+        raise OptplanError(f"checkpoint {str(path)!r} cannot be read ({type(err).__name__}: {err}); "
+                           f"it is damaged or not an optplan checkpoint") from None
+    if not isinstance(data, dict) or "model" not in data:
+        raise OptplanError(f"checkpoint {str(path)!r} holds no 'model' entry; "
+                           f"it is not an optplan checkpoint")
+    return data

@@ -1,0 +1,112 @@
+"""The real planner adapter: graph edges trained on video with :class:`~optplan.train.run.StateRun`.
+
+``VideoEdgeTrainer(cfg, run_dir)`` implements the planner's ``EdgeTrainer`` protocol (and the
+optional resumable one). Edge u->v trains in ``run_dir/edges/<u>-<v>/``, where ``u`` is the
+state the source checkpoint was kept in (``start`` from scratch). The trainer pickles as its
+config and directory only; each process builds its own :class:`TrainSession` on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from optplan.config import OptplanConfig
+from optplan.errors import OptplanError
+from optplan.plan.protocol import Checkpoint
+from optplan.train.run import StateRun
+from optplan.train.state import State
+
+START = "start"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", text) or "_"
+
+
+def edge_id(source: Checkpoint | None, state: State) -> str:
+    """``<source state>-<target state>``: unique per edge of a graph, stable across processes.
+
+    A source without a recorded state (a user's own checkpoint) is named by a hash of its path.
+    """
+    if source is None:
+        origin = START
+    elif "state" in source.meta:
+        origin = str(source.meta["state"])
+    else:
+        origin = "ckpt" + hashlib.sha1(str(source.path).encode()).hexdigest()[:8]
+    return f"{_slug(origin)}-{_slug(state.name)}"
+
+
+class VideoEdgeRun:
+    """One edge in training (the planner's ``ResumableEdgeRun``).
+
+    ``pending`` are scores of epochs the run already trained but the planner has not recorded
+    (it was killed between our save and its own): :meth:`train_epoch` hands them out first.
+    """
+
+    def __init__(self, run: StateRun, edge: str, pending: list[float] | None = None) -> None:
+        self._run, self.edge, self._pending = run, edge, list(pending or [])
+
+    def initial_score(self) -> float:
+        return self._run.initial_score()
+
+    def train_epoch(self) -> float:
+        if self._pending:
+            return self._pending.pop(0)
+        return self._run.train_epoch()
+
+    def keep(self, epoch: int) -> Checkpoint:
+        path = self._run.keep(epoch)
+        score = self._run.scores[epoch]
+        return Checkpoint(path=str(path), meta={"state": self._run.state.name, "edge": self.edge,
+                                                "epoch": epoch,
+                                                "score": score if math.isfinite(score) else None})
+
+    def snapshot(self) -> Checkpoint:
+        return Checkpoint(path=str(self._run.snapshot()), meta={"edge": self.edge, "epoch": self._run.epoch})
+
+
+class VideoEdgeTrainer:
+    """Factory of edge runs on the configured data and model (the planner's ``EdgeTrainer``)."""
+
+    def __init__(self, cfg: OptplanConfig, run_dir: str | Path) -> None:
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self._session = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"cfg": self.cfg, "run_dir": self.run_dir, "_session": None}
+
+    @property
+    def session(self):
+        """The process's :class:`TrainSession` (data lists read and probed once per process)."""
+        if self._session is None:
+            from optplan.train.session import TrainSession
+
+            self._session = TrainSession(self.cfg)
+        return self._session
+
+    def edge_dir(self, source: Checkpoint | None, state: State) -> Path:
+        return self.run_dir / "edges" / edge_id(source, state)
+
+    def open(self, source: Checkpoint | None, state: State) -> VideoEdgeRun:
+        """Start edge ``source -> state`` afresh (what an earlier attempt left is removed)."""
+        return VideoEdgeRun(self._state_run(source, state, resume=False), edge_id(source, state))
+
+    def resume(self, snapshot: Checkpoint, source: Checkpoint | None, state: State,
+               scores: list[float]) -> VideoEdgeRun:
+        """Continue the edge from its snapshot, whose curve must begin with ``scores``; epochs the
+        snapshot has beyond them are replayed from its record, not trained again."""
+        run = self._state_run(source, state, resume=True)
+        if run.scores[: len(scores)] != list(scores):
+            raise OptplanError(f"snapshot {snapshot.path} holds the curve {run.scores}, which does not "
+                               f"continue the recorded curve {scores}; the edge must start afresh")
+        return VideoEdgeRun(run, edge_id(source, state), pending=run.scores[len(scores):])
+
+    def _state_run(self, source: Checkpoint | None, state: State, *, resume: bool) -> StateRun:
+        path = None if source is None else source.path
+        return StateRun(self.session, state, self.edge_dir(source, state), path,
+                        tag=edge_id(source, state), resume=resume)

@@ -1,0 +1,167 @@
+"""One epoch of training and one pass of validation: the inner loops, nothing else.
+
+Clips are ``(N, C, T, H, W)`` float tensors, labels ``(N,)`` int64. Neither loop synchronises
+with the device per step: losses and hit counts accumulate in device tensors and are read once
+at the end (the progress bar reads the running loss every ``PROGRESS_EVERY`` steps only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from typing import Iterable
+
+import torch
+from torch import nn
+
+from optplan.models import classification_loss
+
+PROGRESS_EVERY = 10  # steps between progress-bar refreshes (each one is a host sync)
+TOPK = (1, 3, 5)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Where and how tensors are computed: device, autocast dtype (None: fp32), memory format."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None = None
+    channels_last: bool = False
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def to_device(self, clips: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        non_blocking = self.device.type == "cuda"
+        clips = clips.to(self.device, non_blocking=non_blocking)
+        if self.channels_last:
+            clips = clips.contiguous(memory_format=torch.channels_last_3d)
+        return clips, labels.to(self.device, non_blocking=non_blocking)
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """What one training epoch cost and how it went. ``loss`` is the mean per-step loss."""
+
+    loss: float
+    clips: int
+    steps: int
+    seconds: float
+
+    @property
+    def clips_per_s(self) -> float:
+        return self.clips / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Validation accuracies in 0..1; ``score`` = mean of top-1, top-3, top-5 (the paper's)."""
+
+    top1: float
+    top3: float
+    top5: float
+    clips: int
+
+    @property
+    def score(self) -> float:
+        return (self.top1 + self.top3 + self.top5) / 3
+
+    def to_dict(self) -> dict[str, float]:
+        return {"score": self.score, "top1": self.top1, "top3": self.top3, "top5": self.top5}
+
+    @classmethod
+    def diverged(cls) -> "Scores":
+        nan = math.nan
+        return cls(nan, nan, nan, 0)
+
+
+def train_epoch(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer, *,
+                precision: Precision, accumulation: int = 1, grad_clip: float | None = None,
+                head_weight: float = 1.0, scaler: torch.amp.GradScaler | None = None,
+                progress=None) -> EpochStats:
+    """Train over ``batches`` once, stepping the optimiser every ``accumulation`` batches.
+
+    Each batch's loss is divided by ``accumulation`` so an update averages over the effective
+    batch; a last partial group still steps. ``progress`` is an optional tqdm bar to advance.
+    """
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    loss_sum = torch.zeros((), device=precision.device)
+    clips = steps = 0
+    start = time.perf_counter()
+    for step, (x, y) in enumerate(batches, start=1):
+        x, y = precision.to_device(x, y)
+        with precision.autocast():
+            loss = classification_loss(model(x), y, head_weight)
+        scaled = loss / accumulation
+        (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        loss_sum += loss.detach().float()
+        clips += len(y)
+        steps = step
+        if step % accumulation == 0:
+            _update(model, optimizer, grad_clip, scaler)
+        if progress is not None:
+            progress.update(len(y))
+            if step % PROGRESS_EVERY == 0:
+                progress.set_postfix(loss=f"{loss_sum.item() / step:.3f}",
+                                     clips_s=f"{clips / (time.perf_counter() - start):.1f}")
+    if steps % accumulation:
+        _update(model, optimizer, grad_clip, scaler)
+    if precision.device.type == "cuda":
+        torch.cuda.synchronize(precision.device)
+    seconds = time.perf_counter() - start
+    return EpochStats(loss=loss_sum.item() / max(steps, 1), clips=clips, steps=steps, seconds=seconds)
+
+
+def _update(model: nn.Module, optimizer: torch.optim.Optimizer, grad_clip: float | None,
+            scaler: torch.amp.GradScaler | None) -> None:
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    if grad_clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def topk_hits(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = TOPK) -> torch.Tensor:
+    """Per k, how many rows have their label among the k highest logits (k capped at the class
+    count, so top-5 of a 3-class problem is 1.0). Returns an int64 tensor of ``len(ks)``."""
+    kmax = min(max(ks), logits.shape[1])
+    top = logits.topk(kmax, dim=1).indices  # (N, kmax)
+    hit = top == labels[:, None]
+    return torch.stack([hit[:, : min(k, kmax)].any(dim=1).sum() for k in ks])
+
+
+@torch.no_grad()
+def validate(model: nn.Module, batches: Iterable, *, precision: Precision, reduce=None) -> Scores:
+    """Top-1/3/5 accuracy of ``model`` over ``batches`` of one view per video.
+
+    ``reduce`` (e.g. an all-reduce across processes) sums the hit and clip counters in place,
+    so each process may score a shard of the list. Non-finite logits mean a diverged model:
+    the result is :meth:`Scores.diverged`.
+    """
+    model.eval()
+    counts = torch.zeros(len(TOPK) + 2, dtype=torch.float64, device=precision.device)
+    for x, y in batches:
+        x, y = precision.to_device(x, y)
+        with precision.autocast():
+            logits = model(x).float()
+        counts[: len(TOPK)] += topk_hits(logits, y)
+        counts[-2] += len(y)
+        counts[-1] += (~torch.isfinite(logits)).any(dim=1).sum()
+    if reduce is not None:
+        reduce(counts)
+    hits, total, bad = counts[: len(TOPK)].tolist(), counts[-2].item(), counts[-1].item()
+    if bad > 0:
+        return Scores.diverged()
+    if total == 0:
+        raise ValueError("validation saw no clips; is the validation list empty?")
+    return Scores(*(h / total for h in hits), clips=int(total))

@@ -1,0 +1,77 @@
+"""Per-epoch logs of a run: one JSON line per epoch, and the same numbers as TensorBoard scalars."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+LOG_NAME = "log.jsonl"
+
+
+def _json_value(value: Any) -> Any:
+    """Floats that JSON cannot hold (NaN, inf) become None, so every line stays valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class RunLogger:
+    """Appends records to ``run_dir/log.jsonl`` and writes their numbers to TensorBoard.
+
+    TensorBoard is optional: without the package (or with ``tensorboard=False``) only the JSONL
+    file is written. ``enabled=False`` (ranks other than 0 of a distributed run) writes nothing.
+    Re-opening a run directory appends, so a resumed run keeps one log.
+    """
+
+    def __init__(self, run_dir: str | Path, *, tensorboard: bool = True, enabled: bool = True) -> None:
+        self.run_dir = Path(run_dir)
+        self.enabled = enabled
+        self._writer = None
+        if not enabled:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard not installed: the JSONL log is enough
+                SummaryWriter = None
+            if SummaryWriter is not None:
+                self._writer = SummaryWriter(log_dir=str(self.run_dir / "tb"))
+
+    @property
+    def path(self) -> Path:
+        return self.run_dir / LOG_NAME
+
+    def log(self, record: dict[str, Any], *, step: int | None = None, prefix: str = "") -> None:
+        """Append one record; its numeric fields go to TensorBoard as ``prefix/name`` at ``step``."""
+        if not self.enabled:
+            return
+        line = json.dumps({k: _json_value(v) for k, v in record.items()})
+        with self.path.open("a") as f:
+            f.write(line + "\n")
+        if self._writer is not None and step is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self._writer.add_scalar(f"{prefix}{key}" if prefix else key, value, step)
+            self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
+    """All records of ``run_dir/log.jsonl`` (an interrupted last line is skipped)."""
+    path = Path(run_dir) / LOG_NAME
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records

@@ -1,0 +1,91 @@
+"""The multi-view test of a checkpoint: N clips x 3 crops per video, softmax scores averaged.
+
+A dual-head model already averages its two heads' logits in eval mode; the views of one video
+are then averaged as class probabilities (as PySlowFast's test does) and the video counts as
+right when its label is the top class. Results: top-1, top-5 and the confusion matrix.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from optplan.config import OptplanConfig
+from optplan.data.sampling import ClipSpec
+from optplan.errors import OptplanError
+from optplan.train.checkpoint import load_checkpoint
+from optplan.train.distributed import all_reduce_sum
+from optplan.train.engine import topk_hits
+from optplan.train.session import TrainSession
+from optplan.train.state import State
+
+
+@torch.no_grad()
+def test_views(model: torch.nn.Module, batches, session: TrainSession) -> tuple[torch.Tensor, torch.Tensor]:
+    """Confusion matrix (K, K) (rows: true class, columns: predicted) and top-(1, 3, 5) hits
+    over batches of ``(N, V, C, T, H, W)`` views, summed over processes."""
+    model.eval()
+    k = len(session.classes)
+    precision = session.precision
+    confusion = torch.zeros(k, k, dtype=torch.float64, device=precision.device)
+    hits = torch.zeros(3, dtype=torch.float64, device=precision.device)
+    for views, labels in batches:
+        n, v = views.shape[:2]
+        x, y = precision.to_device(views.flatten(0, 1), labels)
+        with precision.autocast():
+            logits = model(x).float()
+        probs = logits.softmax(dim=1).view(n, v, k).mean(dim=1)
+        confusion.index_put_((y, probs.argmax(dim=1)), torch.ones(n, dtype=torch.float64,
+                                                                   device=precision.device), accumulate=True)
+        hits += topk_hits(probs, y)
+    all_reduce_sum(confusion)
+    all_reduce_sum(hits)
+    return confusion, hits
+
+
+def evaluate(cfg: OptplanConfig, checkpoint: str | Path, *, split: str = "test",
+             out: str | Path | None = None, session: TrainSession | None = None) -> dict[str, Any]:
+    """Test ``checkpoint`` on the ``split`` list ('test' or 'val') with
+    ``cfg.data.test_clips`` x ``cfg.data.test_crops`` views per video.
+
+    The model architecture and the clip setting come from the checkpoint (its config's model
+    section and its state); data settings come from ``cfg``. Writes the result as JSON to
+    ``out`` when given and returns it: ``top1``, ``top5`` (0..1), ``confusion`` (K x K counts,
+    rows = true class), ``classes``, ``videos``, ``views``.
+    """
+    if split not in ("test", "val"):
+        raise OptplanError(f"split must be 'test' or 'val', got {split!r}")
+    ckpt = load_checkpoint(checkpoint)
+    if ckpt.get("state") is None:
+        raise OptplanError(f"checkpoint {str(checkpoint)!r} records no training state, so its clip "
+                           f"setting is unknown; evaluate a checkpoint written by optplan train")
+    state = State.from_dict(ckpt["state"])
+    if ckpt.get("config"):
+        cfg = cfg.model_copy(update={"model": type(cfg.model).model_validate(ckpt["config"]["model"])})
+    session = session.serves(cfg) if session is not None else TrainSession(cfg)
+    model = session.load_model(checkpoint)
+    clip = ClipSpec.from_state(state)
+    views = cfg.data.test_clips * cfg.data.test_crops
+    per_step = max(1, cfg.train.eval_batch_size // views) * session.dist.world_size
+    batches = session.loader(split, clip, per_step, mode="test")
+    confusion, hits = test_views(model, batches, session)
+    videos = int(confusion.sum().item())
+    result = {
+        "checkpoint": str(checkpoint),
+        "split": split,
+        "model": cfg.model.name,
+        "clip": {"clip_length": clip.clip_length, "sampling": clip.sampling, "frame_step": clip.frame_step},
+        "views": views,
+        "videos": videos,
+        "top1": hits[0].item() / videos,
+        "top5": hits[2].item() / videos,
+        "classes": list(session.classes),
+        "confusion": confusion.to(torch.int64).tolist(),
+    }
+    if out is not None and session.dist.is_main:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=2))
+    return result

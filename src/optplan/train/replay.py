@@ -1,0 +1,147 @@
+"""Replay a fixed multi-stage schedule from scratch (a planned path, or a hand-tuned baseline).
+
+Each stage trains its state for its epochs with a fresh optimiser, the learning rate of every
+epoch given by the stage's ``lr_schedule``; the model carries over from stage to stage. The run
+directory holds ``last.pt`` (resume point after each epoch), ``final.pt`` (the model at the
+end), ``log.jsonl``/``tb/`` and ``result.json`` (per-stage curves and cost).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from optplan.config import OptplanConfig
+from optplan.errors import OptplanError
+from optplan.models import set_frozen_bn
+from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
+from optplan.train.distributed import barrier, wrap_model
+from optplan.train.engine import Scores
+from optplan.train.logging import RunLogger
+from optplan.train.optim import make_optimizer, set_lr
+from optplan.train.run import Cost
+from optplan.train.schedule import Schedule, load_schedule
+from optplan.train.session import TrainSession, seed_for
+
+StageCallback = Callable[[int, int, list[list[float]]], None]
+"""Called after every saved epoch with (stage index, epoch in stage, curves so far)."""
+
+
+@dataclass
+class ScheduleResult:
+    """Per-stage validation curves (``curves[i][0]``: score entering stage i), the final model
+    and the cost."""
+
+    curves: list[list[float]]
+    checkpoint: Path
+    cost: Cost = field(default_factory=Cost)
+
+    @property
+    def final_score(self) -> float:
+        return next((c[-1] for c in reversed(self.curves) if c), math.nan)
+
+    def to_dict(self) -> dict[str, Any]:
+        clean = [[None if not math.isfinite(s) else s for s in c] for c in self.curves]
+        return {"curves": clean, "final_score": _finite(self.final_score),
+                "checkpoint": str(self.checkpoint), "cost": self.cost.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ScheduleResult":
+        curves = [[math.nan if s is None else s for s in c] for c in d["curves"]]
+        return cls(curves=curves, checkpoint=Path(d["checkpoint"]), cost=Cost(**d["cost"]))
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, run_dir: str | Path, *,
+                   session: TrainSession | None = None,
+                   on_epoch: StageCallback | None = None) -> ScheduleResult:
+    """Train ``schedule`` from scratch into ``run_dir`` (resuming from ``last.pt`` when there).
+
+    Stages of 0 epochs are skipped. A diverged epoch (non-finite loss) ends the replay early
+    with its NaN score on the curve. Returns the curves, ``final.pt`` and the cost.
+    """
+    schedule = load_schedule(schedule)
+    run_dir = Path(run_dir)
+    done = run_dir / "result.json"
+    if done.is_file():
+        return ScheduleResult.from_dict(json.loads(done.read_text()))
+    session = session.serves(cfg) if session is not None else TrainSession(cfg)
+    main = session.dist.is_main
+    last = run_dir / "last.pt"
+    snap = load_checkpoint(last, session.device) if last.is_file() else None
+    if snap is not None and snap["meta"].get("schedule") != schedule.to_dict():
+        raise OptplanError(f"{last} belongs to another schedule; choose another output directory")
+    model = session.new_model()
+    curves: list[list[float]] = [[] for _ in schedule.stages]
+    cost, start_stage, start_epoch = Cost(), 0, 0
+    if snap is not None:
+        model.load_state_dict(snap["model"])
+        meta = snap["meta"]
+        curves, cost = [list(c) for c in meta["curves"]], Cost(**meta["cost"])
+        start_stage, start_epoch = meta["stage"], snap["epoch"]
+    logger = RunLogger(run_dir, tensorboard=cfg.train.tensorboard, enabled=main)
+    diverged = False
+    for i, stage in enumerate(schedule.stages):
+        if i < start_stage or stage.epochs == 0 or diverged:
+            continue
+        state = stage.state
+        session.check_state(model, state)
+        set_frozen_bn(model, state.frozen_bn)
+        optimizer = make_optimizer(model, state, cfg.train)
+        first = start_epoch if i == start_stage else 0
+        if first:  # resuming inside this stage
+            optimizer.load_state_dict(snap["optimizer"])
+            set_rng_state(snap["rng"])
+        net, scaler = wrap_model(model, session.dist, session.device), session.scaler()
+        if not curves[i]:
+            curves[i] = [_previous_score(curves, i)]
+        for epoch in range(first, stage.epochs):
+            lr = stage.lr(epoch, curves[i])
+            set_lr(optimizer, lr)
+            tic = time.perf_counter()
+            stats = session.train_one_epoch(net, optimizer, state, scaler=scaler,
+                                            epoch_seed=seed_for(cfg.train.seed, "schedule", i, epoch + 1),
+                                            desc=f"stage {i + 1}/{len(schedule.stages)} epoch {epoch + 1}")
+            scores = session.score(net, state) if math.isfinite(stats.loss) else Scores.diverged()
+            curves[i].append(scores.score)
+            cost.epochs, cost.clips = cost.epochs + 1, cost.clips + stats.clips * session.dist.world_size
+            cost.seconds += time.perf_counter() - tic
+            if main:
+                meta = {"schedule": schedule.to_dict(), "stage": i, "curves": curves, "cost": cost.to_dict()}
+                save_checkpoint(last, make_checkpoint(model, optimizer=optimizer, state=state.to_dict(),
+                                                      epoch=epoch + 1, config=cfg.model_dump(mode="json"),
+                                                      meta=meta))
+            barrier()
+            logger.log({"stage": i, "epoch": epoch + 1, "global_epoch": cost.epochs, "state": state.name,
+                        "loss": stats.loss, **scores.to_dict(), "lr": lr, "clip_length": state.clip_length,
+                        "seconds": stats.seconds, "clips_per_s": stats.clips_per_s * session.dist.world_size},
+                       step=cost.epochs, prefix="schedule/")
+            if on_epoch is not None:
+                on_epoch(i, epoch + 1, curves)
+            if not math.isfinite(scores.score):
+                diverged = True
+                break
+    logger.close()
+    final = run_dir / "final.pt"
+    result = ScheduleResult(curves=curves, checkpoint=final, cost=cost)
+    if main:
+        last_state = next(s.state for s in reversed(schedule.stages) if s.epochs)
+        save_checkpoint(final, make_checkpoint(model, state=last_state.to_dict(), epoch=cost.epochs,
+                                               config=cfg.model_dump(mode="json"),
+                                               meta={"schedule": schedule.to_dict(), "curves": curves}))
+        done.write_text(json.dumps(result.to_dict(), indent=2))
+        last.unlink(missing_ok=True)
+    barrier()
+    return result
+
+
+def _previous_score(curves: list[list[float]], i: int) -> float:
+    """The score a stage starts from: the last score of the stage before (0.0 at the start)."""
+    return next((c[-1] for c in reversed(curves[:i]) if c), 0.0)

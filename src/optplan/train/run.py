@@ -1,0 +1,229 @@
+"""Train one state to its knee: :class:`StateRun` (one epoch at a time) and :func:`train_state`.
+
+A run directory holds
+
+``epoch_<k>.pt``  the model after epoch k (``epoch_0.pt``: the source), kept while it could
+                  still become the knee
+``last.pt``       the full snapshot after the latest epoch (model, optimiser, RNG, curve, cost),
+                  from which a killed run resumes
+``kept.pt``       the knee epoch's model once decided (the other epoch files are deleted)
+``curve.csv``     the validation curve so far (``optplan knee`` reads it)
+``log.jsonl``     one line per epoch; ``tb/`` the same as TensorBoard scalars
+``result.json``   curve, knee and cost once the state is finished
+
+Every epoch is seeded from (``train.seed``, the run's tag, the epoch), so the run is the same
+whether it went straight through or was killed and resumed, and whichever process runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from optplan.config import OptplanConfig
+from optplan.errors import OptplanError
+from optplan.knee import Knee, knee_reached, write_curve
+from optplan.models import set_frozen_bn
+from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
+from optplan.train.distributed import barrier, wrap_model
+from optplan.train.engine import Scores
+from optplan.train.logging import RunLogger
+from optplan.train.optim import make_optimizer
+from optplan.train.session import TrainSession, seed_for
+from optplan.train.state import State
+
+EpochCallback = Callable[[int, list[float]], None]
+"""Called after every finished (saved) epoch with the epoch number and the curve so far."""
+
+
+@dataclass
+class Cost:
+    """What a run spent: epochs trained, wall seconds (training and validation), clips seen."""
+
+    epochs: int = 0
+    seconds: float = 0.0
+    clips: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "seconds": self.seconds, "clips": self.clips}
+
+
+@dataclass
+class StateResult:
+    """A finished state: its curve (``curve[0]`` = start score), knee, kept model and cost."""
+
+    curve: list[float]
+    knee: Knee
+    checkpoint: Path
+    cost: Cost = field(default_factory=Cost)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"curve": [None if not math.isfinite(s) else s for s in self.curve],
+                "knee": self.knee.to_dict(), "checkpoint": str(self.checkpoint),
+                "cost": self.cost.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "StateResult":
+        knee = dict(d["knee"])
+        knee["params"] = tuple(knee["params"])
+        knee["score"] = math.nan if knee["score"] is None else knee["score"]
+        return cls(curve=[math.nan if s is None else s for s in d["curve"]], knee=Knee(**knee),
+                   checkpoint=Path(d["checkpoint"]), cost=Cost(**d["cost"]))
+
+
+class StateRun:
+    """Training in ``state`` from ``source`` (a checkpoint path, or None: from scratch).
+
+    Offers what the planner's ``EdgeRun`` needs (:meth:`initial_score`, :meth:`train_epoch`,
+    :meth:`keep`, :meth:`snapshot`; ``optplan.train.edge`` adapts them to the protocol). With ``resume`` and a ``last.pt`` of the same state and
+    source in ``run_dir``, it continues after that snapshot's epoch; otherwise it starts afresh
+    (removing what an earlier attempt left). ``tag`` names the run in seeds and logs.
+    """
+
+    def __init__(self, session: TrainSession, state: State, run_dir: str | Path,
+                 source: str | Path | None = None, *, tag: str | None = None,
+                 resume: bool = True) -> None:
+        self.session, self.state, self.run_dir = session, state, Path(run_dir)
+        self.source = None if source is None else str(source)
+        self.tag = tag or state.name
+        self.main = session.dist.is_main
+        cfg = session.cfg
+        last = self.run_dir / "last.pt"
+        snapshot = load_checkpoint(last, session.device) if resume and last.is_file() else None
+        if snapshot is not None:
+            self._check_same_run(snapshot, last)
+        elif self.main:
+            self._clear()
+        barrier()
+        model = session.load_model(self.source) if self.source else session.new_model()
+        session.check_state(model, state)
+        self.model = model
+        self.scores: list[float] = []
+        self.epoch = 0
+        self.cost = Cost()
+        if snapshot is not None:
+            self.model.load_state_dict(snapshot["model"])
+        set_frozen_bn(self.model, state.frozen_bn)  # before the optimiser: frozen BN gets no grads
+        self.optimizer = make_optimizer(self.model, state, cfg.train)
+        self.scaler = session.scaler()
+        if snapshot is not None:
+            self.optimizer.load_state_dict(snapshot["optimizer"])
+            set_rng_state(snapshot["rng"])
+            meta = snapshot["meta"]
+            self.scores, self.epoch, self.cost = list(meta["scores"]), snapshot["epoch"], Cost(**meta["cost"])
+        self.net = wrap_model(self.model, session.dist, session.device)
+        self.logger = RunLogger(self.run_dir, tensorboard=cfg.train.tensorboard, enabled=self.main)
+
+    # --- EdgeRun protocol -------------------------------------------------------------------
+    def initial_score(self) -> float:
+        """Score of the source model in this state's clip setting (0.0 from scratch, as in the
+        paper); also saves the source as ``epoch_0.pt`` so ``keep(0)`` can return it."""
+        if not self.scores:
+            start = time.perf_counter()
+            score = self.session.score(self.net, self.state).score if self.source else 0.0
+            self.scores = [score]
+            self.cost.seconds += time.perf_counter() - start
+            self._save_epoch()
+        return self.scores[0]
+
+    def train_epoch(self) -> float:
+        """Train one more epoch, score it, save it; returns the score (NaN when diverged)."""
+        self.initial_score()
+        epoch = self.epoch + 1
+        start = time.perf_counter()
+        stats = self.session.train_one_epoch(
+            self.net, self.optimizer, self.state, scaler=self.scaler,
+            epoch_seed=seed_for(self.session.cfg.train.seed, self.tag, epoch),
+            desc=f"{self.tag} epoch {epoch}")
+        scores = (self.session.score(self.net, self.state) if math.isfinite(stats.loss)
+                  else Scores.diverged())
+        self.epoch = epoch
+        self.scores.append(scores.score)
+        self.cost.epochs += 1
+        self.cost.clips += stats.clips * self.session.dist.world_size
+        self.cost.seconds += time.perf_counter() - start
+        self._save_epoch()
+        self.logger.log({"epoch": epoch, "state": self.state.name, "loss": stats.loss,
+                         **scores.to_dict(), "lr": self.optimizer.param_groups[0]["lr"],
+                         "clip_length": self.state.clip_length, "seconds": stats.seconds,
+                         "clips_per_s": stats.clips_per_s * self.session.dist.world_size},
+                        step=epoch, prefix=f"{self.tag}/")
+        return scores.score
+
+    def keep(self, epoch: int) -> Path:
+        """Make ``epoch``'s model the run's result (``kept.pt``) and delete every other epoch file
+        and the snapshot; returns the kept path."""
+        if not 0 <= epoch <= self.epoch:
+            raise ValueError(f"cannot keep epoch {epoch}: epochs 0..{self.epoch} were trained")
+        kept = self.run_dir / "kept.pt"
+        if self.main:
+            (self.run_dir / f"epoch_{epoch}.pt").replace(kept)
+            for path in self.run_dir.glob("epoch_*.pt"):
+                path.unlink()
+            (self.run_dir / "last.pt").unlink(missing_ok=True)
+        barrier()
+        self.logger.close()
+        return kept
+
+    def snapshot(self) -> Path:
+        """The resume point after the latest finished epoch."""
+        return self.run_dir / "last.pt"
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _save_epoch(self) -> None:
+        """Write ``epoch_<k>.pt`` (model) and ``last.pt`` (everything), then the curve CSV."""
+        if self.main:
+            cfg = self.session.cfg.model_dump(mode="json")
+            common = dict(state=self.state.to_dict(), epoch=self.epoch, config=cfg)
+            meta = {"scores": self.scores, "cost": self.cost.to_dict(), "source": self.source,
+                    "tag": self.tag}
+            save_checkpoint(self.run_dir / f"epoch_{self.epoch}.pt",
+                            make_checkpoint(self.model, meta={"score": self.scores[-1], "tag": self.tag},
+                                            **common))
+            save_checkpoint(self.run_dir / "last.pt",
+                            make_checkpoint(self.model, optimizer=self.optimizer, meta=meta, **common))
+            write_curve(self.run_dir / "curve.csv", self.scores)
+        barrier()
+
+    def _check_same_run(self, snapshot: dict[str, Any], path: Path) -> None:
+        meta = snapshot.get("meta") or {}
+        if snapshot.get("state") != self.state.to_dict() or meta.get("source") != self.source:
+            raise OptplanError(f"{path} belongs to another run (state {snapshot.get('state', {}).get('name')!r} "
+                               f"from {meta.get('source')!r}); choose another output directory or "
+                               f"delete it to start over")
+
+    def _clear(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for pattern in ("epoch_*.pt", "last.pt", "kept.pt", "curve.csv", "result.json"):
+            for path in self.run_dir.glob(pattern):
+                path.unlink()
+
+
+def train_state(source: str | Path | None, state: State, cfg: OptplanConfig, run_dir: str | Path, *,
+                session: TrainSession | None = None,
+                on_epoch: EpochCallback | None = None) -> StateResult:
+    """Train ``state`` from ``source`` (None: scratch) until the knee rule of ``cfg.knee`` stops.
+
+    Resumes a killed run from ``run_dir/last.pt``; a finished run (``result.json``) is
+    returned as it is. The result's ``checkpoint`` is the knee epoch's model (``kept.pt``).
+    """
+    run_dir = Path(run_dir)
+    done = run_dir / "result.json"
+    if done.is_file():
+        return StateResult.from_dict(json.loads(done.read_text()))
+    session = session.serves(cfg) if session is not None else TrainSession(cfg)
+    run = StateRun(session, state, run_dir, source)
+    scores = [run.initial_score()] if not run.scores else list(run.scores)
+    k = cfg.knee
+    while (knee := knee_reached(scores, k.patience, k.method, k.max_epochs, k.refits)) is None:
+        scores.append(run.train_epoch())
+        if on_epoch is not None:
+            on_epoch(run.epoch, list(scores))
+    result = StateResult(curve=scores, knee=knee, checkpoint=run.keep(knee.epoch), cost=run.cost)
+    if session.dist.is_main:
+        done.write_text(json.dumps(result.to_dict(), indent=2))
+    return result

@@ -1,0 +1,155 @@
+"""Multi-stage schedules: what the planner outputs and what hand-tuned baselines are.
+
+A schedule is YAML/JSON ``{"stages": [{"state": {State fields}, "epochs": int}, ...]}`` - per
+stage the training state and how many epochs to train in it, from scratch, with a fresh
+optimiser at every stage (as the paper replays a planned path). A stage may also carry an
+``lr_schedule`` that varies the learning rate inside the stage, which is how the usual
+hand-tuned baselines are written:
+
+- ``{"kind": "constant"}`` (default): ``state.lr`` throughout (the paper's states).
+- ``{"kind": "cosine", "final": 0.0}``: cosine from ``state.lr`` down to ``final * state.lr``.
+- ``{"kind": "step", "milestones": [30, 60], "gamma": 0.1}``: times ``gamma`` at each milestone
+  (epochs counted inside the stage).
+- ``{"kind": "plateau", "factor": 0.1, "patience": 5, "threshold": 1e-4, "min_lr": 0.0}``: as
+  ``torch.optim.lr_scheduler.ReduceLROnPlateau`` on the validation score (mode "max").
+
+Every rule is a pure function of the epoch and the scores seen so far in the stage, so a resumed
+run recomputes the same learning rate without any scheduler state in its checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal, Sequence, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from optplan.config import format_validation_error
+from optplan.errors import ConfigError
+from optplan.train.state import State
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Constant(_Rule):
+    kind: Literal["constant"] = "constant"
+
+    def factor(self, epoch: int, epochs: int, scores: Sequence[float]) -> float:
+        return 1.0
+
+
+class Cosine(_Rule):
+    kind: Literal["cosine"]
+    final: float = Field(0.0, ge=0.0, le=1.0, description="Last lr as a fraction of state.lr.")
+
+    def factor(self, epoch: int, epochs: int, scores: Sequence[float]) -> float:
+        progress = epoch / max(epochs, 1)
+        return self.final + (1 - self.final) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class Step(_Rule):
+    kind: Literal["step"]
+    milestones: list[int] = Field(min_length=1, description="Epochs (in the stage) where lr drops.")
+    gamma: float = Field(0.1, gt=0.0, le=1.0)
+
+    def factor(self, epoch: int, epochs: int, scores: Sequence[float]) -> float:
+        return self.gamma ** sum(epoch >= m for m in self.milestones)
+
+
+class Plateau(_Rule):
+    kind: Literal["plateau"]
+    factor_: float = Field(0.1, gt=0.0, lt=1.0, alias="factor")
+    patience: int = Field(5, ge=0, description="Epochs without improvement before a drop.")
+    threshold: float = Field(1e-4, ge=0.0, description="Relative improvement that counts.")
+    min_lr: float = Field(0.0, ge=0.0, description="Floor of the learning rate (absolute).")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def factor(self, epoch: int, epochs: int, scores: Sequence[float]) -> float:
+        """Replay ReduceLROnPlateau(mode='max', threshold_mode='rel', cooldown=0) over the
+        scores after each finished epoch of the stage (``scores[0]`` is the stage's start)."""
+        best, bad, factor = -math.inf, 0, 1.0
+        for score in scores[1: epoch + 1]:
+            if score > best * (1 + self.threshold):  # -inf * x stays -inf: the first counts
+                best, bad = score, 0
+            else:
+                bad += 1
+            if bad > self.patience:
+                factor *= self.factor_
+                bad = 0
+        return factor
+
+
+LRSchedule = Annotated[Union[Constant, Cosine, Step, Plateau], Field(discriminator="kind")]
+
+
+class Stage(BaseModel):
+    """One stage of a schedule: a state, its epochs and how lr varies inside it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: State
+    epochs: int = Field(ge=0, description="Epochs to train in this state (0: skipped).")
+    lr_schedule: LRSchedule = Field(default_factory=Constant)
+
+    def lr(self, epoch: int, scores: Sequence[float] = ()) -> float:
+        """Learning rate of epoch ``epoch`` (0-based in the stage) given the stage's curve so
+        far; never below the plateau rule's ``min_lr``."""
+        lr = self.state.lr * self.lr_schedule.factor(epoch, self.epochs, scores)
+        if isinstance(self.lr_schedule, Plateau):
+            lr = max(lr, self.lr_schedule.min_lr)
+        return lr
+
+
+class Schedule(BaseModel):
+    """An ordered list of stages, replayed from scratch by :func:`optplan.train.train_schedule`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stages: list[Stage] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _trains(self) -> "Schedule":
+        if self.epochs == 0:
+            raise ValueError("every stage has 0 epochs; a schedule must train at least one epoch")
+        return self
+
+    @property
+    def epochs(self) -> int:
+        return sum(s.epochs for s in self.stages)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def load_schedule(source: dict[str, Any] | str | Path | Schedule) -> Schedule:
+    """A :class:`Schedule` from a dict or a YAML/JSON file; mistakes raise ConfigError naming
+    the file and the field."""
+    if isinstance(source, Schedule):
+        return source
+    where = "schedule"
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"schedule file {str(path)!r} does not exist")
+        try:
+            source = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(f"schedule file {str(path)!r} is not valid YAML: {err}") from None
+        where = f"schedule {str(path)!r}"
+    if not isinstance(source, dict):
+        raise ConfigError(f"{where} must be a mapping with a 'stages' list, "
+                          f"e.g. stages: [{{state: {{name: s1, lr: 0.1, clip_length: 8}}, epochs: 10}}]")
+    try:
+        return Schedule.model_validate(source)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, where)) from None
+
+
+def write_schedule(path: str | Path, schedule: Schedule) -> None:
+    """Write a schedule as YAML (the format :func:`load_schedule` and ``optplan train`` read)."""
+    Path(path).write_text(yaml.safe_dump(schedule.to_dict(), sort_keys=False))

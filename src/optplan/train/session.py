@@ -1,0 +1,194 @@
+"""What every training run in one process shares: device, data, the model factory, one epoch.
+
+A :class:`TrainSession` is built once from the config (reading and probing the annotation
+lists is the slow part) and then serves any number of states, edges and schedules: it hands
+out models (fresh or from a checkpoint), trains one epoch of a state and scores a model on
+the validation list with the state's clip setting.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from optplan.config import OptplanConfig
+from optplan.data.dataset import ClipSampler, VideoDataset, make_loader
+from optplan.data.sampling import ClipSpec
+from optplan.data.splits import Splits, load_splits
+from optplan.errors import OptplanError
+from optplan.models import create_model, set_frozen_bn
+from optplan.train.checkpoint import load_checkpoint, unwrap
+from optplan.train.distributed import DistInfo, ShardedBatchSampler, all_reduce_sum, init_distributed
+from optplan.train.engine import EpochStats, Precision, Scores, train_epoch, validate
+from optplan.train.state import State
+
+_AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu; asking for cuda without one is a user error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise OptplanError("train.device=cuda but no CUDA device is visible; use train.device=auto or cpu")
+    return torch.device(name)
+
+
+def seed_for(*parts: object) -> int:
+    """A stable 31-bit seed from any printable parts (same in every process and Python run)."""
+    return zlib.crc32(":".join(map(str, parts)).encode()) & 0x7FFFFFFF
+
+
+class TrainSession:
+    """Device, data splits and loaders, model factory and the per-epoch steps of one process.
+
+    ``splits`` may be passed in to skip reading the lists again; ``dist`` defaults to what
+    torchrun's environment says (one process otherwise).
+    """
+
+    def __init__(self, cfg: OptplanConfig, *, splits: Splits | None = None,
+                 dist: DistInfo | None = None) -> None:
+        self.cfg = cfg
+        if cfg.train.threads is not None:
+            torch.set_num_threads(cfg.train.threads)
+        device = resolve_device(cfg.train.device)
+        self.dist = dist if dist is not None else init_distributed(device.type == "cuda")
+        if device.type == "cuda" and self.dist.active:
+            device = torch.device("cuda", self.dist.local_rank)
+        on_gpu = device.type == "cuda"
+        self.precision = Precision(device, _AMP[cfg.train.amp] if on_gpu else None,
+                                   channels_last=cfg.train.channels_last and on_gpu)
+        self.splits = splits if splits is not None else load_splits(cfg.data, seed=cfg.train.seed)
+        if not self.splits.val:
+            raise OptplanError("the validation list is empty; set data.val_list or data.val_fraction")
+        self._datasets: dict[tuple[str, str], VideoDataset] = {}
+        self._loaders: dict[tuple[str, str, int], DataLoader] = {}
+
+    def serves(self, cfg: OptplanConfig) -> "TrainSession":
+        """Return self if it was built for ``cfg``'s data, model and train sections (the knee
+        and plan sections may differ); a session of another config is a caller's bug."""
+        for section in ("data", "model", "train"):
+            if getattr(cfg, section) != getattr(self.cfg, section):
+                raise ValueError(f"the session was built for another {section} config than the one given")
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.precision.device
+
+    @property
+    def classes(self) -> list[str]:
+        return self.splits.classes
+
+    def scaler(self) -> torch.amp.GradScaler | None:
+        """A loss scaler for fp16 autocast (bf16 and fp32 need none)."""
+        if self.precision.amp_dtype == torch.float16:
+            return torch.amp.GradScaler(self.device.type)
+        return None
+
+    # --- models -----------------------------------------------------------------------------
+    def new_model(self) -> nn.Module:
+        """A freshly initialised model (seeded by ``train.seed``), on the session's device."""
+        m = self.cfg.model
+        torch.manual_seed(self.cfg.train.seed)
+        model = create_model(m.name, num_classes=len(self.classes), pretrained_2d=m.pretrained_2d,
+                             **{"dropout": m.dropout, **m.kwargs})
+        return self._place(model)
+
+    def load_model(self, path: str | Path) -> nn.Module:
+        """The model stored in an optplan checkpoint at ``path``."""
+        model = self.new_model()
+        state_dict = load_checkpoint(path, map_location=self.device)["model"]
+        try:
+            unwrap(model).load_state_dict(state_dict)
+        except RuntimeError as err:
+            raise OptplanError(f"checkpoint {str(path)!r} does not fit model {self.cfg.model.name!r} "
+                               f"with {len(self.classes)} classes: {str(err).splitlines()[0]}") from None
+        return model
+
+    def _place(self, model: nn.Module) -> nn.Module:
+        model = model.to(self.device)
+        if self.precision.channels_last:
+            model = model.to(memory_format=torch.channels_last_3d)
+        return model
+
+    def check_state(self, model: nn.Module, state: State) -> None:
+        """Refuse a state whose clips are shorter than the model accepts."""
+        shortest = getattr(unwrap(model), "min_clip_length", 1)
+        if state.clip_length < shortest:
+            raise OptplanError(f"state {state.name!r}: clip_length {state.clip_length} is shorter than "
+                               f"model {self.cfg.model.name!r} accepts ({shortest} frames)")
+        if state.batch_size % self.dist.world_size:
+            raise OptplanError(f"state {state.name!r}: batch_size {state.batch_size} must be a multiple "
+                               f"of the {self.dist.world_size} training processes")
+
+    # --- data -------------------------------------------------------------------------------
+    def dataset(self, split: str, clip: ClipSpec, mode: str | None = None) -> VideoDataset:
+        """The dataset of ``split`` ('train', 'val' or 'test') cutting ``clip`` the way ``mode``
+        says (default: the split's own; 'test' on the val list gives its multi-view test)."""
+        mode = mode or split
+        if (split, mode) not in self._datasets:
+            records = {"train": self.splits.train, "val": self.splits.val, "test": self.splits.test}[split]
+            if not records:
+                raise OptplanError(f"the {split} list is empty" + (
+                    "; set data.test_list or evaluate with --split val" if split == "test" else ""))
+            self._datasets[split, mode] = VideoDataset(records, self.cfg.data, mode=mode, clip=clip,
+                                                       seed=self.cfg.train.seed)
+        dataset = self._datasets[split, mode]
+        dataset.set_clip(clip)
+        return dataset
+
+    def loader(self, split: str, clip: ClipSpec, batch_size: int, *, epoch: int = 0,
+               mode: str | None = None) -> DataLoader:
+        """Batches of ``split`` for the next iteration: train shuffled by (seed, ``epoch``), each
+        process its slice of every ``batch_size`` clips; val/test in order, sharded likewise."""
+        dataset = self.dataset(split, clip, mode)
+        dataset.set_epoch(epoch)
+        key = (split, dataset.mode, batch_size)
+        if key not in self._loaders:
+            data, training = self.cfg.data, dataset.mode == "train"
+            pin = self.device.type == "cuda"
+            if self.dist.active:
+                sampler = ShardedBatchSampler(ClipSampler(dataset, shuffle=training, seed=self.cfg.train.seed),
+                                              batch_size, self.dist, training=training)
+                loader = DataLoader(dataset, batch_sampler=sampler, num_workers=data.num_workers,
+                                    persistent_workers=data.num_workers > 0, pin_memory=pin)
+            else:
+                loader = make_loader(dataset, batch_size=batch_size, shuffle=training,
+                                     num_workers=data.num_workers, seed=self.cfg.train.seed, pin_memory=pin)
+            self._loaders[key] = loader
+        return self._loaders[key]
+
+    # --- one epoch --------------------------------------------------------------------------
+    def train_one_epoch(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: State, *,
+                        epoch_seed: int, scaler: torch.amp.GradScaler | None = None,
+                        desc: str = "") -> EpochStats:
+        """One pass over the training list in ``state``. ``epoch_seed`` fixes the clip order,
+        augmentation and dropout of this epoch, so a resumed run repeats it exactly."""
+        torch.manual_seed(epoch_seed)
+        set_frozen_bn(unwrap(model), state.frozen_bn)
+        batches = self.loader("train", ClipSpec.from_state(state), state.batch_size, epoch=epoch_seed)
+        progress = None
+        if self.cfg.train.progress and self.dist.is_main:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=len(batches.dataset) // self.dist.world_size, desc=desc, unit="clip", leave=False,
+                            dynamic_ncols=True)
+        try:
+            stats = train_epoch(model, batches, optimizer, precision=self.precision,
+                                accumulation=state.accumulation, grad_clip=self.cfg.train.grad_clip,
+                                head_weight=self.cfg.model.head_weight, scaler=scaler, progress=progress)
+        finally:
+            if progress is not None:
+                progress.close()
+        return stats
+
+    def score(self, model: nn.Module, state: State) -> Scores:
+        """Validation scores with one centre clip per video in ``state``'s clip setting."""
+        batch = self.cfg.train.eval_batch_size * self.dist.world_size
+        batches = self.loader("val", ClipSpec.from_state(state), batch)
+        return validate(model, batches, precision=self.precision, reduce=all_reduce_sum)

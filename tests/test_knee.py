@@ -1,0 +1,178 @@
+"""Knee point: the paper's fit and stopping rule, the faster rules and the edge cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from optplan.cli import main
+from optplan.knee import (Knee, KneeFitError, curve, first_stop, fit_knee, knee_reached,
+                          read_curve, write_curve)
+
+# A curve that rises and then slowly overfits; its maximum over 0..999 is at x = 11.
+PARAMS = (0.7, 0.3, -0.002, 0.0005, 0.75)
+TRUE_KNEE = int(np.argmax(curve(np.arange(1000.0), *PARAMS)))
+
+
+def formula(n_points: int, params=PARAMS) -> list[float]:
+    return list(curve(np.arange(n_points, dtype=float), *params))
+
+
+def test_true_knee_of_the_formula_curve():
+    assert TRUE_KNEE == 11
+
+
+@pytest.mark.parametrize("params", [PARAMS, (0.5, 0.15, -0.01, 0.0004, 0.6), (0.9, 0.5, 0.001, 0.0, 0.9)])
+def test_fit_knee_recovers_known_parameters_and_knee(params):
+    y = formula(25, params)
+    knee = fit_knee(y)
+    xs = np.arange(1000.0)
+    expected = int(np.argmax(curve(xs, *params)))
+    assert knee.epoch == expected
+    assert knee.score == pytest.approx(float(curve(expected, *params)), abs=1e-6)
+    assert np.allclose(knee.params, params, atol=1e-3)
+    assert np.allclose(curve(xs[:25], *knee.params), y, atol=1e-5)
+    assert not knee.reached and knee.epochs == 24
+
+
+def test_paper_rule_stops_exactly_at_knee_plus_patience():
+    y = formula(40)
+    for n in range(1, TRUE_KNEE + 10):
+        assert knee_reached(y[: n + 1], patience=10) is None, n
+    knee = knee_reached(y[: TRUE_KNEE + 11], patience=10)
+    assert knee is not None and knee.reached and knee.stop == "knee"
+    assert knee.epoch == TRUE_KNEE and knee.epochs == TRUE_KNEE + 10
+    assert first_stop(y, patience=4).epochs == TRUE_KNEE + 4
+
+
+def test_paper_rule_waits_for_patience_even_with_an_early_knee():
+    y = formula(30, (0.0, 1.0, 0.01, 0.0002, 0.5))  # knee at epoch 0: only gets worse
+    assert fit_knee(y[:8]).epoch == 0
+    assert knee_reached(y[:10], patience=10) is None
+    knee = knee_reached(y[:11], patience=10)
+    assert knee.epoch == 0 and knee.epochs == 10
+
+
+def test_paper_score_is_the_fitted_value_even_above_one():
+    # A steep rise whose fit runs past 1.0: the paper keeps f(x*); the other rules clip.
+    y = [0.0, 0.6, 0.9, 0.97, 1.0, 1.0, 0.99, 0.98, 0.96, 0.94, 0.92, 0.9, 0.88, 0.86]
+    paper = first_stop(y, patience=5)
+    assert paper is not None and paper.score == pytest.approx(fit_knee(y[: paper.epochs + 1]).score)
+    stable = first_stop(y, patience=5, method="stable")
+    assert stable is not None and stable.score <= max(y)
+    capped = knee_reached([0.0, 0.5, 1.2, 1.3, 1.35, 1.4], patience=10, method="stable", max_epochs=5)
+    assert capped.score <= 1.4
+
+
+def test_stable_rule_takes_the_same_decision_with_fewer_epochs():
+    y = formula(40)
+    paper, stable = first_stop(y, 10), first_stop(y, 10, "stable")
+    assert stable.epoch == paper.epoch == TRUE_KNEE
+    assert stable.epochs < paper.epochs
+    assert stable.method == "stable" and stable.score <= max(y)
+
+
+def test_stable_rule_never_trains_longer_than_the_paper_rule():
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        y = np.array(formula(60)) + rng.normal(0, 0.03, 60)
+        paper, stable = first_stop(y, 10), first_stop(y, 10, "stable")
+        assert paper is not None and stable is not None
+        assert stable.epochs <= paper.epochs
+
+
+def test_kneedle_finds_the_elbow_before_the_maximum():
+    y = formula(40)
+    knee = first_stop(y, patience=5, method="kneedle")
+    assert knee is not None and knee.method == "kneedle"
+    assert 2 <= knee.epoch < TRUE_KNEE
+    assert knee.epochs == knee.epoch + 5
+    assert knee.score == pytest.approx(y[knee.epoch])
+
+
+def test_noisy_curve_knee_close_to_the_truth():
+    rng = np.random.default_rng(0)
+    y = np.array(formula(60)) + rng.normal(0, 0.02, 60)
+    for method in ("paper", "stable"):
+        knee = first_stop(y, 10, method)
+        assert abs(knee.epoch - TRUE_KNEE) <= 2, method
+        assert abs(knee.score - curve(TRUE_KNEE, *PARAMS)) < 0.03
+
+
+def test_flat_curve_stops_with_its_level():
+    for level in (0.0, 0.5):
+        for method in ("paper", "stable", "kneedle"):
+            knee = first_stop([level] * 40, patience=5, method=method)
+            assert knee is not None, (level, method)
+            assert knee.score == pytest.approx(level, abs=1e-3)
+            assert knee.epochs <= 5 + knee.epoch
+    assert first_stop([0.3] * 40, patience=5, method="kneedle").epoch == 0
+
+
+def test_rising_curve_does_not_stop_without_a_cap_and_stops_with_one():
+    y = list(np.linspace(0.0, 0.6, 40))
+    assert first_stop(y, patience=10) is None
+    assert fit_knee(y).epoch == 999  # the fitted maximum runs off
+    knee = first_stop(y, patience=10, max_epochs=25)
+    assert knee.stop == "max_epochs" and knee.epochs == 25
+    assert knee.epoch == 25  # the best fitted epoch inside the trained range
+    assert knee.score == pytest.approx(y[25], abs=0.01)
+
+
+def test_diverged_curve_ends_with_the_best_finite_score():
+    for bad in (math.nan, math.inf, -math.inf):
+        y = [0.1, 0.3, 0.5, 0.4, bad]
+        for method in ("paper", "stable", "kneedle"):
+            knee = knee_reached(y, patience=10, method=method)
+            assert knee is not None and knee.diverged and knee.reached
+            assert knee.epoch == 2 and knee.score == 0.5 and knee.stop == "diverged"
+    knee = knee_reached([math.nan], patience=10)
+    assert knee.diverged and knee.epoch == 0 and knee.score == 0.0
+    with pytest.raises(KneeFitError):
+        fit_knee([0.1, 0.2, math.nan, 0.3, 0.4, 0.5])
+
+
+def test_too_few_points_cannot_be_fitted_and_the_rule_waits():
+    with pytest.raises(KneeFitError):
+        fit_knee([0.0, 0.5, 0.6, 0.6])
+    assert knee_reached([0.0, 0.5, 0.6, 0.6], patience=2) is None  # would be "reached" if fitted
+    assert fit_knee([0.0, 0.5, 0.6, 0.6, 0.6]).epochs == 4
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown knee method"):
+        knee_reached([0.0, 1.0], method="elbow")
+    with pytest.raises(ValueError, match="patience"):
+        knee_reached([0.0, 1.0], patience=0)
+
+
+def test_knee_to_dict_is_json_ready():
+    d = Knee(epoch=3, score=math.nan, params=(1.0, 2.0)).to_dict()
+    assert d["score"] is None and d["params"] == [1.0, 2.0] and d["method"] == "paper"
+
+
+def test_curve_csv_round_trip_and_bare_numbers(tmp_path):
+    path = tmp_path / "curve.csv"
+    write_curve(path, [0.0, 0.25, 0.5])
+    assert read_curve(path) == [0.0, 0.25, 0.5]
+    bare = tmp_path / "bare.csv"
+    bare.write_text("0\n0.5\n\n0.75\n")
+    assert read_curve(bare) == [0.0, 0.5, 0.75]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("score\n0.1\nabc\n")
+    with pytest.raises(ValueError, match="line 3"):
+        read_curve(bad)
+
+
+def test_cli_prints_the_knee_and_plots(tmp_path, capsys):
+    path = tmp_path / "curve.csv"
+    write_curve(path, formula(30))
+    png = tmp_path / "out" / "knee.png"
+    assert main(["knee", str(path), "--patience", "10", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert f"knee at epoch {TRUE_KNEE}" in out and f"decided after {TRUE_KNEE + 10} epochs" in out
+    assert png.stat().st_size > 1000
+    assert main(["knee", str(tmp_path / "missing.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -1,0 +1,302 @@
+"""The planner with the simulated trainer: the DP against exhaustive search, the knee-rule
+cost, beams and choices, divergence and failures, crash-safe resume, and the executors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from optplan.errors import OptplanError
+from optplan.knee import first_stop
+from optplan.plan import (Checkpoint, EdgeJob, InMemoryStore, Planner, ProcessExecutor,
+                          SimulatedTrainer, SQLiteStore, StateGraph, run_edge)
+from optplan.plan.records import DIVERGED, FAILED, SKIPPED
+
+T = 4  # patience; with FAST the knee settles, so every edge stops at exactly knee + T
+FAST = dict(speed=1.0, overfit=0.015)
+
+
+def paper(**kwargs):
+    return StateGraph.preset("paper", clip_lengths=[4, 8, 16], base_lrs=[0.1, 0.1, 0.1], **kwargs)
+
+
+def small(**kwargs):
+    return StateGraph.preset("paper", clip_lengths=[4, 8], base_lrs=[0.1, 0.1],
+                             lr_multipliers=[1, 0.1], **kwargs)
+
+
+def essence(result):
+    """Everything a plan found, without wall-clock times."""
+    return (result.nodes, result.path_epochs, result.score, result.search_epochs,
+            result.schedule, [(e.id, e.status, e.curve, e.knee and e.knee.epoch,
+                               e.knee and e.knee.score, e.checkpoint) for e in result.edges],
+            [(p.score, p.epochs, p.nodes) for p in result.pareto])
+
+
+@pytest.fixture(scope="module")
+def paper_result():
+    return Planner(paper(), SimulatedTrainer(**FAST), patience=T).run()
+
+
+def best_by_enumeration(graph, trainer, patience):
+    """Train every start-to-final path (prefixes shared) and return (score, path)."""
+    found = []
+
+    def walk(node, checkpoint, score, nodes):
+        if node == graph.final:
+            found.append((score, nodes))
+        for e in graph.outgoing(node):
+            out = run_edge(trainer, EdgeJob(e.name, checkpoint, graph.state(e.target), patience))
+            walk(e.target, out.checkpoint, out.knee.score, [*nodes, e.target])
+
+    walk(graph.start, None, math.nan, [])
+    return max(found)
+
+
+def test_dp_finds_the_best_path_of_exhaustive_search(paper_result):
+    score, nodes = best_by_enumeration(paper(), SimulatedTrainer(**FAST), T)
+    assert paper_result.nodes == nodes
+    assert paper_result.score == pytest.approx(score, abs=1e-12)
+    assert paper_result.score == max(e.score for e in paper_result.edges)  # monotone surface
+
+
+def test_search_cost_is_knee_plus_patience_per_edge(paper_result):
+    r = paper_result
+    assert len(r.edges) == 14 and all(e.status == "done" for e in r.edges)
+    assert r.search_epochs == sum(e.knee.epoch + T for e in r.edges) == 113
+    for e in r.edges:  # each edge stopped at the rule's first decision on its own curve
+        assert e.epochs == e.knee.epochs == first_stop(e.curve, patience=T).epochs
+
+
+def test_result_path_stages_and_schedule(paper_result):
+    r = paper_result
+    assert [s.name for s in r.path] == r.nodes and r.nodes[-1] == "c16_x0.01"
+    kept = [(s.state.name, s.epochs) for s in r.stages]
+    assert kept == [(n, k) for n, k in zip(r.nodes, r.path_epochs) if k > 0]
+    assert r.schedule == {"stages": [{"state": s.state.to_dict(), "epochs": s.epochs} for s in r.stages]}
+    assert r.replay_epochs == sum(r.path_epochs) > 0
+    chosen = {d.name: d.best for d in r.decisions}
+    for node, k in zip(r.nodes, r.path_epochs):  # every stage is its node's winning edge knee
+        edge = next(e for e in r.edges if e.id == chosen[node].edge)
+        assert edge.knee.epoch == k and edge.checkpoint == chosen[node].checkpoint
+    assert r.checkpoint == chosen["c16_x0.01"].checkpoint
+    assert r.overhead_seconds <= r.search_seconds
+
+
+def test_pareto_front_and_budget(paper_result):
+    front = paper_result.pareto
+    assert all(a.epochs < b.epochs and a.score < b.score for a, b in zip(front, front[1:]))
+    assert front[-1].score == paper_result.score
+    for p in front:
+        assert p.epochs == sum(s.epochs for s in p.stages)
+    small_budget = front[1].epochs
+    best = paper_result.best_within(small_budget)
+    assert best == front[1] and best.schedule["stages"]
+    assert paper_result.best_within(0) is None or paper_result.best_within(0).epochs == 0
+
+
+def test_choice_between_sampling_subgraphs():
+    better = {f"u{c}_x{m:g}": {"ceiling": 0.6} for c in (4, 8) for m in (1, 0.1)}
+    r = Planner(small(sampling="both"), SimulatedTrainer(**FAST, states=better), patience=T).run()
+    assert r.nodes[-1] == "u8_x0.1" and all(n.startswith("u") for n in r.nodes)
+    into_final = [e for e in r.edges if e.target == "final"]
+    assert len(into_final) == 2 and all(e.epochs == 0 for e in into_final)
+    assert r.score == max(e.score for e in into_final)
+
+
+def test_beam_keeps_k_models_per_node():
+    trainer = SimulatedTrainer(**FAST, noise=0.01, seed=1)
+    one = Planner(paper(), trainer, patience=T).run()
+    two = Planner(paper(), trainer, patience=T, beam=2).run()
+    assert all(len(d.candidates) <= 2 for d in two.decisions)
+    assert len(two.edges) > len(one.edges)
+    assert two.score >= one.score  # the beam holds the DP's path among its candidates
+    for d in two.decisions[1:]:
+        assert [c.score for c in d.candidates] == sorted((c.score for c in d.candidates), reverse=True)
+
+
+class Flaky:
+    """Raises in ``open`` for the named states, ``times`` times each."""
+
+    def __init__(self, inner, states, times):
+        self.inner, self.left = inner, {s: times for s in states}
+        self.opened = 0
+
+    def open(self, source, state):
+        self.opened += 1
+        if self.left.get(state.name, 0) > 0:
+            self.left[state.name] -= 1
+            raise RuntimeError(f"boom in {state.name}")
+        return self.inner.open(source, state)
+
+
+def test_failing_edges_are_retried_once_then_recorded():
+    once = Planner(small(), Flaky(SimulatedTrainer(**FAST), ["c8_x1"], times=1), patience=T).run()
+    reference = Planner(small(), SimulatedTrainer(**FAST), patience=T).run()
+    assert once.nodes == reference.nodes and once.score == reference.score
+    assert {e.id: e.attempts for e in once.edges if e.attempts > 1} == {"start->c8_x1": 2}
+
+    flaky = Flaky(SimulatedTrainer(**FAST), ["c4_x0.1"], times=99)
+    r = Planner(small(), flaky, patience=T).run()
+    failed = [e for e in r.edges if e.status == FAILED]
+    assert [e.id for e in failed] == ["c4_x1->c4_x0.1"] and failed[0].attempts == 2
+    assert "RuntimeError: boom in c4_x0.1" in failed[0].error
+    skipped = next(d for d in r.decisions if d.name == "c4_x0.1")
+    assert skipped.skipped and "c4_x1->c4_x0.1 failed" in skipped.note
+    assert [e.status for e in r.edges if e.source == "c4_x0.1"] == [SKIPPED]
+    assert r.nodes == ["c4_x1", "c8_x1", "c8_x0.1"] or r.nodes == ["c8_x1", "c8_x0.1"]
+    assert any("c4_x0.1 skipped" in n for n in r.notes)
+
+
+def test_no_path_to_the_final_is_an_error():
+    flaky = Flaky(SimulatedTrainer(**FAST), ["c8_x0.1"], times=99)
+    with pytest.raises(OptplanError, match="no usable path reaches the final node 'c8_x0.1'"):
+        Planner(small(), flaky, patience=T).run()
+
+
+def test_diverged_edges_score_their_best_finite_epoch():
+    trainer = SimulatedTrainer(**FAST, diverge_lr=0.05, diverge_after=3)
+    r = Planner(small(), trainer, patience=T).run()
+    diverged = {e.id: e for e in r.edges if e.status == DIVERGED}
+    assert set(diverged) == {"start->c4_x1", "c4_x1->c8_x1", "start->c8_x1"}  # lr 0.1 > 0.05
+    for e in diverged.values():
+        assert e.epochs == 3 and math.isnan(e.curve[-1])
+        assert e.knee.epoch == 2 and e.score == e.curve[2] == max(e.curve[:3])
+    assert r.nodes[-1] == "c8_x0.1" and math.isfinite(r.score)
+
+
+# -- store and resume ---------------------------------------------------------------------
+
+class Killed(BaseException):
+    """A kill: not an Exception, so no retry catches it."""
+
+
+class Counting:
+    """Counts epochs trained; raises :class:`Killed` once ``budget`` epochs are spent."""
+
+    def __init__(self, inner, budget=None, resumable=True):
+        self.inner, self.budget, self.epochs = inner, budget, 0
+        if resumable:
+            self.resume = self._resume
+
+    def open(self, source, state):
+        return CountingRun(self, self.inner.open(source, state))
+
+    def _resume(self, snapshot, source, state, scores):
+        return CountingRun(self, self.inner.resume(snapshot, source, state, scores))
+
+
+class CountingRun:
+    def __init__(self, trainer, run):
+        self.trainer, self.run = trainer, run
+        self.initial_score, self.keep = run.initial_score, run.keep
+        if hasattr(trainer, "resume"):
+            self.snapshot = run.snapshot
+
+    def train_epoch(self):
+        if self.trainer.budget is not None and self.trainer.epochs >= self.trainer.budget:
+            raise Killed
+        self.trainer.epochs += 1
+        return self.run.train_epoch()
+
+
+@pytest.fixture(scope="module")
+def small_result():
+    return Planner(small(), SimulatedTrainer(**FAST), patience=T).run()
+
+
+@pytest.mark.parametrize("kill_after", [1, 8, 12, 30, 51])  # 51: in the last edge's last epoch
+def test_resume_after_a_kill_gives_the_same_result(tmp_path, small_result, kill_after):
+    first = Counting(SimulatedTrainer(**FAST), budget=kill_after)
+    with pytest.raises(Killed):
+        Planner(small(), first, SQLiteStore(tmp_path / "plan.sqlite"), patience=T).run()
+    second = Counting(SimulatedTrainer(**FAST))
+    r = Planner(small(), second, SQLiteStore(tmp_path / "plan.sqlite"), patience=T).run()
+    assert essence(r) == essence(small_result)
+    assert first.epochs + second.epochs == small_result.search_epochs == 52  # none twice
+
+
+def test_resume_of_the_paper_graph_with_two_kills(tmp_path, paper_result):
+    for kill_after in (20, 40):
+        with pytest.raises(Killed):
+            Planner(paper(), Counting(SimulatedTrainer(**FAST), budget=kill_after),
+                    SQLiteStore(tmp_path / "plan.sqlite"), patience=T).run()
+    last = Counting(SimulatedTrainer(**FAST))
+    r = Planner(paper(), last, SQLiteStore(tmp_path / "plan.sqlite"), patience=T).run()
+    assert essence(r) == essence(paper_result) and last.epochs == paper_result.search_epochs - 60
+
+
+def test_resume_without_snapshots_restarts_the_interrupted_edge(tmp_path, small_result):
+    first = Counting(SimulatedTrainer(**FAST), budget=10, resumable=False)
+    with pytest.raises(Killed):
+        Planner(small(), first, SQLiteStore(tmp_path / "plan.sqlite"), patience=T).run()
+    second = Counting(SimulatedTrainer(**FAST), resumable=False)
+    r = Planner(small(), second, SQLiteStore(tmp_path / "plan.sqlite"), patience=T).run()
+    assert essence(r) == essence(small_result)
+    done_before = small_result.edges[0].epochs  # start->c4_x1 ended; c4_x1->c4_x0.1 restarts
+    assert done_before == 8 and second.epochs == small_result.search_epochs - done_before
+
+
+def test_finished_plan_reruns_without_training(tmp_path):
+    store = SQLiteStore(tmp_path / "plan.sqlite")
+    r1 = Planner(small(), Counting(SimulatedTrainer(**FAST)), store, patience=T).run()
+    rows = store._db.execute("SELECT status, count(*) FROM edges GROUP BY status").fetchall()
+    assert rows == [("done", 6)]
+    never = Counting(SimulatedTrainer(**FAST), budget=0)
+    r2 = Planner(small(), never, SQLiteStore(tmp_path / "plan.sqlite"), patience=T).run()
+    assert essence(r2) == essence(r1) and never.epochs == 0
+    assert r2.search_seconds >= r1.search_seconds
+
+
+def test_a_store_made_with_another_config_is_refused(tmp_path):
+    Planner(small(), SimulatedTrainer(**FAST), SQLiteStore(tmp_path / "p.sqlite"), patience=T).run()
+    with pytest.raises(OptplanError, match=r"patience: run has 4, now 5"):
+        Planner(small(), SimulatedTrainer(**FAST), SQLiteStore(tmp_path / "p.sqlite"), patience=5).run()
+    with pytest.raises(OptplanError, match=r"graph.edges"):
+        Planner(paper(), SimulatedTrainer(**FAST), SQLiteStore(tmp_path / "p.sqlite"), patience=T).run()
+
+
+def test_in_memory_store_copies_records():
+    store = InMemoryStore()
+    r = Planner(small(), SimulatedTrainer(**FAST), store, patience=T).run()
+    rec = store.get_edge("start->c4_x1")
+    rec.curve.append(1.0)
+    assert store.get_edge("start->c4_x1").curve == r.edges[0].curve
+    assert store.get_node("c8_x0.1").best.score == r.score
+
+
+# -- executors ----------------------------------------------------------------------------
+
+def test_process_pool_equals_in_process(small_result):
+    with ProcessExecutor(2) as pool:
+        r = Planner(small(), SimulatedTrainer(**FAST), patience=T, executor=pool).run()
+    assert essence(r) == essence(small_result)
+
+
+@pytest.mark.slow
+def test_ray_equals_in_process():
+    ray = pytest.importorskip("ray")
+    from optplan.plan import RayExecutor
+
+    reference = Planner(small(), SimulatedTrainer(**FAST), patience=T).run()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        with RayExecutor(2) as executor:
+            r = Planner(small(), SimulatedTrainer(**FAST), patience=T, executor=executor).run()
+    finally:
+        ray.shutdown()
+    assert essence(r) == essence(reference)
+
+
+def test_simulated_trainer_is_deterministic_and_resumable():
+    trainer = SimulatedTrainer(noise=0.02, seed=5)
+    state = paper().state("c8_x1")
+    source = Checkpoint(meta={"score": 0.3, "lineage": "x"})
+    a = trainer.open(source, state)
+    curve = [a.initial_score()] + [a.train_epoch() for _ in range(6)]
+    b = trainer.resume(Checkpoint(meta={"epoch": 3}), source, state, curve[:4])
+    assert [b.train_epoch() for _ in range(3)] == curve[4:]
+    assert curve[0] == 0.3 and a.keep(4).meta["score"] == curve[4] and a.keep(0) == source
+    other = SimulatedTrainer(noise=0.02, seed=6).open(source, state)
+    assert [other.train_epoch() for _ in range(6)] != curve[1:]

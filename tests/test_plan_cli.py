@@ -1,0 +1,72 @@
+"""``optplan plan``: the run directory it writes, resume, refusal of a foreign config, and a real
+plan of a tiny graph on the built-in videos."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from optplan.cli import main
+from optplan.plan import PlanResult, SQLiteStore
+
+SMALL = ["plan.clip_lengths=[4,8]", "plan.base_lrs=[0.1,0.1]", "plan.lr_multipliers=[1,0.1]",
+         "plan.batch_sizes=[8,4]", "plan.accumulation=[1,2]", "knee.patience=4",
+         "plan.simulate.speed=1.0", "plan.simulate.overfit=0.015"]
+
+
+def test_simulated_plan_writes_the_run_directory(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["plan", "--simulate", "--out", str(run), "--quiet", "--budget", "8", *SMALL]) == 0
+    out = capsys.readouterr().out
+    assert {p.name for p in run.iterdir()} >= {"plan.sqlite", "config.yaml", "result.json", "schedule.yaml"}
+    result = PlanResult.load(run)
+    schedule = yaml.safe_load((run / "schedule.yaml").read_text())
+    assert schedule == result.schedule and schedule["stages"][0]["state"]["name"] == result.nodes[0]
+    assert result.nodes[-1] == "c8_x0.1" and len(result.edges) == 6
+    assert yaml.safe_load((run / "config.yaml").read_text())["knee"]["patience"] == 4
+    assert "c8_x0.1" in out and "budget 8 epochs: score" in out
+    assert result.budget.epochs <= 8
+
+    # the same command again trains nothing and finds the same
+    store = SQLiteStore.in_run_dir(run)
+    seconds = {e.id: e.seconds for e in store.edges()}
+    store.close()
+    assert main(["plan", "--simulate", "--out", str(run), "--quiet", *SMALL]) == 0
+    again = json.loads((run / "result.json").read_text())
+    assert again["nodes"] == result.nodes and again["score"] == result.score
+    assert {e["source"] + "->" + e["target"]: e["seconds"] for e in again["edges"]} == seconds
+
+    # --resume reads RUN/config.yaml; the executor may change, the config may not
+    assert main(["plan", "--resume", "--simulate", "--out", str(run), "--quiet",
+                 "--executor", "process"]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--simulate", "--out", str(run), "--quiet", *SMALL, "knee.patience=5"]) == 2
+    err = capsys.readouterr().err
+    assert "different config" in err and "config.knee.patience: run has 4, now 5" in err
+
+
+def test_resume_needs_an_existing_run(tmp_path, capsys):
+    assert main(["plan", "--resume", "--simulate", "--out", str(tmp_path / "none"), "--quiet"]) == 2
+    assert "config.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_real_plan_of_a_tiny_graph(tiny_dataset, tmp_path, capsys):
+    """Two clip lengths x two learning rates on the built-in videos with the tiny model."""
+    run = tmp_path / "real"
+    args = [f"data.root={tiny_dataset}", f"data.val_list={tiny_dataset / 'trainlist01.txt'}",
+            "data.crop_size=28", "data.short_side=32", "data.num_workers=0", "train.threads=1",
+            "train.progress=false", "train.device=cpu", "model.dropout=0.0", "knee.patience=2",
+            "knee.max_epochs=3", "plan.clip_lengths=[4,8]", "plan.base_lrs=[0.02,0.02]",
+            "plan.lr_multipliers=[1,0.1]", "plan.batch_sizes=[8,8]", "plan.accumulation=[1,1]"]
+    assert main(["plan", "--out", str(run), "--quiet", *args]) == 0
+    result = PlanResult.load(run)
+    assert len(result.edges) == 6 and all(e.status == "done" for e in result.edges)
+    assert all(2 <= e.epochs <= 3 for e in result.edges)
+    assert result.search_epochs == sum(e.epochs for e in result.edges)
+    assert result.nodes[-1] == "c8_x0.1" and result.score > 0
+    kept = result.checkpoint.path
+    assert kept and (run / "edges").is_dir() and __import__("pathlib").Path(kept).is_file()
+    assert yaml.safe_load((run / "schedule.yaml").read_text()) == result.schedule

@@ -1,0 +1,169 @@
+"""Trainer parts that need no video: checkpoints, optimiser, metrics, schedules, logs."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import pytest
+import torch
+from torch import nn
+
+from optplan.errors import ConfigError, OptplanError
+from optplan.train.checkpoint import (load_checkpoint, make_checkpoint, rng_state, save_checkpoint,
+                                      set_rng_state, unwrap)
+from optplan.train.config import TrainConfig
+from optplan.train.distributed import DistInfo, ShardedBatchSampler
+from optplan.train.engine import Scores, topk_hits
+from optplan.train.logging import RunLogger, read_log
+from optplan.train.optim import make_optimizer
+from optplan.train.schedule import load_schedule
+from optplan.train.state import State
+
+STATE = State(name="s", lr=0.1, clip_length=4)
+
+
+def test_checkpoint_round_trip_with_weights_only(tmp_path):
+    model = nn.Linear(3, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    ckpt = make_checkpoint(model, optimizer=opt, state=STATE.to_dict(), epoch=3,
+                           config={"a": 1}, meta={"scores": [0.0, 0.5]})
+    path = save_checkpoint(tmp_path / "sub" / "c.pt", ckpt)
+    back = load_checkpoint(path)
+    assert back["epoch"] == 3 and back["state"]["name"] == "s" and back["meta"]["scores"] == [0.0, 0.5]
+    assert torch.equal(back["model"]["weight"], model.weight)
+    assert back["optimizer"]["state"][0]["momentum_buffer"].shape == (2, 3)
+    assert list(tmp_path.joinpath("sub").iterdir()) == [path]  # no temp file left
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, make_checkpoint(nn.Linear(2, 2), epoch=1))
+    before = path.read_bytes()
+
+    def dies_half_way(obj, f):
+        f.write(b"partial bytes")
+        raise KeyboardInterrupt  # a kill while writing
+
+    monkeypatch.setattr(torch, "save", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, make_checkpoint(nn.Linear(2, 2), epoch=2))
+    assert path.read_bytes() == before and load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_load_refuses_code_and_damage(tmp_path):
+    torch.save({"model": {}, "x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(OptplanError, match="cannot be read"):
+        load_checkpoint(tmp_path / "evil.pt")
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "evil.pt").read_bytes()[:20])
+    with pytest.raises(OptplanError, match="damaged"):
+        load_checkpoint(tmp_path / "cut.pt")
+    with pytest.raises(OptplanError, match="does not exist"):
+        load_checkpoint(tmp_path / "none.pt")
+
+
+def test_rng_state_restores_the_stream():
+    torch.manual_seed(5)
+    saved = rng_state()
+    a = torch.rand(3)
+    set_rng_state(saved)
+    assert torch.equal(torch.rand(3), a)
+
+
+def test_unwrap_strips_wrappers():
+    inner = nn.Linear(2, 2)
+    outer = nn.Module()
+    outer.module = inner
+    assert unwrap(outer) is inner and unwrap(inner) is inner
+
+
+def test_fresh_sgd_from_state_and_extras():
+    model = nn.Linear(2, 2)
+    model.bias.requires_grad_(False)
+    opt = make_optimizer(model, STATE, TrainConfig())
+    group = opt.param_groups[0]
+    assert group["lr"] == 0.1 and group["momentum"] == 0.9 and group["nesterov"]
+    assert group["weight_decay"] == 1e-4 and len(group["params"]) == 1
+    extra = State(name="e", lr=0.2, clip_length=4, extra={"momentum": 0.0, "weight_decay": 0.0})
+    group = make_optimizer(model, extra, TrainConfig()).param_groups[0]
+    assert group["momentum"] == 0.0 and not group["nesterov"] and group["weight_decay"] == 0.0
+
+
+def test_topk_hits_caps_k_at_the_class_count():
+    logits = torch.tensor([[3.0, 2.0, 1.0], [1.0, 2.0, 3.0], [1.0, 3.0, 2.0]])
+    labels = torch.tensor([0, 0, 2])
+    assert topk_hits(logits, labels).tolist() == [1, 3, 3]
+    s = Scores(0.5, 0.75, 1.0, clips=4)
+    assert s.score == pytest.approx(0.75) and math.isnan(Scores.diverged().score)
+
+
+def test_schedule_lr_rules_match_torch():
+    sched = load_schedule({"stages": [
+        {"state": STATE.to_dict(), "epochs": 4, "lr_schedule": {"kind": "cosine"}},
+        {"state": STATE.to_dict(), "epochs": 6, "lr_schedule": {"kind": "step", "milestones": [2, 4], "gamma": 0.5}},
+        {"state": STATE.to_dict(), "epochs": 6, "lr_schedule": {"kind": "plateau", "factor": 0.5, "patience": 1}},
+    ]})
+    cos, step, plateau = sched.stages
+    opt = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1)
+    torch_cos = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)
+    for e in range(4):
+        assert cos.lr(e) == pytest.approx(opt.param_groups[0]["lr"])
+        opt.step()
+        torch_cos.step()
+    assert [step.lr(e) for e in range(6)] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.025])
+    curve = [0.0, 0.5, 0.6, 0.6, 0.6, 0.6, 0.7]
+    opt = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1)
+    torch_plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "max", factor=0.5, patience=1)
+    for e in range(6):
+        assert plateau.lr(e, curve) == pytest.approx(opt.param_groups[0]["lr"]), e
+        torch_plateau.step(curve[e + 1])
+    assert sched.epochs == 16
+
+
+def test_schedule_mistakes_name_the_field(tmp_path):
+    with pytest.raises(ConfigError, match="stages.0.epochs"):
+        load_schedule({"stages": [{"state": STATE.to_dict(), "epochs": -1}]})
+    with pytest.raises(ConfigError, match="at least one epoch"):
+        load_schedule({"stages": [{"state": STATE.to_dict(), "epochs": 0}]})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_schedule(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages:\n  - {state: {name: a, lr: 0.1, clip_length: 4}, epochs: 2, lr_schedule: {kind: warp}}\n")
+    with pytest.raises(ConfigError, match="bad.yaml"):
+        load_schedule(bad)
+
+
+def test_run_logger_writes_jsonl_and_tensorboard(tmp_path):
+    logger = RunLogger(tmp_path, tensorboard=True)
+    logger.log({"epoch": 1, "loss": 2.5, "score": math.nan, "state": "s"}, step=1)
+    logger.log({"epoch": 2, "loss": 2.0, "score": 0.4, "state": "s"}, step=2)
+    logger.close()
+    records = read_log(tmp_path)
+    assert [r["epoch"] for r in records] == [1, 2] and records[0]["score"] is None
+    assert any((tmp_path / "tb").iterdir())
+    RunLogger(tmp_path / "off", enabled=False).log({"epoch": 1})
+    assert not (tmp_path / "off").exists()
+
+
+def test_sharded_batches_partition_each_global_batch():
+    items = list(range(10))
+    shards = [list(ShardedBatchSampler(items, 4, DistInfo(rank=r, world_size=2), training=True))
+              for r in range(2)]
+    assert shards[0] == [[0, 1], [4, 5], [8]] and shards[1] == [[2, 3], [6, 7], [9]]
+    lonely = [list(ShardedBatchSampler(list(range(5)), 4, DistInfo(rank=r, world_size=2), training=t))
+              for r in range(2) for t in (True, False)]
+    assert lonely[0] == [[0, 1]] and lonely[1] == [[0, 1], [4]] and lonely[3] == [[2, 3]]
+    with pytest.raises(ValueError, match="multiple"):
+        ShardedBatchSampler(items, 3, DistInfo(rank=0, world_size=2), training=True)
+
+
+def test_state_pickles_for_process_pools():
+    assert pickle.loads(pickle.dumps(STATE)) == STATE

@@ -1,0 +1,183 @@
+"""Real training on the built-in videos: a state to its knee, resume, replay, eval, edges."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import torch
+
+from optplan.cli import main
+from optplan.config import load_config
+from optplan.knee import read_curve
+from optplan.plan.edge import EdgeJob, run_edge
+from optplan.plan.protocol import Checkpoint, ResumableEdgeRun, ResumableEdgeTrainer
+from optplan.train import State, evaluate, train_schedule, train_state
+from optplan.train.checkpoint import load_checkpoint
+from optplan.train.edge import VideoEdgeTrainer
+from optplan.train.logging import read_log
+from optplan.train.session import TrainSession
+
+# The validation list is the training list: on 48 videos the test is whether the engine
+# learns (the score must rise), not whether the tiny model generalises.
+STATE = State(name="c4", lr=0.02, clip_length=4, batch_size=8)
+
+
+def config(root, **over):
+    tree = {"data.root": root, "data.val_list": root / "trainlist01.txt", "data.crop_size": 28,
+            "data.short_side": 32, "data.num_workers": 0, "data.test_clips": 2,
+            "train.threads": 1, "train.progress": False, "model.dropout": 0.0,
+            "knee.patience": 2, "knee.max_epochs": 8, **over}
+    return load_config(None, [f"{k}={v}" for k, v in tree.items()])
+
+
+@pytest.fixture(scope="module")
+def session(tiny_dataset):
+    return TrainSession(config(tiny_dataset))
+
+
+@pytest.fixture(scope="module")
+def straight(session, tmp_path_factory):
+    """One uninterrupted state run, shared by the tests that compare against it."""
+    run_dir = tmp_path_factory.mktemp("straight")
+    return run_dir, train_state(None, STATE, session.cfg, run_dir, session=session)
+
+
+def test_state_run_learns_and_stops_at_a_knee(straight):
+    run_dir, result = straight
+    curve = result.curve
+    assert curve[0] == 0.0 and len(curve) == result.cost.epochs + 1
+    assert max(curve[1:]) > curve[1] + 0.1, curve  # the score rises
+    knee = result.knee
+    assert knee.reached and not knee.diverged and 2 <= result.cost.epochs <= 8
+    assert 0 <= knee.epoch <= result.cost.epochs
+    assert result.cost.clips == 48 * result.cost.epochs and result.cost.seconds > 0
+    # only the knee's model is kept
+    assert result.checkpoint == run_dir / "kept.pt"
+    assert sorted(p.name for p in run_dir.glob("*.pt")) == ["kept.pt"]
+    kept = load_checkpoint(result.checkpoint)
+    assert kept["epoch"] == knee.epoch and kept["state"]["name"] == "c4"
+    assert kept["config"]["model"]["name"] == "dg_p3d_tiny"
+    log = read_log(run_dir)
+    assert [r["epoch"] for r in log] == list(range(1, result.cost.epochs + 1))
+    assert [r["score"] for r in log] == pytest.approx(curve[1:])
+    assert {"loss", "top1", "lr", "clip_length", "seconds", "clips_per_s"} <= set(log[0])
+    assert read_curve(run_dir / "curve.csv") == pytest.approx(curve)
+    assert json.loads((run_dir / "result.json").read_text())["knee"]["epoch"] == knee.epoch
+
+
+def test_killed_run_resumes_to_the_same_checkpoint(straight, session, tmp_path):
+    _, reference = straight
+
+    def killed_after_epoch_2(epoch, scores):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_state(None, STATE, session.cfg, tmp_path, session=session, on_epoch=killed_after_epoch_2)
+    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 2
+    resumed = train_state(None, STATE, session.cfg, tmp_path, session=session)
+    assert resumed.curve == reference.curve and resumed.knee.epoch == reference.knee.epoch
+    a, b = load_checkpoint(resumed.checkpoint)["model"], load_checkpoint(reference.checkpoint)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # a finished run is returned as it is
+    assert train_state(None, STATE, session.cfg, tmp_path, session=session).curve == reference.curve
+
+
+def test_schedule_replay_runs_each_stage(session, tmp_path):
+    second = State(name="c8_low", lr=0.002, clip_length=8, batch_size=4, accumulation=2, frozen_bn=True)
+    schedule = {"stages": [{"state": STATE.to_dict(), "epochs": 2},
+                           {"state": {**STATE.to_dict(), "name": "skipped"}, "epochs": 0},
+                           {"state": second.to_dict(), "epochs": 1, "lr_schedule": {"kind": "step", "milestones": [1]}}]}
+    result = train_schedule(schedule, session.cfg, tmp_path, session=session)
+    log = read_log(tmp_path)
+    assert [(r["state"], r["epoch"], r["clip_length"]) for r in log] == [("c4", 1, 4), ("c4", 2, 4), ("c8_low", 1, 8)]
+    assert [r["lr"] for r in log] == pytest.approx([0.02, 0.02, 0.002])
+    assert [len(c) for c in result.curves] == [3, 0, 2] and result.cost.epochs == 3
+    assert result.curves[2][0] == result.curves[0][-1]
+    final = load_checkpoint(result.checkpoint)
+    assert final["state"]["name"] == "c8_low" and final["epoch"] == 3
+    assert not (tmp_path / "last.pt").exists()
+    # the frozen-BN stage trained the weights but left the first stage's BN statistics alone
+    first = train_schedule({"stages": schedule["stages"][:1]}, session.cfg, tmp_path / "first", session=session)
+    before = load_checkpoint(first.checkpoint)["model"]
+    stats = [k for k in before if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(final["model"][k], before[k]) for k in stats)
+    assert not torch.equal(final["model"]["conv1.weight"], before["conv1.weight"])
+
+
+def test_eval_writes_the_expected_json(straight, session, tmp_path):
+    _, result = straight
+    out = tmp_path / "eval.json"
+    got = evaluate(session.cfg, result.checkpoint, out=out, session=session)
+    on_disk = json.loads(out.read_text())
+    assert on_disk == got
+    k = len(session.classes)
+    assert got["videos"] == 24 and got["views"] == 2 * 3 and got["split"] == "test"
+    confusion = torch.tensor(got["confusion"])
+    assert confusion.shape == (k, k) and confusion.sum() == 24
+    assert got["top1"] == pytest.approx(confusion.trace().item() / 24)
+    assert 0 <= got["top1"] <= got["top5"] <= 1 and got["classes"] == session.classes
+
+
+def test_cli_eval_and_train_errors(straight, tiny_dataset, tmp_path, capsys):
+    _, result = straight
+    root = tiny_dataset
+    over = [f"data.root={root}", f"data.val_list={root / 'trainlist01.txt'}", "data.crop_size=28",
+            "data.short_side=32", "data.num_workers=0", "data.test_clips=1", "data.test_crops=1",
+            "train.progress=false"]
+    out = tmp_path / "e.json"
+    assert main(["eval", *over, "--checkpoint", str(result.checkpoint), "--split", "val", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["videos"] == 48
+    assert main(["eval", *over, "--checkpoint", str(tmp_path / "none.pt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad_state = tmp_path / "s.yaml"
+    bad_state.write_text("name: x\nlr: -1\nclip_length: 4\n")
+    assert main(["train", *over, "--state", str(bad_state), "--out", str(tmp_path / "r")]) == 2
+    assert "lr" in capsys.readouterr().err
+
+
+def test_edge_trainer_implements_the_resumable_protocol(session, tiny_dataset, tmp_path):
+    trainer = VideoEdgeTrainer(session.cfg, tmp_path)
+    trainer._session = session  # reuse the module's data (a real worker builds its own)
+    clone = pickle.loads(pickle.dumps(trainer))
+    assert clone.run_dir == tmp_path and clone._session is None
+    assert isinstance(trainer, ResumableEdgeTrainer)
+
+    first = run_edge(trainer, EdgeJob(id="e1", source=None, state=STATE, patience=2, max_epochs=3))
+    assert first.error is None and first.knee.reached
+    kept = first.checkpoint
+    assert kept.meta["state"] == "c4" and kept.meta["edge"] == "start-c4"
+    assert kept.path == str(tmp_path / "edges" / "start-c4" / "kept.pt")
+
+    # edge c4 -> c8 from that checkpoint: interrupted after 1 epoch, resumed by the planner
+    target = State(name="c8", lr=0.002, clip_length=8, batch_size=8)
+    run = trainer.open(kept, target)
+    assert isinstance(run, ResumableEdgeRun)
+    start = run.initial_score()
+    assert start == session.score(session.load_model(kept.path), target).score
+    curve = [start, run.train_epoch(), run.train_epoch()]
+    snap = run.snapshot()
+    # the planner recorded only one epoch before a crash: the second is replayed, not retrained
+    again = trainer.resume(snap, kept, target, curve[:2])
+    assert again.train_epoch() == curve[2]
+    third = again.train_epoch()
+    straight = trainer.open(kept, target)
+    assert [straight.initial_score()] + [straight.train_epoch() for _ in range(3)] == curve + [third]
+    with pytest.raises(ValueError, match="another model config"):
+        train_state(None, STATE, config(tiny_dataset, **{"model.name": "p3d_tiny"}), tmp_path, session=session)
+    with pytest.raises(Exception, match="does not continue"):
+        trainer.resume(straight.snapshot(), kept, target, [0.123, 0.5])
+    assert isinstance(straight.keep(0), Checkpoint)
+
+
+def test_diverging_state_ends_with_the_best_finite_epoch(session, tmp_path):
+    wild = State(name="wild", lr=1e6, clip_length=4, batch_size=8)
+    result = train_state(None, wild, session.cfg, tmp_path, session=session)
+    assert result.knee.diverged and result.knee.stop == "diverged"
+    assert result.curve[-1] != result.curve[-1]  # NaN recorded on the curve
+    finite = [s for s in result.curve if s == s]
+    assert result.knee.score == max(finite) and result.curve[result.knee.epoch] == max(finite)
+    assert load_checkpoint(result.checkpoint)["epoch"] == result.knee.epoch
+    assert json.loads((tmp_path / "result.json").read_text())["curve"][-1] is None
