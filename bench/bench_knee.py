@@ -37,6 +37,7 @@ RUNS = {
     "c8_lr0.02": [({"lr": 0.02, "clip_length": 8}, 40), ({"lr": 0.002, "clip_length": 8}, 25)],
     "c4_lr0.05": [({"lr": 0.05, "clip_length": 4}, 40), ({"lr": 0.005, "clip_length": 4}, 25)],
     "c8_lr0.005": [({"lr": 0.005, "clip_length": 8}, 40)],
+    "c16_lr0.01": [({"lr": 0.01, "clip_length": 16}, 30), ({"lr": 0.001, "clip_length": 16}, 20)],
 }
 
 
@@ -122,6 +123,8 @@ def job_clips(args: argparse.Namespace) -> None:
         print(f"| {clip} | {args.epochs} | {args.lr} | {max(curve):.3f} | {curve[-1]:.3f} | {last['top1']:.3f} "
               f"| {test['top1']:.3f} | {test['top5']:.3f} | {result.cost.seconds:.0f} |", flush=True)
         (Path(cfg.out) / "summary.json").write_text(json.dumps({"curve": curve, "test": test}, indent=2))
+        Path(args.curves).mkdir(parents=True, exist_ok=True)
+        write_curve(Path(args.curves) / f"clip{clip}_lr{args.lr}.csv", curve)
 
 
 def main() -> None:
@@ -142,6 +145,7 @@ def main() -> None:
     s = sub.add_parser("clips")
     s.add_argument("--root", default="data/synth")
     s.add_argument("--out", default="/tmp/optplan_bench/clips", help="run directories")
+    s.add_argument("--curves", default="bench/curves", help="where the curve CSVs go")
     s.add_argument("--epochs", type=int, default=30)
     s.add_argument("--lr", type=float, default=0.02)
     s.add_argument("--clips", type=int, nargs="+", default=[4, 16])

@@ -14,6 +14,9 @@ def test_synth_then_check(tmp_path, capsys):
     assert len(list(root.glob("*/*.mp4"))) == 6 and (root / "classInd.txt").is_file()
     assert main(["data", "check", str(root)]) == 0
     assert "checked 6 files: no problems" in capsys.readouterr().out
+    assert main([*args[:2], str(tmp_path / "again"), *args[3:]]) == 0  # same seed: same bytes
+    files = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and p.suffix != ".json")
+    assert files and all((root / f).read_bytes() == (tmp_path / "again" / f).read_bytes() for f in files)
 
     broken = root / (root / "trainlist01.txt").read_text().split()[0]
     broken.write_bytes(broken.read_bytes()[:100])

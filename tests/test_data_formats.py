@@ -102,8 +102,10 @@ def test_unwritable_cache_dir_names_the_setting(tiny_dataset, tmp_path):
         load_splits(DataConfig(root=tiny_dataset, cache_dir=tmp_path / "file" / "cache"))
 
 
-def test_load_splits_finds_the_built_in_lists(tiny_dataset, tmp_path):
-    splits = load_splits(DataConfig(root=tiny_dataset, cache_dir=tmp_path, val_fraction=0.25))
+def test_load_splits_finds_the_built_in_lists(tiny_dataset, tmp_path, monkeypatch):
+    cfg = DataConfig(root=tiny_dataset, cache_dir=tmp_path, val_fraction=0.25)
+    splits = load_splits(cfg)
     assert (len(splits.train), len(splits.val), len(splits.test)) == (36, 12, 24)
     assert len(splits.classes) == 12 and not splits.bad
-    assert (tmp_path / "probe.json").is_file()
+    monkeypatch.setattr("optplan.data.check.probe", lambda path: pytest.fail(f"probed {path} again"))
+    assert load_splits(cfg) == splits  # probe results come from cache_dir/probe.json

@@ -9,8 +9,9 @@ import pytest
 
 from optplan.errors import OptplanError
 from optplan.knee import first_stop
-from optplan.plan import (Checkpoint, EdgeJob, InMemoryStore, Planner, ProcessExecutor,
-                          SimulatedTrainer, SQLiteStore, StateGraph, run_edge)
+from optplan.plan import (Checkpoint, EdgeJob, InMemoryStore, ParetoPoint, Planner,
+                          ProcessExecutor, Progress, SimulatedTrainer, SQLiteStore, StateGraph,
+                          pareto_front, run_edge)
 from optplan.plan.records import DIVERGED, FAILED, SKIPPED
 
 T = 4  # patience; with FAST the knee settles, so every edge stops at exactly knee + T
@@ -94,6 +95,12 @@ def test_pareto_front_and_budget(paper_result):
     best = paper_result.best_within(small_budget)
     assert best == front[1] and best.schedule["stages"]
     assert paper_result.best_within(0) is None or paper_result.best_within(0).epochs == 0
+
+
+def test_pareto_front_keeps_points_nothing_beats():
+    points = [ParetoPoint(score, epochs, (), (), f"e{i}") for i, (score, epochs) in
+              enumerate([(0.5, 10), (0.4, 12), (0.6, 20), (0.6, 25), (0.7, 30), (0.45, 30)])]
+    assert [(p.score, p.epochs) for p in pareto_front(points)] == [(0.5, 10), (0.6, 20), (0.7, 30)]
 
 
 def test_choice_between_sampling_subgraphs():
@@ -268,25 +275,55 @@ def test_in_memory_store_copies_records():
 
 # -- executors ----------------------------------------------------------------------------
 
-def test_process_pool_equals_in_process(small_result):
-    with ProcessExecutor(2) as pool:
-        r = Planner(small(), SimulatedTrainer(**FAST), patience=T, executor=pool).run()
+class EpochLog(Progress):
+    def __init__(self):
+        self.epochs = []
+
+    def epoch(self, edge, scores):
+        self.epochs.append((edge, len(scores) - 1))
+
+
+def test_process_pool_workers_report_every_epoch(tmp_path, small_result):
+    log = EpochLog()
+    store = SQLiteStore(tmp_path / "plan.sqlite")
+    with ProcessExecutor(2, poll_seconds=0.05) as pool:
+        r = Planner(small(), SimulatedTrainer(**FAST), store, patience=T, executor=pool,
+                    progress=log).run()
     assert essence(r) == essence(small_result)
+    assert sorted(log.epochs) == sorted((e.id, k) for e in r.edges for k in range(1, e.epochs + 1))
+
+
+def test_a_plan_killed_in_a_pool_worker_resumes_mid_edge(tmp_path, small_result):
+    with ProcessExecutor(2, poll_seconds=0.05) as pool:  # each job's copy dies at its 6th epoch
+        with pytest.raises(Killed):
+            Planner(small(), Counting(SimulatedTrainer(**FAST), budget=5),
+                    SQLiteStore(tmp_path / "plan.sqlite"), patience=T, executor=pool).run()
+    # both first edges were in flight; the one that died first has all 5 epochs recorded, the
+    # other what reached the driver before the plan stopped
+    partial = [e for e in SQLiteStore(tmp_path / "plan.sqlite").edges() if e.status == "running"]
+    assert max(e.epochs for e in partial) == 5
+    assert all(e.snapshot.meta == {"epoch": e.epochs} for e in partial)
+    rest = Counting(SimulatedTrainer(**FAST))
+    r = Planner(small(), rest, SQLiteStore(tmp_path / "plan.sqlite"), patience=T).run()
+    assert essence(r) == essence(small_result)
+    assert rest.epochs == small_result.search_epochs - sum(e.epochs for e in partial)
 
 
 @pytest.mark.slow
-def test_ray_equals_in_process():
+def test_ray_equals_in_process(small_result):
     ray = pytest.importorskip("ray")
     from optplan.plan import RayExecutor
 
-    reference = Planner(small(), SimulatedTrainer(**FAST), patience=T).run()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    log = EpochLog()
     try:
-        with RayExecutor(2) as executor:
-            r = Planner(small(), SimulatedTrainer(**FAST), patience=T, executor=executor).run()
+        with RayExecutor(2, poll_seconds=0.05) as executor:
+            r = Planner(small(), SimulatedTrainer(**FAST), patience=T, executor=executor,
+                        progress=log).run()
     finally:
         ray.shutdown()
-    assert essence(r) == essence(reference)
+    assert essence(r) == essence(small_result)
+    assert sorted(log.epochs) == sorted((e.id, k) for e in r.edges for k in range(1, e.epochs + 1))
 
 
 def test_simulated_trainer_is_deterministic_and_resumable():
@@ -300,3 +337,5 @@ def test_simulated_trainer_is_deterministic_and_resumable():
     assert curve[0] == 0.3 and a.keep(4).meta["score"] == curve[4] and a.keep(0) == source
     other = SimulatedTrainer(noise=0.02, seed=6).open(source, state)
     assert [other.train_epoch() for _ in range(6)] != curve[1:]
+
+

@@ -167,3 +167,34 @@ def test_sharded_batches_partition_each_global_batch():
 
 def test_state_pickles_for_process_pools():
     assert pickle.loads(pickle.dumps(STATE)) == STATE
+
+
+def _tiny_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 5))
+
+
+def test_gradient_accumulation_equals_one_big_batch():
+    from optplan.train.engine import Precision, train_epoch
+
+    x, y = torch.randn(8, 3, 2, 6, 6), torch.randint(0, 5, (8,))
+    cpu = Precision(torch.device("cpu"))
+    big, small = _tiny_net(), _tiny_net()
+    opt_big = torch.optim.SGD(big.parameters(), lr=0.5)
+    opt_small = torch.optim.SGD(small.parameters(), lr=0.5)
+    stats = train_epoch(big, [(x, y)], opt_big, precision=cpu)
+    train_epoch(small, [(x[:4], y[:4]), (x[4:], y[4:])], opt_small, precision=cpu, accumulation=2)
+    assert stats.clips == 8 and stats.steps == 1 and math.isfinite(stats.loss)
+    for a, b in zip(big.parameters(), small.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_bf16_autocast_path_trains():
+    from optplan.train.engine import Precision, train_epoch, validate
+
+    bf16 = Precision(torch.device("cpu"), amp_dtype=torch.bfloat16)
+    net = _tiny_net()
+    batches = [(torch.randn(4, 3, 2, 6, 6), torch.randint(0, 5, (4,)))] * 3
+    stats = train_epoch(net, batches, torch.optim.SGD(net.parameters(), lr=0.1), precision=bf16, grad_clip=1.0)
+    assert stats.steps == 3 and math.isfinite(stats.loss)
+    assert validate(net, batches, precision=bf16).clips == 12

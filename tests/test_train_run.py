@@ -99,6 +99,17 @@ def test_schedule_replay_runs_each_stage(session, tmp_path):
     final = load_checkpoint(result.checkpoint)
     assert final["state"]["name"] == "c8_low" and final["epoch"] == 3
     assert not (tmp_path / "last.pt").exists()
+    # killed inside the first stage, the replay resumes to the same model
+    def killed(stage, epoch, curves):
+        if (stage, epoch) == (0, 1):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_schedule(schedule, session.cfg, tmp_path / "killed", session=session, on_epoch=killed)
+    resumed = train_schedule(schedule, session.cfg, tmp_path / "killed", session=session)
+    assert resumed.curves == result.curves
+    again = load_checkpoint(resumed.checkpoint)["model"]
+    assert all(torch.equal(again[k], final["model"][k]) for k in again)
     # the frozen-BN stage trained the weights but left the first stage's BN statistics alone
     first = train_schedule({"stages": schedule["stages"][:1]}, session.cfg, tmp_path / "first", session=session)
     before = load_checkpoint(first.checkpoint)["model"]
@@ -132,6 +143,15 @@ def test_cli_eval_and_train_errors(straight, tiny_dataset, tmp_path, capsys):
     assert json.loads(out.read_text())["videos"] == 48
     assert main(["eval", *over, "--checkpoint", str(tmp_path / "none.pt")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    good_state = tmp_path / "good.yaml"
+    good_state.write_text("name: cli\nlr: 0.01\nclip_length: 4\n")
+    run = tmp_path / "cli_run"
+    assert main(["train", *over, "knee.patience=1", "knee.max_epochs=1", "--state", str(good_state),
+                 "--out", str(run), "--test"]) == 0
+    assert "knee at epoch" in capsys.readouterr().out
+    assert json.loads((run / "result.json").read_text())["cost"]["epochs"] == 1
+    assert json.loads((run / "test.json").read_text())["videos"] == 24
+    assert (run / "config.yaml").is_file() and (run / "kept.pt").is_file()
     bad_state = tmp_path / "s.yaml"
     bad_state.write_text("name: x\nlr: -1\nclip_length: 4\n")
     assert main(["train", *over, "--state", str(bad_state), "--out", str(tmp_path / "r")]) == 2

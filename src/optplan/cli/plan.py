@@ -55,6 +55,10 @@ def _trainer(cfg, run_dir: Path, simulate: bool):
         from optplan.plan import SimulatedTrainer
 
         return SimulatedTrainer(cfg.plan.simulate)
+    if cfg.plan.beam > 1:  # its edge directories are named by source *state*, not source model
+        raise OptplanError("plan.beam > 1 is not supported with the video trainer yet (two kept "
+                           "models of one state would share an edge directory); use plan.beam=1 "
+                           "or --simulate")
     try:
         from optplan.train.edge import VideoEdgeTrainer
     except ImportError as err:

@@ -45,39 +45,49 @@ def _read_state(path: Path):
 
 
 def run(args: argparse.Namespace) -> int:
-    from optplan.config import dump_config
     from optplan.errors import OptplanError
-    from optplan.train.multiview import evaluate
+    from optplan.train.schedule import load_schedule
     from optplan.train.session import TrainSession
 
     cfg = config_from_args(args)
     out = Path(args.out) if args.out is not None else Path(cfg.out)
     if args.source is not None and args.state is None:
         raise OptplanError("--source applies to --state only; a schedule always starts from scratch")
+    # Check the state/schedule before reading any video.
+    work = _read_state(args.state) if args.state is not None else load_schedule(args.schedule)
     session = TrainSession(cfg)
+    try:
+        return _train(args, cfg, out, session, work)
+    finally:
+        if session.dist.active:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _train(args: argparse.Namespace, cfg, out: Path, session, work) -> int:
+    from optplan.config import dump_config
+    from optplan.train.multiview import evaluate
+    from optplan.train.replay import train_schedule
+    from optplan.train.run import train_state
+
     if session.dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(dump_config(cfg))
     if args.state is not None:
-        from optplan.train.run import train_state
-
-        result = train_state(args.source, _read_state(args.state), cfg, out, session=session)
-        final = result.checkpoint
-        summary = result.to_dict()
+        result = train_state(args.source, work, cfg, out, session=session)
         knee = result.knee
         line = (f"knee at epoch {knee.epoch} of {result.cost.epochs} (score {knee.score:.4f}"
-                f"{', diverged' if knee.diverged else ''}); kept {final}")
+                f"{', diverged' if knee.diverged else ''}); kept {result.checkpoint}")
     else:
-        from optplan.train.replay import train_schedule
-
-        result = train_schedule(args.schedule, cfg, out, session=session)
-        final = result.checkpoint
-        summary = result.to_dict()
-        line = f"final validation score {result.final_score:.4f} after {result.cost.epochs} epochs; model {final}"
+        result = train_schedule(work, cfg, out, session=session)
+        line = (f"final validation score {result.final_score:.4f} after {result.cost.epochs} epochs; "
+                f"model {result.checkpoint}")
+    summary = result.to_dict()
     if args.test:
-        summary["test"] = evaluate(cfg, final, out=out / "test.json", session=session)
-        line += f"; test top-1 {summary['test']['top1']:.4f}, top-5 {summary['test']['top5']:.4f}"
+        test = evaluate(cfg, result.checkpoint, out=out / "test.json", session=session)
+        line += f"; test top-1 {test['top1']:.4f}, top-5 {test['top5']:.4f} (written to {out / 'test.json'})"
     if session.dist.is_main:
-        print(json.dumps({k: v for k, v in summary.items() if k != "test"}, indent=2))
+        print(json.dumps(summary, indent=2))
         print(line)
     return 0

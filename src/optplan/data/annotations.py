@@ -104,7 +104,7 @@ def _read_ucf(path: Path, root: Path, classes: list[str] | None) -> Annotations:
         parts = line.split()
         rel = parts[0]
         if len(parts) > 1:
-            index = int(parts[1]) - 1
+            index = int(parts[1]) - 1 if parts[1].isdigit() else -1
             if not 0 <= index < len(classes):
                 raise OptplanError(f"{path}:{n}: class index {parts[1]} is outside 1..{len(classes)}")
         else:

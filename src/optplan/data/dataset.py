@@ -25,7 +25,7 @@ from optplan.data.cache import FrameCache
 from optplan.data.config import DataConfig
 from optplan.data.sampling import ClipSpec, sample_indices, view_positions
 from optplan.data.splits import cache_dir
-from optplan.data.transforms import test_views, train_transform
+from optplan.data.transforms import eval_views, train_transform
 from optplan.data.video import BadVideo, decode, frame_count
 from optplan.errors import OptplanError
 
@@ -112,7 +112,7 @@ class VideoDataset(Dataset):
         positions = [0.5] if self.mode == "val" else view_positions(cfg.test_clips)
         crops = 1 if self.mode == "val" else cfg.test_crops
         views = [view for frames in self._frames(path, clip, positions, None)
-                 for view in test_views(frames, short_side=cfg.short_side, crop_size=cfg.crop_size,
+                 for view in eval_views(frames, short_side=cfg.short_side, crop_size=cfg.crop_size,
                                         crops=crops, mean=cfg.mean, std=cfg.std)]
         return views[0] if self.mode == "val" else torch.stack(views)
 

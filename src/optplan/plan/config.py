@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 GridRule = Literal["monotone_lr", "monotone_clip", "one_change", "adjacent"]
 
@@ -39,6 +39,16 @@ class SimulationConfig(BaseModel):
     epoch_seconds: float = Field(0.0, ge=0.0, description="Sleep per epoch (to time executors).")
     states: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="Per-state overrides: {name: {ceiling|speed|overfit: value}}.")
+
+    @field_validator("states")
+    @classmethod
+    def _known_overrides(cls, states: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for name, values in states.items():
+            unknown = set(values) - {"ceiling", "speed", "overfit"}
+            if unknown:
+                raise ValueError(f"state {name!r}: unknown keys {sorted(unknown)}; "
+                                 "use ceiling, speed or overfit")
+        return states
 
 
 class PlanConfig(BaseModel):

@@ -13,12 +13,12 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from typing import Any
 
 from optplan.errors import OptplanError
-from optplan.knee import METHODS
-from optplan.plan.edge import EdgeJob, EdgeOutcome
+from optplan.knee import METHODS, Knee
+from optplan.plan.edge import EdgeJob, EdgeOutcome, EpochCallback
 from optplan.plan.executors import Executor, InProcessExecutor
 from optplan.plan.graph import Edge, StateGraph
 from optplan.plan.progress import Progress, TqdmProgress
@@ -78,19 +78,20 @@ class Planner:
         self._runs: dict[str, EdgeRecord] = {}
         self._ready: list[tuple[int, int, Edge]] = []
         self._inflight: dict[Future, tuple[Edge, int, int]] = {}
+        self._stored = {r.id: r for r in self.store.edges()}  # what earlier sessions recorded
         self.progress.start(sum(1 if e.source == self.graph.start else self.beam
-                                for e in self.graph.edges), 0)
+                                for e in self.graph.edges))
         try:
             self._decide(self.graph.start)
             while self._ready or self._inflight:
                 if self._ready:  # launch one, then record whatever has ended (in-process: it)
                     _, slot, edge = heapq.heappop(self._ready)
                     self._launch(edge, slot, executor)
-                else:
-                    wait(list(self._inflight), return_when=FIRST_COMPLETED)
-                while finished := sorted((f for f in self._inflight if f.done()), key=self._order):
+                block = not self._ready
+                while finished := sorted(executor.wait(self._inflight, block), key=self._order):
                     for future in finished:  # a retry may add a finished future: loop again
                         self._collect(future, executor)
+                    block = False
         finally:
             self.progress.close()
             seconds = before + time.perf_counter() - started
@@ -110,7 +111,7 @@ class Planner:
         """Start one run of ``edge`` from the source's ``slot``-th model, or settle it at once
         (recorded earlier, source skipped, or a choice node, which trains nothing)."""
         rid = edge_id(edge.source, edge.target, slot)
-        stored = self.store.get_edge(rid)
+        stored = self._stored.pop(rid, None) if attempt == 1 else self.store.get_edge(rid)
         if stored is not None and stored.finished:
             return self._finish(stored, save=False)
         source = self._nodes[edge.source]
@@ -129,7 +130,7 @@ class Planner:
         on_epoch = self._epoch_recorder(edge, slot, attempt) if executor.live else None
         self._inflight[executor.submit(self.trainer, job, on_epoch)] = (edge, slot, attempt)
 
-    def _epoch_recorder(self, edge: Edge, slot: int, attempt: int):
+    def _epoch_recorder(self, edge: Edge, slot: int, attempt: int) -> EpochCallback:
         def record(scores: list[float], snapshot: Checkpoint | None) -> None:
             rec = EdgeRecord(edge.source, edge.target, slot, RUNNING, list(scores),
                              snapshot=snapshot, attempts=attempt)
@@ -154,8 +155,6 @@ class Planner:
 
     def _choice_record(self, edge: Edge, slot: int, parent: Candidate) -> EdgeRecord:
         """A move into a choice node trains nothing: it passes the source model on."""
-        from optplan.knee import Knee
-
         knee = Knee(epoch=0, score=parent.score, params=(), reached=True,
                     method=self.knee_method, stop="choice")
         return EdgeRecord(edge.source, edge.target, slot, DONE, [parent.score], knee,

@@ -16,8 +16,8 @@ from optplan.plan.records import EdgeRecord
 class Progress:
     """Callbacks the planner makes; this base class shows nothing."""
 
-    def start(self, total: int, done: int) -> None:
-        """``total`` edge runs expected (a beam may add some), ``done`` already finished."""
+    def start(self, total: int) -> None:
+        """``total`` edge runs expected (a beam may add some; restored ones count too)."""
 
     def epoch(self, edge: str, scores: list[float]) -> None:
         """An epoch of ``edge`` finished; ``scores`` is its curve so far."""
@@ -36,10 +36,10 @@ class TqdmProgress(Progress):
         self.file = file or sys.stderr
         self._bar = None
 
-    def start(self, total: int, done: int) -> None:
+    def start(self, total: int) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(total=total, initial=done, desc="plan", unit="edge", file=self.file,
+        self._bar = tqdm(total=total, desc="plan", unit="edge", file=self.file,
                          dynamic_ncols=True)
 
     def epoch(self, edge: str, scores: list[float]) -> None:

@@ -17,12 +17,11 @@ from typing import Any, Callable
 
 from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
-from optplan.models import set_frozen_bn
 from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
-from optplan.train.distributed import barrier, wrap_model
+from optplan.train.distributed import barrier
 from optplan.train.engine import Scores
 from optplan.train.logging import RunLogger
-from optplan.train.optim import make_optimizer, set_lr
+from optplan.train.optim import set_lr
 from optplan.train.run import Cost
 from optplan.train.schedule import Schedule, load_schedule
 from optplan.train.session import TrainSession, seed_for
@@ -92,14 +91,12 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
         if i < start_stage or stage.epochs == 0 or diverged:
             continue
         state = stage.state
-        session.check_state(model, state)
-        set_frozen_bn(model, state.frozen_bn)
-        optimizer = make_optimizer(model, state, cfg.train)
+        optimizer, net = session.prepare(model, state)
+        scaler = session.scaler()
         first = start_epoch if i == start_stage else 0
         if first:  # resuming inside this stage
             optimizer.load_state_dict(snap["optimizer"])
             set_rng_state(snap["rng"])
-        net, scaler = wrap_model(model, session.dist, session.device), session.scaler()
         if not curves[i]:
             curves[i] = [_previous_score(curves, i)]
         for epoch in range(first, stage.epochs):

@@ -27,12 +27,10 @@ from typing import Any, Callable
 from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
 from optplan.knee import Knee, knee_reached, write_curve
-from optplan.models import set_frozen_bn
 from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
-from optplan.train.distributed import barrier, wrap_model
+from optplan.train.distributed import barrier
 from optplan.train.engine import Scores
 from optplan.train.logging import RunLogger
-from optplan.train.optim import make_optimizer
 from optplan.train.session import TrainSession, seed_for
 from optplan.train.state import State
 
@@ -79,9 +77,10 @@ class StateRun:
     """Training in ``state`` from ``source`` (a checkpoint path, or None: from scratch).
 
     Offers what the planner's ``EdgeRun`` needs (:meth:`initial_score`, :meth:`train_epoch`,
-    :meth:`keep`, :meth:`snapshot`; ``optplan.train.edge`` adapts them to the protocol). With ``resume`` and a ``last.pt`` of the same state and
-    source in ``run_dir``, it continues after that snapshot's epoch; otherwise it starts afresh
-    (removing what an earlier attempt left). ``tag`` names the run in seeds and logs.
+    :meth:`keep`, :meth:`snapshot`; ``optplan.train.edge`` adapts them to the protocol). With
+    ``resume`` and a ``last.pt`` of the same state and source in ``run_dir``, it continues after
+    that snapshot's epoch; otherwise it starts afresh (removing what an earlier attempt left).
+    ``tag`` names the run in seeds and logs.
     """
 
     def __init__(self, session: TrainSession, state: State, run_dir: str | Path,
@@ -91,7 +90,6 @@ class StateRun:
         self.source = None if source is None else str(source)
         self.tag = tag or state.name
         self.main = session.dist.is_main
-        cfg = session.cfg
         last = self.run_dir / "last.pt"
         snapshot = load_checkpoint(last, session.device) if resume and last.is_file() else None
         if snapshot is not None:
@@ -99,24 +97,26 @@ class StateRun:
         elif self.main:
             self._clear()
         barrier()
-        model = session.load_model(self.source) if self.source else session.new_model()
-        session.check_state(model, state)
-        self.model = model
+        self.model = session.load_model(self.source) if self.source else session.new_model()
         self.scores: list[float] = []
         self.epoch = 0
         self.cost = Cost()
         if snapshot is not None:
             self.model.load_state_dict(snapshot["model"])
-        set_frozen_bn(self.model, state.frozen_bn)  # before the optimiser: frozen BN gets no grads
-        self.optimizer = make_optimizer(self.model, state, cfg.train)
+        self.optimizer, self.net = session.prepare(self.model, state)
         self.scaler = session.scaler()
         if snapshot is not None:
-            self.optimizer.load_state_dict(snapshot["optimizer"])
-            set_rng_state(snapshot["rng"])
-            meta = snapshot["meta"]
-            self.scores, self.epoch, self.cost = list(meta["scores"]), snapshot["epoch"], Cost(**meta["cost"])
-        self.net = wrap_model(self.model, session.dist, session.device)
-        self.logger = RunLogger(self.run_dir, tensorboard=cfg.train.tensorboard, enabled=self.main)
+            self._restore(snapshot)
+        self.logger = RunLogger(self.run_dir, tensorboard=session.cfg.train.tensorboard, enabled=self.main)
+
+    def _restore(self, snapshot: dict[str, Any]) -> None:
+        """Optimiser, loss scaler, RNG, curve and cost as they were after the snapshot's epoch."""
+        self.optimizer.load_state_dict(snapshot["optimizer"])
+        set_rng_state(snapshot["rng"])
+        meta = snapshot["meta"]
+        if self.scaler is not None and meta.get("scaler"):
+            self.scaler.load_state_dict(meta["scaler"])
+        self.scores, self.epoch, self.cost = list(meta["scores"]), snapshot["epoch"], Cost(**meta["cost"])
 
     # --- EdgeRun protocol -------------------------------------------------------------------
     def initial_score(self) -> float:
@@ -180,7 +180,7 @@ class StateRun:
             cfg = self.session.cfg.model_dump(mode="json")
             common = dict(state=self.state.to_dict(), epoch=self.epoch, config=cfg)
             meta = {"scores": self.scores, "cost": self.cost.to_dict(), "source": self.source,
-                    "tag": self.tag}
+                    "tag": self.tag, "scaler": self.scaler.state_dict() if self.scaler else None}
             save_checkpoint(self.run_dir / f"epoch_{self.epoch}.pt",
                             make_checkpoint(self.model, meta={"score": self.scores[-1], "tag": self.tag},
                                             **common))
@@ -198,7 +198,7 @@ class StateRun:
 
     def _clear(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        for pattern in ("epoch_*.pt", "last.pt", "kept.pt", "curve.csv", "result.json"):
+        for pattern in ("epoch_*.pt", "last.pt", "kept.pt", "curve.csv", "result.json", "log.jsonl"):
             for path in self.run_dir.glob(pattern):
                 path.unlink()
 

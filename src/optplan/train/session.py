@@ -18,12 +18,13 @@ from torch.utils.data import DataLoader
 from optplan.config import OptplanConfig
 from optplan.data.dataset import ClipSampler, VideoDataset, make_loader
 from optplan.data.sampling import ClipSpec
-from optplan.data.splits import Splits, load_splits
+from optplan.data.splits import load_splits
 from optplan.errors import OptplanError
 from optplan.models import create_model, set_frozen_bn
 from optplan.train.checkpoint import load_checkpoint, unwrap
-from optplan.train.distributed import DistInfo, ShardedBatchSampler, all_reduce_sum, init_distributed
+from optplan.train.distributed import ShardedBatchSampler, all_reduce_sum, init_distributed, wrap_model
 from optplan.train.engine import EpochStats, Precision, Scores, train_epoch, validate
+from optplan.train.optim import make_optimizer
 from optplan.train.state import State
 
 _AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -46,23 +47,21 @@ def seed_for(*parts: object) -> int:
 class TrainSession:
     """Device, data splits and loaders, model factory and the per-epoch steps of one process.
 
-    ``splits`` may be passed in to skip reading the lists again; ``dist`` defaults to what
-    torchrun's environment says (one process otherwise).
+    Under torchrun it joins the process group (see ``optplan.train.distributed``).
     """
 
-    def __init__(self, cfg: OptplanConfig, *, splits: Splits | None = None,
-                 dist: DistInfo | None = None) -> None:
+    def __init__(self, cfg: OptplanConfig) -> None:
         self.cfg = cfg
         if cfg.train.threads is not None:
             torch.set_num_threads(cfg.train.threads)
         device = resolve_device(cfg.train.device)
-        self.dist = dist if dist is not None else init_distributed(device.type == "cuda")
+        self.dist = init_distributed(device.type == "cuda")
         if device.type == "cuda" and self.dist.active:
             device = torch.device("cuda", self.dist.local_rank)
         on_gpu = device.type == "cuda"
         self.precision = Precision(device, _AMP[cfg.train.amp] if on_gpu else None,
                                    channels_last=cfg.train.channels_last and on_gpu)
-        self.splits = splits if splits is not None else load_splits(cfg.data, seed=cfg.train.seed)
+        self.splits = load_splits(cfg.data, seed=cfg.train.seed)
         if not self.splits.val:
             raise OptplanError("the validation list is empty; set data.val_list or data.val_fraction")
         self._datasets: dict[tuple[str, str], VideoDataset] = {}
@@ -116,6 +115,15 @@ class TrainSession:
             model = model.to(memory_format=torch.channels_last_3d)
         return model
 
+    def prepare(self, model: nn.Module, state: State) -> tuple[torch.optim.Optimizer, nn.Module]:
+        """Enter ``state``: freeze BN as it says, build its fresh optimiser (after the freeze, so
+        frozen BN parameters get no updates), wrap the model for data-parallel training.
+        Returns (optimizer, the module to train: ``model`` itself or its DDP wrapper)."""
+        self.check_state(model, state)
+        set_frozen_bn(model, state.frozen_bn)
+        optimizer = make_optimizer(model, state, self.cfg.train)
+        return optimizer, wrap_model(model, self.dist, self.device)
+
     def check_state(self, model: nn.Module, state: State) -> None:
         """Refuse a state whose clips are shorter than the model accepts."""
         shortest = getattr(unwrap(model), "min_clip_length", 1)
@@ -168,16 +176,16 @@ class TrainSession:
                         epoch_seed: int, scaler: torch.amp.GradScaler | None = None,
                         desc: str = "") -> EpochStats:
         """One pass over the training list in ``state``. ``epoch_seed`` fixes the clip order,
-        augmentation and dropout of this epoch, so a resumed run repeats it exactly."""
+        augmentation and dropout of this epoch, so a resumed run repeats it exactly. ``model``
+        and ``optimizer`` come from :meth:`prepare`."""
         torch.manual_seed(epoch_seed)
-        set_frozen_bn(unwrap(model), state.frozen_bn)
         batches = self.loader("train", ClipSpec.from_state(state), state.batch_size, epoch=epoch_seed)
         progress = None
         if self.cfg.train.progress and self.dist.is_main:
             from tqdm.auto import tqdm
 
-            progress = tqdm(total=len(batches.dataset) // self.dist.world_size, desc=desc, unit="clip", leave=False,
-                            dynamic_ncols=True)
+            progress = tqdm(total=len(batches.dataset) // self.dist.world_size, desc=desc, unit="clip",
+                            leave=False, dynamic_ncols=True)
         try:
             stats = train_epoch(model, batches, optimizer, precision=self.precision,
                                 accumulation=state.accumulation, grad_clip=self.cfg.train.grad_clip,
