@@ -13,6 +13,7 @@ Three jobs (each prints a markdown table; run from the repository root):
           validation and multi-view test top-1 (the built-in classes need long-range motion).
 
   python bench/bench_knee.py curves --root data/synth --out bench/curves
+  python bench/bench_knee.py curves --root data/synth --tag _seed1 train.seed=1
   python bench/bench_knee.py knee --curves bench/curves --patience 10 5
   python bench/bench_knee.py clips --root data/synth --epochs 30 --clips 4 16
 
@@ -61,14 +62,15 @@ def job_curves(args: argparse.Namespace) -> None:
     for name, stages in RUNS.items():
         if args.only and name not in args.only:
             continue
-        cfg = _config(args.root, str(Path(args.runs) / name), args.override)
-        schedule = {"stages": [_stage(f"{name}_s{i}", f, e) for i, (f, e) in enumerate(stages)]}
+        label = name + args.tag
+        cfg = _config(args.root, str(Path(args.runs) / label), args.override)
+        schedule = {"stages": [_stage(f"{label}_s{i}", f, e) for i, (f, e) in enumerate(stages)]}
         tic = time.perf_counter()
         result = train_schedule(schedule, cfg, cfg.out)
         for i, curve in enumerate(result.curves):
-            write_curve(out / f"{name}_s{i}.csv", curve)
+            write_curve(out / f"{label}_s{i}.csv", curve)
             best = int(np.nanargmax(curve))
-            print(f"| {name} | {i} | {len(curve) - 1} | {curve[0]:.3f} | {curve[best]:.3f} ({best}) "
+            print(f"| {label} | {i} | {len(curve) - 1} | {curve[0]:.3f} | {curve[best]:.3f} ({best}) "
                   f"| {curve[-1]:.3f} | {time.perf_counter() - tic:.0f} |", flush=True)
 
 
@@ -78,29 +80,39 @@ def job_knee(args: argparse.Namespace) -> None:
         sys.exit(f"no curves in {args.curves}; run the curves job first")
     print("| curve | T | rule | epochs spent | kept epoch | real score kept | best seen | gap | reported score |")
     print("|---|---|---|---|---|---|---|---|---|")
-    totals: dict[tuple[int, str], list[tuple[int, float, bool]]] = {}
+    decisions: dict[tuple[str, int, str], object] = {}
     for path in paths:
         curve = read_curve(path)
         best = max(curve)
         for patience in args.patience:
             for method in METHODS:
-                knee = first_stop(curve, patience, method)
+                knee = decisions[path.stem, patience, method] = first_stop(curve, patience, method)
                 if knee is None:
                     print(f"| {path.stem} | {patience} | {method} | >{len(curve) - 1} (no stop) | - | - "
                           f"| {best:.3f} | - | - |")
-                    totals.setdefault((patience, method), []).append((len(curve) - 1, math.nan, False))
                     continue
                 real = curve[knee.epoch]
                 print(f"| {path.stem} | {patience} | {method} | {knee.epochs} | {knee.epoch} | {real:.3f} "
                       f"| {best:.3f} | {best - real:.3f} | {knee.score:.3f} |")
-                totals.setdefault((patience, method), []).append((knee.epochs, best - real, True))
-    print("\n| T | rule | curves stopped | mean epochs spent (stopped) | mean gap to best |")
-    print("|---|---|---|---|---|")
-    for (patience, method), rows in sorted(totals.items()):
-        stopped = [r for r in rows if r[2]]
-        spent = np.mean([r[0] for r in stopped]) if stopped else math.nan
-        gap = np.mean([r[1] for r in stopped]) if stopped else math.nan
-        print(f"| {patience} | {method} | {len(stopped)}/{len(rows)} | {spent:.1f} | {gap:.3f} |")
+    # Compare rules on the curves where the paper rule decided (its decision is the reference).
+    print("\n| T | rule | stopped (all curves) | on the paper-decided curves: mean epochs spent "
+          "| same kept epoch (+-1) as paper | mean gap to best |\n|---|---|---|---|---|---|")
+    curves = {p.stem: read_curve(p) for p in paths}
+    for patience in args.patience:
+        decided = [c for c in curves if decisions[c, patience, "paper"] is not None]
+        for method in METHODS:
+            stopped = sum(decisions[c, patience, method] is not None for c in curves)
+            spent, gaps, same = [], [], 0
+            for c in decided:
+                knee, paper = decisions[c, patience, method], decisions[c, patience, "paper"]
+                if knee is None:  # never stopped: it spent the whole recorded curve at least
+                    spent.append(len(curves[c]) - 1)
+                    continue
+                spent.append(knee.epochs)
+                gaps.append(max(curves[c]) - curves[c][knee.epoch])
+                same += abs(knee.epoch - paper.epoch) <= 1
+            print(f"| {patience} | {method} | {stopped}/{len(curves)} | {np.mean(spent) if spent else math.nan:.1f} "
+                  f"| {same}/{len(decided)} | {np.mean(gaps) if gaps else math.nan:.3f} |")
 
 
 def job_clips(args: argparse.Namespace) -> None:
@@ -138,6 +150,7 @@ def main() -> None:
     c.add_argument("--out", default="bench/curves", help="where the curve CSVs go")
     c.add_argument("--runs", default="/tmp/optplan_bench/curves", help="run directories (checkpoints)")
     c.add_argument("--only", nargs="*", default=None, help="run names to train (default: all)")
+    c.add_argument("--tag", default="", help="suffix of the run names, e.g. _seed1 with train.seed=1")
     c.add_argument("override", nargs="*", help="config overrides, e.g. data.crop_size=48")
     k = sub.add_parser("knee")
     k.add_argument("--curves", default="bench/curves")

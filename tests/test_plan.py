@@ -113,12 +113,12 @@ def test_choice_between_sampling_subgraphs():
 
 
 def test_beam_keeps_k_models_per_node():
-    trainer = SimulatedTrainer(**FAST, noise=0.01, seed=1)
+    trainer = SimulatedTrainer(**FAST, noise=0.01, seed=4)  # a seed where the beam pays off
     one = Planner(paper(), trainer, patience=T).run()
     two = Planner(paper(), trainer, patience=T, beam=2).run()
     assert all(len(d.candidates) <= 2 for d in two.decisions)
     assert len(two.edges) > len(one.edges)
-    assert two.score >= one.score  # the beam holds the DP's path among its candidates
+    assert two.score > one.score and two.nodes != one.nodes  # a runner-up model did better
     for d in two.decisions[1:]:
         assert [c.score for c in d.candidates] == sorted((c.score for c in d.candidates), reverse=True)
 
@@ -154,6 +154,13 @@ def test_failing_edges_are_retried_once_then_recorded():
     assert [e.status for e in r.edges if e.source == "c4_x0.1"] == [SKIPPED]
     assert r.nodes == ["c4_x1", "c8_x1", "c8_x0.1"] or r.nodes == ["c8_x1", "c8_x0.1"]
     assert any("c4_x0.1 skipped" in n for n in r.notes)
+
+
+@pytest.mark.parametrize("kwargs, message", [(dict(knee_method="elbow"), "unknown knee method"),
+                                             (dict(beam=0), "at least 1")])
+def test_bad_planner_settings_are_refused(kwargs, message):
+    with pytest.raises(OptplanError, match=message):
+        Planner(small(), SimulatedTrainer(), **kwargs)
 
 
 def test_no_path_to_the_final_is_an_error():

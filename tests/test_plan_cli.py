@@ -1,15 +1,16 @@
 """``optplan plan``: the run directory it writes, resume, refusal of a foreign config, and a real
-plan of a tiny graph on the built-in videos."""
+plan of a tiny graph on the built-in videos (killed mid-edge and resumed to the same result)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 
 from optplan.cli import main
-from optplan.plan import PlanResult, SQLiteStore
+from optplan.plan import Planner, PlanResult, Progress, SQLiteStore, StateGraph
 
 SMALL = ["plan.clip_lengths=[4,8]", "plan.base_lrs=[0.1,0.1]", "plan.lr_multipliers=[1,0.1]",
          "plan.batch_sizes=[8,4]", "plan.accumulation=[1,2]", "knee.patience=4",
@@ -52,21 +53,74 @@ def test_resume_needs_an_existing_run(tmp_path, capsys):
     assert "config.yaml" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_real_plan_of_a_tiny_graph(tiny_dataset, tmp_path, capsys):
+def real_args(root):
     """Two clip lengths x two learning rates on the built-in videos with the tiny model."""
-    run = tmp_path / "real"
-    args = [f"data.root={tiny_dataset}", f"data.val_list={tiny_dataset / 'trainlist01.txt'}",
-            "data.crop_size=28", "data.short_side=32", "data.num_workers=0", "train.threads=1",
-            "train.progress=false", "train.device=cpu", "model.dropout=0.0", "knee.patience=2",
-            "knee.max_epochs=3", "plan.clip_lengths=[4,8]", "plan.base_lrs=[0.02,0.02]",
-            "plan.lr_multipliers=[1,0.1]", "plan.batch_sizes=[8,8]", "plan.accumulation=[1,1]"]
-    assert main(["plan", "--out", str(run), "--quiet", *args]) == 0
-    result = PlanResult.load(run)
+    return [f"data.root={root}", f"data.val_list={root / 'trainlist01.txt'}", "data.crop_size=28",
+            "data.short_side=32", "data.num_workers=0", "train.threads=1", "train.progress=false",
+            "train.device=cpu", "model.dropout=0.0", "knee.patience=2", "knee.max_epochs=3",
+            "plan.clip_lengths=[4,8]", "plan.base_lrs=[0.02,0.02]", "plan.lr_multipliers=[1,0.1]",
+            "plan.batch_sizes=[8,8]", "plan.accumulation=[1,1]"]
+
+
+@pytest.fixture(scope="module")
+def real_run(tiny_dataset, tmp_path_factory):
+    run = tmp_path_factory.mktemp("real")
+    assert main(["plan", "--out", str(run), "--quiet", *real_args(tiny_dataset)]) == 0
+    return run
+
+
+@pytest.mark.slow
+def test_real_plan_of_a_tiny_graph(real_run):
+    result = PlanResult.load(real_run)
     assert len(result.edges) == 6 and all(e.status == "done" for e in result.edges)
     assert all(2 <= e.epochs <= 3 for e in result.edges)
     assert result.search_epochs == sum(e.epochs for e in result.edges)
     assert result.nodes[-1] == "c8_x0.1" and result.score > 0
-    kept = result.checkpoint.path
-    assert kept and (run / "edges").is_dir() and __import__("pathlib").Path(kept).is_file()
-    assert yaml.safe_load((run / "schedule.yaml").read_text()) == result.schedule
+    assert Path(result.checkpoint.path).is_file() and (real_run / "edges").is_dir()
+    assert yaml.safe_load((real_run / "schedule.yaml").read_text()) == result.schedule
+
+
+class Killed(BaseException):
+    pass
+
+
+class KillAfter(Progress):
+    """Stops the plan right after the driver recorded ``epochs`` epochs (like a kill)."""
+
+    def __init__(self, epochs):
+        self.left = epochs
+
+    def epoch(self, edge, scores):
+        self.left -= 1
+        if self.left == 0:
+            raise Killed
+
+
+@pytest.mark.slow
+def test_real_plan_killed_mid_edge_resumes_to_the_same_result(real_run, tiny_dataset, tmp_path):
+    from optplan.config import load_config
+    from optplan.train.edge import VideoEdgeTrainer
+
+    cfg = load_config(None, real_args(tiny_dataset))
+    graph = StateGraph.from_config(cfg.plan)
+
+    def planner(progress):
+        return Planner(graph, VideoEdgeTrainer(cfg, tmp_path), SQLiteStore.in_run_dir(tmp_path),
+                       patience=2, max_epochs=3, progress=progress)
+
+    with pytest.raises(Killed):
+        planner(KillAfter(5)).run()  # the second edge has 2 of its 3 epochs
+    stored = {e.id: e for e in SQLiteStore.in_run_dir(tmp_path).edges()}
+    assert stored["c4_x1->c4_x0.1"].status == "running" and stored["c4_x1->c4_x0.1"].epochs == 2
+    resumed, reference = planner(False).run(), PlanResult.load(real_run)
+    assert resumed.nodes == reference.nodes and resumed.score == reference.score
+    assert [(e.id, e.curve, e.knee.epoch) for e in resumed.edges] == \
+        [(e.id, e.curve, e.knee.epoch) for e in reference.edges]
+
+
+def test_states_the_model_cannot_take_are_refused_before_training(tmp_path, capsys):
+    code = main(["plan", "--out", str(tmp_path / "run"), "--quiet", "plan.clip_lengths=[1,8]",
+                 "plan.base_lrs=[0.1,0.1]", "plan.batch_sizes=[8,8]", "plan.accumulation=[1,1]"])
+    err = capsys.readouterr().err
+    assert code == 2 and "c1_x1: clip_length 1 is shorter than model 'dg_p3d_tiny' accepts (2" in err
+    assert not (tmp_path / "run" / "plan.sqlite").exists()

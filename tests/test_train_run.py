@@ -201,3 +201,20 @@ def test_diverging_state_ends_with_the_best_finite_epoch(session, tmp_path):
     assert result.knee.score == max(finite) and result.curve[result.knee.epoch] == max(finite)
     assert load_checkpoint(result.checkpoint)["epoch"] == result.knee.epoch
     assert json.loads((tmp_path / "result.json").read_text())["curve"][-1] is None
+
+
+def test_replaying_a_trained_path_rebuilds_its_model(straight, session, tiny_dataset, tmp_path):
+    """Epochs are seeded by state and epoch only, so the replay of start -> c4 -> c8 from
+    scratch retraces the two knee-terminated runs and ends on the very same weights."""
+    _, first = straight
+    assert first.knee.epoch > 0
+    low = State(name="c8_low", lr=0.002, clip_length=8, batch_size=8)
+    second = train_state(first.checkpoint, low, config(tiny_dataset, **{"knee.max_epochs": 2}),
+                         tmp_path / "edge", session=session)
+    schedule = {"stages": [{"state": STATE.to_dict(), "epochs": first.knee.epoch},
+                           {"state": low.to_dict(), "epochs": second.knee.epoch}]}
+    replay = train_schedule(schedule, session.cfg, tmp_path / "replay", session=session)
+    assert replay.curves[0][1:] == first.curve[1: first.knee.epoch + 1]
+    assert replay.final_score == second.curve[second.knee.epoch] or second.knee.epoch == 0
+    rebuilt, kept = load_checkpoint(replay.checkpoint)["model"], load_checkpoint(second.checkpoint)["model"]
+    assert all(torch.equal(rebuilt[k], kept[k]) for k in kept)

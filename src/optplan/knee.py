@@ -16,12 +16,15 @@ Three stopping rules, chosen by ``method``:
     means "train one more epoch".
 
 ``"stable"``
-    The same fit, but stop as soon as the knee estimate has stopped moving: the knee fitted on
-    each of the last ``refits`` prefixes of the curve lies within one epoch of the latest one,
-    and at least ``refits`` epochs were trained past it (so every one of those fits saw points
-    beyond the knee). When that happens before ``x* + T`` the rule saves epochs; it never
-    trains longer than the paper rule (whose condition also stops it). The score is ``f(x*)``
-    clipped to the range of scores really observed, so it cannot exceed the best seen.
+    The same fit and the same minimum of T epochs, but stop as soon as the knee estimate has
+    stopped moving: the knee fitted on each of the last ``refits`` (k) prefixes of the curve
+    lies within one epoch of the latest one, and at least k epochs were trained past it (so
+    every one of those fits saw points beyond the knee). It thus stops at ``max(T, x* + k)``
+    instead of ``x* + T`` when the estimate is settled, saving up to T - k epochs per state,
+    and never trains longer than the paper rule (whose condition also stops it). The score is
+    ``f(x*)`` clipped to the range of scores really observed, so it cannot exceed the best seen.
+    On noisy curves with a small T (k = 2) it can settle early on a premature knee; measured
+    in bench/results_train.md.
 
 ``"kneedle"``
     Kneedle (Satopaa et al., 2011; the ``kneed`` library) on the observed curve, read as
@@ -190,7 +193,7 @@ def _stable(y: np.ndarray, patience: int, refits: int | None) -> Knee | None:
     paper = _paper(y, patience)
     if paper is not None:  # never train longer than the paper rule
         return replace(paper, method="stable", score=_clip(paper.score, y))
-    if n < k or len(y) - k + 1 < NUM_PARAMS:
+    if n < max(k, patience) or len(y) - k + 1 < NUM_PARAMS:
         return None
     knees = []
     for end in range(len(y) - k + 1, len(y) + 1):  # the last k prefixes, the whole curve last

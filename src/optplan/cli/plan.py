@@ -3,6 +3,7 @@
 Writes into the run directory: ``plan.sqlite`` (every edge, epoch and decision, as it goes),
 ``config.yaml``, ``result.json`` and ``schedule.yaml`` (what ``optplan train --schedule``
 replays). Running again into the same directory resumes; another config there is refused.
+The work is :func:`optplan.plan.runner.run_plan`; this module reads arguments and prints.
 """
 
 from __future__ import annotations
@@ -14,24 +15,9 @@ from pathlib import Path
 from optplan.cli.common import add_config_arguments, config_from_args
 from optplan.errors import OptplanError
 
-# Keys that change how a plan runs but not what it finds: free to differ on resume.
-RUNTIME_KEYS = {"out": None, "plan": ("executor", "workers", "ray_address", "budget_epochs"),
-                "train": ("progress", "tensorboard"), "data": ("num_workers",)}
-
-
-def result_config(cfg) -> dict:
-    """The config as a dict without :data:`RUNTIME_KEYS` (what a resumed run must match)."""
-    tree = cfg.model_dump(mode="json")
-    for section, keys in RUNTIME_KEYS.items():
-        if keys is None:
-            tree.pop(section, None)
-        else:
-            for key in keys:
-                tree[section].pop(key, None)
-    return tree
-
 
 def _load(args: argparse.Namespace):
+    """The config (CONFIG, or RUN/config.yaml with --resume) with the command-line options."""
     from optplan.config import load_config
 
     run_dir = Path(args.out) if args.out else None
@@ -45,71 +31,19 @@ def _load(args: argparse.Namespace):
     plan = {k: v for k, v in (("executor", args.executor), ("workers", args.workers),
                               ("ray_address", args.ray_address), ("budget_epochs", args.budget))
             if v is not None}
-    cfg = cfg.model_copy(update={"plan": cfg.plan.model_copy(update=plan),
-                                 "out": run_dir or cfg.out})
-    return cfg, Path(cfg.out)
-
-
-def _trainer(cfg, run_dir: Path, simulate: bool):
-    if simulate:
-        from optplan.plan import SimulatedTrainer
-
-        return SimulatedTrainer(cfg.plan.simulate)
-    if cfg.plan.beam > 1:  # its edge directories are named by source *state*, not source model
-        raise OptplanError("plan.beam > 1 is not supported with the video trainer yet (two kept "
-                           "models of one state would share an edge directory); use plan.beam=1 "
-                           "or --simulate")
-    try:
-        from optplan.train.edge import VideoEdgeTrainer
-    except ImportError as err:
-        raise OptplanError(f"the video trainer is not available ({err}); use --simulate") from None
-    return VideoEdgeTrainer(cfg, run_dir)
-
-
-def model_validator(cfg):
-    """A graph validator refusing states whose clips the configured model cannot take."""
-    from optplan.models import create_model
-
-    shortest = getattr(create_model(cfg.model.name, num_classes=2, **cfg.model.kwargs),
-                       "min_clip_length", 1)
-
-    def check(state) -> str | None:
-        if state.clip_length < shortest:
-            return (f"clip_length {state.clip_length} is shorter than model {cfg.model.name!r} "
-                    f"accepts ({shortest} frames); raise plan.clip_lengths")
-        return None
-    return check
+    return cfg.model_copy(update={"plan": cfg.plan.model_copy(update=plan),
+                                  "out": run_dir or cfg.out})
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
-
-    from optplan.config import dump_config
-    from optplan.plan import Planner, SQLiteStore, StateGraph, make_executor
     from optplan.plan.result import RESULT_FILE
-    from optplan.plan.store import STORE_FILE
+    from optplan.plan.runner import SCHEDULE_FILE, require_store, run_plan
 
-    cfg, run_dir = _load(args)
-    if args.resume and not (run_dir / STORE_FILE).is_file():
-        raise OptplanError(f"--resume: {run_dir / STORE_FILE} does not exist; nothing to resume")
-    trainer = _trainer(cfg, run_dir, args.simulate)
-    graph = StateGraph.from_config(cfg.plan, validator=None if args.simulate else model_validator(cfg))
-    store = SQLiteStore.in_run_dir(run_dir)
-    executor = make_executor(cfg.plan.executor, cfg.plan.workers, cfg.plan.ray_address)
-    try:
-        planner = Planner(graph, trainer, store, patience=cfg.knee.patience,
-                          knee_method=cfg.knee.method, executor=executor,
-                          max_epochs=cfg.knee.max_epochs, beam=cfg.plan.beam,
-                          budget_epochs=cfg.plan.budget_epochs, progress=not args.quiet,
-                          config=result_config(cfg))
-        store.check_config(planner.fingerprint())  # refuse a foreign run dir before writing
-        (run_dir / "config.yaml").write_text(dump_config(cfg))
-        result = planner.run()
-    finally:
-        executor.close()
-        store.close()
-    result.save(run_dir / RESULT_FILE)
-    (run_dir / "schedule.yaml").write_text(yaml.safe_dump(result.schedule, sort_keys=False))
+    cfg = _load(args)
+    run_dir = Path(cfg.out)
+    if args.resume:
+        require_store(run_dir)
+    result = run_plan(cfg, run_dir, simulate=args.simulate, progress=not args.quiet)
     print(result.table())
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -118,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"budget {result.budget_epochs} epochs: " + (
             f"score {best.score:.4f} in {best.epochs} epochs via {' -> '.join(best.nodes)}"
             if best else "no searched path fits"))
-    print(f"wrote {run_dir / 'schedule.yaml'} and {run_dir / RESULT_FILE}")
+    print(f"wrote {run_dir / SCHEDULE_FILE} and {run_dir / RESULT_FILE}")
     return 0
 
 

@@ -28,6 +28,7 @@ _EXPORTS = {
     "protocol": ["Checkpoint", "EdgeRun", "EdgeTrainer", "ResumableEdgeRun", "ResumableEdgeTrainer"],
     "records": ["Candidate", "EdgeRecord", "NodeRecord"],
     "result": ["ParetoPoint", "PlanResult", "Stage", "pareto_front"],
+    "runner": ["run_plan"],
     "simulate": ["SimulatedTrainer"],
     "space": ["grid_graph", "paper_graph"],
     "store": ["InMemoryStore", "PlanStore", "SQLiteStore"],

@@ -58,7 +58,8 @@ class PlanConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    preset: Literal["paper", "paper-ext", "grid", "custom"] = Field("paper", description="Graph family.")
+    preset: Literal["paper", "paper-ext", "grid", "custom"] = Field(
+        "paper", description="Graph family: paper, paper-ext, grid (grid + rules) or custom.")
     clip_lengths: list[int] = Field([4, 8, 16], description="Clip settings, shortest first (frames).")
     batch_sizes: list[int] = Field([16, 8, 4], description="Per-step batch per clip setting.")
     accumulation: list[int] = Field([1, 2, 4], description="Gradient accumulation per clip setting.")

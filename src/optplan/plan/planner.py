@@ -34,8 +34,9 @@ ATTEMPTS = 2  # a failing edge is retried once
 class Planner:
     """Plan ``graph`` with ``trainer`` (an :class:`~optplan.plan.EdgeTrainer`).
 
-    ``patience`` (T, epochs), ``knee_method`` and ``max_epochs`` are the knee rule's;
-    ``beam`` models kept per node (1: the paper's DP); ``budget_epochs`` picks
+    ``store`` defaults to an :class:`InMemoryStore`, ``executor`` to in-process (one passed in
+    is left open for the caller). ``patience`` (T, epochs), ``knee_method`` and ``max_epochs``
+    are the knee rule's; ``beam`` models kept per node (1: the paper's DP); ``budget_epochs`` picks
     :attr:`PlanResult.budget`; ``progress`` True draws a tqdm bar (or pass a
     :class:`~optplan.plan.progress.Progress`); ``config`` is anything else the results depend
     on, stored with the run and compared when it resumes.

@@ -15,11 +15,12 @@ import yaml
 from optplan.config import OptplanConfig, dump_config
 from optplan.errors import OptplanError
 from optplan.plan.executors import make_executor
-from optplan.plan.graph import StateGraph
+from optplan.plan.graph import StateGraph, Validator
 from optplan.plan.planner import Planner
 from optplan.plan.protocol import EdgeTrainer
 from optplan.plan.result import RESULT_FILE, PlanResult
 from optplan.plan.store import SQLiteStore
+from optplan.train.state import State
 
 SCHEDULE_FILE = "schedule.yaml"
 
@@ -47,22 +48,43 @@ def make_trainer(cfg: OptplanConfig, run_dir: Path, simulate: bool = False) -> E
         from optplan.plan.simulate import SimulatedTrainer
 
         return SimulatedTrainer(cfg.plan.simulate)
+    if cfg.plan.beam > 1:  # its edge directories are named by source *state*, not source model
+        raise OptplanError("plan.beam > 1 is not supported with the video trainer yet (two kept "
+                           "models of one state would share an edge directory); use plan.beam=1 "
+                           "or the simulated trainer")
     from optplan.train.edge import VideoEdgeTrainer
 
     return VideoEdgeTrainer(cfg, run_dir)
+
+
+def model_validator(cfg: OptplanConfig) -> Validator:
+    """A graph validator refusing states whose clips the configured model cannot take."""
+    from optplan.models import create_model
+
+    model = create_model(cfg.model.name, num_classes=2, **cfg.model.kwargs)
+    shortest = getattr(model, "min_clip_length", 1)
+
+    def check(state: State) -> str | None:
+        if state.clip_length < shortest:
+            return (f"clip_length {state.clip_length} is shorter than model {cfg.model.name!r} "
+                    f"accepts ({shortest} frames); raise plan.clip_lengths")
+        return None
+    return check
 
 
 def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate: bool = False,
              trainer: EdgeTrainer | None = None, progress: bool = True) -> PlanResult:
     """Plan ``cfg``'s state graph into ``run_dir`` (default ``cfg.out``) and return the result.
 
-    ``trainer`` replaces the video trainer (a user's own :class:`EdgeTrainer`).
+    ``trainer`` replaces the video trainer (a user's own :class:`EdgeTrainer`). With the video
+    trainer, states with clips shorter than the model accepts are refused before any training.
     """
     run_dir = Path(run_dir if run_dir is not None else cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
+    checked = trainer is None and not simulate
     if trainer is None:
         trainer = make_trainer(cfg, run_dir, simulate)
-    graph = StateGraph.from_config(cfg.plan, validator=getattr(trainer, "check_state", None))
+    graph = StateGraph.from_config(cfg.plan, validator=model_validator(cfg) if checked else None)
     store = SQLiteStore.in_run_dir(run_dir)
     executor = make_executor(cfg.plan.executor, cfg.plan.workers, cfg.plan.ray_address)
     try:

@@ -1,7 +1,9 @@
 """Replay a fixed multi-stage schedule from scratch (a planned path, or a hand-tuned baseline).
 
 Each stage trains its state for its epochs with a fresh optimiser, the learning rate of every
-epoch given by the stage's ``lr_schedule``; the model carries over from stage to stage. The run
+epoch given by the stage's ``lr_schedule``; the model carries over from stage to stage. Epochs
+are seeded as in :class:`~optplan.train.run.StateRun` (by state name and epoch in the state),
+so replaying a planned path with constant learning rates rebuilds the planned model. The run
 directory holds ``last.pt`` (resume point after each epoch), ``final.pt`` (the model at the
 end), ``log.jsonl``/``tb/`` and ``result.json`` (per-stage curves and cost).
 """
@@ -24,7 +26,7 @@ from optplan.train.logging import RunLogger
 from optplan.train.optim import set_lr
 from optplan.train.run import Cost
 from optplan.train.schedule import Schedule, load_schedule
-from optplan.train.session import TrainSession, seed_for
+from optplan.train.session import TrainSession
 
 StageCallback = Callable[[int, int, list[list[float]]], None]
 """Called after every saved epoch with (stage index, epoch in stage, curves so far)."""
@@ -103,8 +105,7 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
             lr = stage.lr(epoch, curves[i])
             set_lr(optimizer, lr)
             tic = time.perf_counter()
-            stats = session.train_one_epoch(net, optimizer, state, scaler=scaler,
-                                            epoch_seed=seed_for(cfg.train.seed, "schedule", i, epoch + 1),
+            stats = session.train_one_epoch(net, optimizer, state, epoch + 1, scaler=scaler,
                                             desc=f"stage {i + 1}/{len(schedule.stages)} epoch {epoch + 1}")
             scores = session.score(net, state) if math.isfinite(stats.loss) else Scores.diverged()
             curves[i].append(scores.score)

@@ -11,7 +11,7 @@ A run directory holds
 ``log.jsonl``     one line per epoch; ``tb/`` the same as TensorBoard scalars
 ``result.json``   curve, knee and cost once the state is finished
 
-Every epoch is seeded from (``train.seed``, the run's tag, the epoch), so the run is the same
+Every epoch is seeded from (``train.seed``, the state's name, the epoch), so the run is the same
 whether it went straight through or was killed and resumed, and whichever process runs it.
 """
 
@@ -31,7 +31,7 @@ from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_chec
 from optplan.train.distributed import barrier
 from optplan.train.engine import Scores
 from optplan.train.logging import RunLogger
-from optplan.train.session import TrainSession, seed_for
+from optplan.train.session import TrainSession
 from optplan.train.state import State
 
 EpochCallback = Callable[[int, list[float]], None]
@@ -80,7 +80,7 @@ class StateRun:
     :meth:`keep`, :meth:`snapshot`; ``optplan.train.edge`` adapts them to the protocol). With
     ``resume`` and a ``last.pt`` of the same state and source in ``run_dir``, it continues after
     that snapshot's epoch; otherwise it starts afresh (removing what an earlier attempt left).
-    ``tag`` names the run in seeds and logs.
+    ``tag`` names the run in logs.
     """
 
     def __init__(self, session: TrainSession, state: State, run_dir: str | Path,
@@ -135,10 +135,8 @@ class StateRun:
         self.initial_score()
         epoch = self.epoch + 1
         start = time.perf_counter()
-        stats = self.session.train_one_epoch(
-            self.net, self.optimizer, self.state, scaler=self.scaler,
-            epoch_seed=seed_for(self.session.cfg.train.seed, self.tag, epoch),
-            desc=f"{self.tag} epoch {epoch}")
+        stats = self.session.train_one_epoch(self.net, self.optimizer, self.state, epoch,
+                                             scaler=self.scaler, desc=f"{self.tag} epoch {epoch}")
         scores = (self.session.score(self.net, self.state) if math.isfinite(stats.loss)
                   else Scores.diverged())
         self.epoch = epoch

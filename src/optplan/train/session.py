@@ -172,14 +172,20 @@ class TrainSession:
         return self._loaders[key]
 
     # --- one epoch --------------------------------------------------------------------------
-    def train_one_epoch(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: State, *,
-                        epoch_seed: int, scaler: torch.amp.GradScaler | None = None,
+    def train_one_epoch(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: State,
+                        epoch: int, *, scaler: torch.amp.GradScaler | None = None,
                         desc: str = "") -> EpochStats:
-        """One pass over the training list in ``state``. ``epoch_seed`` fixes the clip order,
-        augmentation and dropout of this epoch, so a resumed run repeats it exactly. ``model``
-        and ``optimizer`` come from :meth:`prepare`."""
-        torch.manual_seed(epoch_seed)
-        batches = self.loader("train", ClipSpec.from_state(state), state.batch_size, epoch=epoch_seed)
+        """Epoch ``epoch`` (1-based, counted inside the state) of training in ``state``.
+
+        Its clip order, augmentation and dropout are seeded by (``train.seed``, state name,
+        epoch) only, so the epoch is the same wherever it runs: straight through, after a
+        resume, in a graph edge or in a replayed schedule. Replaying a planned path therefore
+        rebuilds the planned model exactly (on CPU). ``model`` and ``optimizer`` come from
+        :meth:`prepare`.
+        """
+        seed = seed_for(self.cfg.train.seed, state.name, epoch)
+        torch.manual_seed(seed)
+        batches = self.loader("train", ClipSpec.from_state(state), state.batch_size, epoch=seed)
         progress = None
         if self.cfg.train.progress and self.dist.is_main:
             from tqdm.auto import tqdm
