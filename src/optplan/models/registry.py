@@ -73,14 +73,22 @@ def build(cls: type[nn.Module], arch: dict[str, Any], overrides: dict[str, Any])
     return cls(**{**arch, **overrides})
 
 
+def _registered() -> dict[str, tuple[ModelInfo, Callable[..., nn.Module]]]:
+    """The registry, after the built-in families have registered themselves (first call)."""
+    if not _REGISTRY:
+        import optplan.models.p3d  # noqa: F401
+        import optplan.models.resnet3d  # noqa: F401
+    return _REGISTRY
+
+
 def list_models(pattern: str | None = None) -> list[str]:
     """Registered names (sorted), optionally only those containing ``pattern``."""
-    return sorted(n for n in _REGISTRY if pattern is None or pattern in n)
+    return sorted(n for n in _registered() if pattern is None or pattern in n)
 
 
 def model_info(name: str) -> ModelInfo:
     """The default config of ``name``; unknown names raise OptplanError with close matches."""
-    if name not in _REGISTRY:
+    if name not in _registered():
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise OptplanError(f"unknown model {name!r}{hint}; `optplan models` lists the "

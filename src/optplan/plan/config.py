@@ -62,6 +62,8 @@ class PlanConfig(BaseModel):
         "paper", description="Graph family: paper, paper-ext, grid (grid + rules) or custom.")
     clip_lengths: list[int] = Field([4, 8, 16], description="Clip settings, shortest first (frames).")
     batch_sizes: list[int] = Field([16, 8, 4], description="Per-step batch per clip setting.")
+    frame_steps: list[int] | None = Field(
+        None, description="Frame step per clip setting (None: 1); a clip spans clip x step frames.")
     accumulation: list[int] = Field([1, 2, 4], description="Gradient accumulation per clip setting.")
     base_lrs: list[float] = Field([0.1, 0.1, 0.1], description="Base learning rate per clip setting.")
     lr_multipliers: list[float] = Field([1.0, 0.1, 0.01], description="Learning-rate levels.")

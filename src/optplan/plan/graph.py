@@ -81,19 +81,19 @@ class StateGraph:
     def preset(cls, name: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[float],
                lr_multipliers: Sequence[float] = (1.0, 0.1, 0.01),
                batch_sizes: Sequence[int] | None = None, accumulation: Sequence[int] | None = None,
-               sampling: str = "consecutive",
+               frame_steps: Sequence[int] | None = None, sampling: str = "consecutive",
                frozen_bn_longest: bool = True, validator: Validator | None = None) -> "StateGraph":
         """The paper's graph ('paper': base edges; 'paper-ext': plus next-shorter-clip edges).
 
         Node (i, j) trains clip ``clip_lengths[i]`` at ``base_lrs[i] * lr_multipliers[j]`` with
-        ``batch_sizes[i]`` x ``accumulation[i]``; ``sampling='both'`` adds a uniform-sampling
+        ``batch_sizes[i]`` x ``accumulation[i]`` and ``frame_steps[i]``; ``sampling='both'`` adds a uniform-sampling
         copy and a choice node ``final``. See :func:`optplan.plan.space.paper_graph`.
         """
         from optplan.plan.space import paper_graph
 
         return paper_graph(name, clip_lengths=clip_lengths, base_lrs=base_lrs,
                            lr_multipliers=lr_multipliers, batch_sizes=batch_sizes,
-                           accumulation=accumulation, sampling=sampling,
+                           accumulation=accumulation, frame_steps=frame_steps, sampling=sampling,
                            frozen_bn_longest=frozen_bn_longest, validator=validator)
 
     @classmethod

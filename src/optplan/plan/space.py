@@ -37,12 +37,13 @@ def _per_clip(values: Sequence[Any] | None, name: str, n: int, default: Any) -> 
 
 def paper_states(prefix: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[float],
                  lr_multipliers: Sequence[float], batch_sizes: Sequence[int],
-                 accumulation: Sequence[int], sampling: str, frozen_bn_longest: bool
-                 ) -> list[list[State]]:
+                 accumulation: Sequence[int], frame_steps: Sequence[int], sampling: str,
+                 frozen_bn_longest: bool) -> list[list[State]]:
     """The (clip i, multiplier j) grid of states, as rows by clip setting."""
     longest = len(clip_lengths) - 1
     return [[State(name=f"{prefix}{clip}_x{mult:g}", lr=base_lrs[i] * mult, clip_length=clip,
-                   sampling=sampling, batch_size=batch_sizes[i], accumulation=accumulation[i],
+                   sampling=sampling, frame_step=frame_steps[i], batch_size=batch_sizes[i],
+                   accumulation=accumulation[i],
                    frozen_bn=frozen_bn_longest and longest > 0 and i == longest)
              for mult in lr_multipliers]
             for i, clip in enumerate(clip_lengths)]
@@ -66,7 +67,7 @@ def paper_edges(grid: list[list[State]], start: str, ext: bool) -> list[Edge]:
 def paper_graph(preset: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[float],
                 lr_multipliers: Sequence[float] = (1.0, 0.1, 0.01),
                 batch_sizes: Sequence[int] | None = None, accumulation: Sequence[int] | None = None,
-                sampling: str = "consecutive", frozen_bn_longest: bool = True,
+                frame_steps: Sequence[int] | None = None, sampling: str = "consecutive", frozen_bn_longest: bool = True,
                 validator: Validator | None = None, start: str = "start") -> StateGraph:
     """The paper's graph. ``sampling='both'`` builds one grid per sampling ('c...' and 'u...'
     nodes) sharing the start, joined by a choice node ``final`` that keeps the better one."""
@@ -83,6 +84,7 @@ def paper_graph(preset: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[
                   base_lrs=_per_clip(base_lrs, "base_lrs", n, None),
                   batch_sizes=_per_clip(batch_sizes, "batch_sizes", n, 8),
                   accumulation=_per_clip(accumulation, "accumulation", n, 1),
+                  frame_steps=_per_clip(frame_steps, "frame_steps", n, 1),
                   frozen_bn_longest=frozen_bn_longest)
     if sampling not in (*SAMPLING_PREFIX, "both"):
         raise OptplanError(f"plan.sampling must be consecutive, uniform or both, got {sampling!r}")
@@ -173,6 +175,7 @@ def graph_from_config(cfg: Any, validator: Validator | None = None) -> StateGrap
     if cfg.preset in PRESETS:
         return paper_graph(cfg.preset, clip_lengths=cfg.clip_lengths, base_lrs=cfg.base_lrs,
                            lr_multipliers=cfg.lr_multipliers, batch_sizes=cfg.batch_sizes,
+                           frame_steps=cfg.frame_steps,
                            accumulation=cfg.accumulation, sampling=cfg.sampling,
                            frozen_bn_longest=cfg.frozen_bn_longest, validator=validator)
     if cfg.preset == "grid":

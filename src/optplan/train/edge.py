@@ -1,8 +1,7 @@
 """The real planner adapter: graph edges trained on video with :class:`~optplan.train.run.StateRun`.
 
 ``VideoEdgeTrainer(cfg, run_dir)`` implements the planner's ``EdgeTrainer`` protocol (and the
-optional resumable one). Edge u->v trains in ``run_dir/edges/<u>-<v>/``, where ``u`` is the
-state the source checkpoint was kept in (``start`` from scratch). The trainer pickles as its
+optional resumable one). Edge u->v trains in ``run_dir/edges/<edge id>/`` (see :func:`edge_id`). The trainer pickles as its
 config and directory only; each process builds its own :class:`TrainSession` on first use.
 """
 
@@ -28,16 +27,14 @@ def _slug(text: str) -> str:
 
 
 def edge_id(source: Checkpoint | None, state: State) -> str:
-    """``<source state>-<target state>``: unique per edge of a graph, stable across processes.
-
-    A source without a recorded state (a user's own checkpoint) is named by a hash of its path.
-    """
+    """``<source state>.<hash>-<target state>`` (``start-<target>`` from scratch): readable, stable
+    across processes, and unique even when a node keeps several models (the planner's beam),
+    since the short hash names the source checkpoint's path."""
     if source is None:
         origin = START
-    elif "state" in source.meta:
-        origin = str(source.meta["state"])
     else:
-        origin = "ckpt" + hashlib.sha1(str(source.path).encode()).hexdigest()[:8]
+        digest = hashlib.sha1(str(source.path).encode()).hexdigest()[:6]
+        origin = f"{source.meta.get('state', 'ckpt')}.{digest}"
     return f"{_slug(origin)}-{_slug(state.name)}"
 
 
