@@ -74,10 +74,10 @@ def build(cls: type[nn.Module], arch: dict[str, Any], overrides: dict[str, Any])
 
 
 def _registered() -> dict[str, tuple[ModelInfo, Callable[..., nn.Module]]]:
-    """The registry, after the built-in families have registered themselves (first call)."""
-    if not _REGISTRY:
-        import optplan.models.p3d  # noqa: F401
-        import optplan.models.resnet3d  # noqa: F401
+    """The registry, after the built-in families have registered themselves (imported once)."""
+    import optplan.models.p3d  # noqa: F401
+    import optplan.models.resnet3d  # noqa: F401
+
     return _REGISTRY
 
 
