@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="config overrides on top of the shipped demo config, e.g. knee.patience=4")
     p.add_argument("--quick", action="store_true",
                    help="a smaller graph and dataset (about 2 minutes on 2 CPU cores)")
-    p.add_argument("--data", metavar="DIR", help="dataset directory (default: data/synth, "
-                   "data/synth-quick with --quick); generated when absent")
+    p.add_argument("--data", metavar="DIR", help="dataset directory (default: data/synth; "
+                   "generated when absent")
     p.add_argument("--out", metavar="RUN", help="run directory (default: runs/demo, runs/demo-quick)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (implies --quiet)")
