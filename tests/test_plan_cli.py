@@ -80,6 +80,21 @@ def test_real_plan_of_a_tiny_graph(real_run):
     assert yaml.safe_load((real_run / "schedule.yaml").read_text()) == result.schedule
 
 
+@pytest.mark.slow
+def test_real_plan_with_a_beam_keeps_each_model_apart(real_run, tiny_dataset, tmp_path):
+    """With two kept models per node, each edge from a node trains in its own directory from its
+    own source model: the beam's first slot repeats the beam-1 plan's curves exactly."""
+    run = tmp_path / "beam"
+    assert main(["plan", "--out", str(run), "--quiet", *real_args(tiny_dataset), "plan.beam=2"]) == 0
+    beam, single = PlanResult.load(run), PlanResult.load(real_run)
+    kept = [e.checkpoint.path for e in beam.edges if e.checkpoint is not None]
+    assert len(beam.edges) > len(single.edges) and len(set(kept)) == len(kept) == len(beam.edges)
+    assert all(Path(p).is_file() for p in kept)
+    first = {(e.source, e.target): e.curve for e in single.edges}
+    assert all(first[(e.source, e.target)] == e.curve for e in beam.edges if e.slot == 0)
+    assert beam.score >= single.score
+
+
 class Killed(BaseException):
     pass
 

@@ -48,10 +48,6 @@ def make_trainer(cfg: OptplanConfig, run_dir: Path, simulate: bool = False) -> E
         from optplan.plan.simulate import SimulatedTrainer
 
         return SimulatedTrainer(cfg.plan.simulate)
-    if cfg.plan.beam > 1:  # its edge directories are named by source *state*, not source model
-        raise OptplanError("plan.beam > 1 is not supported with the video trainer yet (two kept "
-                           "models of one state would share an edge directory); use plan.beam=1 "
-                           "or the simulated trainer")
     from optplan.train.edge import VideoEdgeTrainer
 
     return VideoEdgeTrainer(cfg, run_dir)
