@@ -139,3 +139,11 @@ def test_states_the_model_cannot_take_are_refused_before_training(tmp_path, caps
     err = capsys.readouterr().err
     assert code == 2 and "c1_x1: clip_length 1 is shorter than model 'dg_p3d_tiny' accepts (2" in err
     assert not (tmp_path / "run" / "plan.sqlite").exists()
+
+
+def test_an_unreadable_dataset_is_refused_before_the_run_directory_is_made(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["plan", "--out", str(run), "--quiet", f"data.root={tmp_path / 'nowhere'}"]) == 2
+    err = capsys.readouterr().err
+    assert "data.root" in err and "optplan data synth" in err and "Traceback" not in err
+    assert not run.exists()

@@ -73,11 +73,16 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
     """Plan ``cfg``'s state graph into ``run_dir`` (default ``cfg.out``) and return the result.
 
     ``trainer`` replaces the video trainer (a user's own :class:`EdgeTrainer`). With the video
-    trainer, states with clips shorter than the model accepts are refused before any training.
+    trainer, states with clips shorter than the model accepts and a dataset that cannot be read
+    (missing root or lists, too many bad files) are refused before any training.
     """
+    checked = trainer is None and not simulate
+    if checked:
+        from optplan.data.splits import load_splits
+
+        load_splits(cfg.data, cfg.train.seed)  # probes every file once (cached), fails fast
     run_dir = Path(run_dir if run_dir is not None else cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
-    checked = trainer is None and not simulate
     if trainer is None:
         trainer = make_trainer(cfg, run_dir, simulate)
     graph = StateGraph.from_config(cfg.plan, validator=model_validator(cfg) if checked else None)
