@@ -77,6 +77,7 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
     (missing root or lists, too many bad files) are refused before any training.
     """
     checked = trainer is None and not simulate
+    graph = StateGraph.from_config(cfg.plan, validator=model_validator(cfg) if checked else None)
     if checked:
         from optplan.data.splits import load_splits
 
@@ -85,7 +86,6 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
     run_dir.mkdir(parents=True, exist_ok=True)
     if trainer is None:
         trainer = make_trainer(cfg, run_dir, simulate)
-    graph = StateGraph.from_config(cfg.plan, validator=model_validator(cfg) if checked else None)
     store = SQLiteStore.in_run_dir(run_dir)
     executor = make_executor(cfg.plan.executor, cfg.plan.workers, cfg.plan.ray_address)
     try:
