@@ -10,7 +10,8 @@ For each seed (``train.seed``), on the built-in dataset with the demo's model an
    middle clip at lr x0.1 to 75%, longest at x0.01: the usual short-then-long practice),
    ``plateau`` (middle clip, ReduceLROnPlateau on the val score) and ``multigrid`` (PySlowFast's
    long cycle: clips shortest..longest cycled inside each of the three lr phases of ``step``,
-   effective batch scaled so that clip x batch stays at the middle clip's).
+   effective batch scaled so that clip x batch stays at the middle clip's); and, as a
+   diagnostic, ``long_step`` (``step`` with the longest clip, BatchNorm training).
 3. ``pbt``: Ray Tune's PopulationBasedTraining over lr and clip length (population 4), the
    total search budget in epochs equal to the plan's; the best trial's last model is tested.
 
@@ -40,7 +41,7 @@ from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 
-HAND_TUNED = ("step", "cosine", "short_long", "plateau", "multigrid")
+HAND_TUNED = ("step", "cosine", "short_long", "plateau", "multigrid", "long_step")
 ROWS = ("planned", *HAND_TUNED, "pbt")
 LABELS = {
     "planned": "optplan (planned path, replayed)",
@@ -49,6 +50,7 @@ LABELS = {
     "short_long": "short-then-long clips, step decay",
     "plateau": "single clip, ReduceLROnPlateau",
     "multigrid": "multigrid clip cycle, step decay",
+    "long_step": "longest clip only, step decay",
     "pbt": "PBT (Ray Tune), best trial",
 }
 PBT_POPULATION = 4
@@ -98,9 +100,9 @@ def hand_tuned(kind: str, cfg, epochs: int):
     mid, last = n // 2, n - 1
     mults = cfg.plan.lr_multipliers
     phases = _phases(epochs)
-    if kind == "step":
+    if kind in ("step", "long_step"):  # long_step: a diagnostic row, the longest clip throughout
         m1 = phases[0][0]
-        stages = [Stage(state=clip_state(cfg, mid, "step"), epochs=epochs,
+        stages = [Stage(state=clip_state(cfg, mid if kind == "step" else last, kind), epochs=epochs,
                         lr_schedule=Step(kind="step", milestones=[m1, m1 + phases[1][0]], gamma=0.1))]
     elif kind == "cosine":
         stages = [Stage(state=clip_state(cfg, mid, "cosine"), epochs=epochs,
