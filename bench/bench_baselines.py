@@ -379,9 +379,12 @@ def plot(summary: dict[str, Any], path: Path) -> None:
 
 def write_outputs(summary: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    # The report's rows: only rows measured on every seed the planned row was (comparable means).
+    seeds = summary["rows"].get("planned", {}).get("seeds")
     report_rows = [{"name": r["label"], "top1": round(r["top1"]["mean"], 4),
                     "epochs": round(r["epochs"]["mean"], 1)}
-                   for r in summary["rows"].values() if r["top1"]["mean"] is not None]
+                   for r in summary["rows"].values()
+                   if r["top1"]["mean"] is not None and (seeds is None or r["seeds"] == seeds)]
     (out / "baselines.json").write_text(json.dumps(report_rows, indent=1) + "\n")
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     (out / "table.md").write_text(markdown(summary))

@@ -24,7 +24,7 @@ Three stopping rules, chosen by ``method``:
     and never trains longer than the paper rule (whose condition also stops it). The score is
     ``f(x*)`` clipped to the range of scores really observed, so it cannot exceed the best seen.
     On noisy curves with a small T (k = 2) it can settle early on a premature knee; measured
-    in bench/results_train.md.
+    in bench/RESULTS.md ("Trainer and knee rules").
 
 ``"kneedle"``
     Kneedle (Satopaa et al., 2011; the ``kneed`` library) on the observed curve, read as

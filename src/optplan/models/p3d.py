@@ -153,7 +153,7 @@ class P3DResNet(VideoNet):
 # --- registered variants ------------------------------------------------------------------------
 # The tiny variants keep every structural element (A/B/C cycling over >= 3 blocks, global context,
 # strided stem, both heads) at a width and depth that trains at ~290 clips/s on 2 CPU cores for
-# 8x56x56 clips, batch 8 (bench/results_models.md). Their stem strides time by 2 (not 4), so a
+# 8x56x56 clips, batch 8 (bench/RESULTS.md, "Models"). Their stem strides time by 2 (not 4), so a
 # 4-frame clip still leaves 2 frames for the temporal convs; the shortest clip is 2 frames.
 _R50 = dict(depths=(3, 4, 6, 3), width=64, stem_kernel_t=4, stem_stride_t=4)
 _TINY = dict(depths=(1, 1, 1, 1), width=16, stem_kernel_t=2, stem_stride_t=2)
