@@ -66,7 +66,7 @@ def test_demo_refuses_a_bad_override(tmp_path: Path, capsys) -> None:
 
 def _clean_clone(tmp_path: Path) -> Path:
     """The committed tree in a new directory, as a new user gets it (plus the working copy's
-    uncommitted edits, so a local run tests what is about to be committed)."""
+    uncommitted edits and new files, so a local run tests what is about to be committed)."""
     clone = tmp_path / "clone"
     if (REPO / ".git").exists() and shutil.which("git"):
         subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
@@ -74,6 +74,11 @@ def _clean_clone(tmp_path: Path) -> Path:
                               capture_output=True).stdout
         if diff:
             subprocess.run(["git", "apply", "--whitespace=nowarn"], cwd=clone, input=diff, check=True)
+        new = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "-z"], cwd=REPO,
+                             check=True, capture_output=True, text=True).stdout.split("\0")
+        for name in filter(None, new):
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, clone / name)
     else:
         shutil.copytree(REPO, clone, ignore=shutil.ignore_patterns(".venv", "data", "runs", "*.egg-info"))
     return clone

@@ -11,26 +11,14 @@ and the command line must not pay for torch and PyAV just to print ``--help``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from optplan._lazy import lazy_exports
 
-_EXPORTS = {
-    "Annotations": "annotations", "VideoRecord": "annotations", "read_annotations": "annotations",
-    "Problem": "check", "check_records": "check", "probe_records": "check",
-    "DataConfig": "config",
-    "ClipKey": "dataset", "ClipSampler": "dataset", "VideoDataset": "dataset", "make_loader": "dataset",
-    "ClipSpec": "sampling", "sample_indices": "sampling",
-    "Splits": "splits", "find_lists": "splits", "load_splits": "splits",
-    "render_video": "synth", "synthesize": "synth",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'optplan.data' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"optplan.data.{_EXPORTS[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "annotations": ["Annotations", "VideoRecord", "read_annotations"],
+    "check": ["Problem", "check_records", "probe_records"],
+    "config": ["DataConfig"],
+    "dataset": ["ClipKey", "ClipSampler", "VideoDataset", "make_loader"],
+    "sampling": ["ClipSpec", "sample_indices"],
+    "splits": ["Splits", "find_lists", "load_splits"],
+    "synth": ["render_video", "synthesize"],
+})

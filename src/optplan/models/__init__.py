@@ -11,23 +11,11 @@ and the command line must not pay for torch just to print ``--help``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from optplan._lazy import lazy_exports
 
-_EXPORTS = {
-    "ClassifierHead": "heads", "VideoNet": "heads", "classification_loss": "heads",
-    "BatchNorm3d": "layers", "set_frozen_bn": "layers",
-    "ModelInfo": "registry", "create_model": "registry", "create_model_from_config": "registry",
-    "list_models": "registry", "model_info": "registry", "register_model": "registry",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'optplan.models' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"optplan.models.{_EXPORTS[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "heads": ["ClassifierHead", "VideoNet", "classification_loss"],
+    "layers": ["BatchNorm3d", "set_frozen_bn"],
+    "registry": ["ModelInfo", "create_model", "create_model_from_config", "list_models",
+                 "model_info", "register_model"],
+})

@@ -14,10 +14,9 @@ Names are imported on first use (PEP 562), so ``optplan.config``, which needs on
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from optplan._lazy import lazy_exports
 
-_EXPORTS = {
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "config": ["PlanConfig", "SimulationConfig"],
     "edge": ["EdgeJob", "EdgeOutcome", "run_edge"],
     "executors": ["EXECUTORS", "Executor", "InProcessExecutor", "ProcessExecutor", "RayExecutor",
@@ -32,19 +31,4 @@ _EXPORTS = {
     "simulate": ["SimulatedTrainer"],
     "space": ["grid_graph", "paper_graph"],
     "store": ["InMemoryStore", "PlanStore", "SQLiteStore"],
-}
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'optplan.plan' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"optplan.plan.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+})

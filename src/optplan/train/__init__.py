@@ -9,31 +9,15 @@ planner's protocol needs) does not pull in torch and the video stack.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from optplan._lazy import lazy_exports
 from optplan.train.state import State
 
-_LAZY = {
-    "train_state": "optplan.train.run",
-    "StateRun": "optplan.train.run",
-    "StateResult": "optplan.train.run",
-    "Cost": "optplan.train.run",
-    "train_schedule": "optplan.train.replay",
-    "ScheduleResult": "optplan.train.replay",
-    "Schedule": "optplan.train.schedule",
-    "Stage": "optplan.train.schedule",
-    "load_schedule": "optplan.train.schedule",
-    "write_schedule": "optplan.train.schedule",
-    "evaluate": "optplan.train.multiview",
-    "TrainSession": "optplan.train.session",
-    "VideoEdgeTrainer": "optplan.train.edge",
-}
-
-__all__ = ["State", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'optplan.train' has no attribute {name!r}")
+_names, __getattr__, __dir__ = lazy_exports(__name__, {
+    "run": ["Cost", "StateResult", "StateRun", "train_state"],
+    "replay": ["ScheduleResult", "train_schedule"],
+    "schedule": ["Schedule", "Stage", "load_schedule", "write_schedule"],
+    "multiview": ["evaluate"],
+    "session": ["TrainSession"],
+    "edge": ["VideoEdgeTrainer"],
+})
+__all__ = ["State", *_names]
