@@ -59,8 +59,8 @@ def test_dp_finds_the_best_path_of_exhaustive_search(paper_result):
     score, nodes = best_by_enumeration(paper(), SimulatedTrainer(**FAST), T)
     assert paper_result.nodes == nodes
     # Two separate knee fits of the same curve: equal up to the BLAS kernel's last bits.
-    assert paper_result.score == pytest.approx(score, rel=1e-6)
-    assert paper_result.score == max(e.score for e in paper_result.edges)  # monotone surface
+    assert paper_result.score == pytest.approx(score, abs=1e-5)
+    assert paper_result.score == pytest.approx(max(e.score for e in paper_result.edges), abs=1e-5)  # monotone
 
 
 def test_search_cost_is_knee_plus_patience_per_edge(paper_result):
@@ -89,7 +89,7 @@ def test_result_path_stages_and_schedule(paper_result):
 def test_pareto_front_and_budget(paper_result):
     front = paper_result.pareto
     assert all(a.epochs < b.epochs and a.score < b.score for a, b in zip(front, front[1:]))
-    assert front[-1].score == pytest.approx(paper_result.score, rel=1e-6)  # fitted: kernels differ
+    assert front[-1].score == pytest.approx(paper_result.score, abs=1e-5)  # fitted: kernels differ
     for p in front:
         assert p.epochs == sum(s.epochs for s in p.stages)
     small_budget = front[1].epochs
