@@ -220,3 +220,34 @@ def test_replaying_a_trained_path_rebuilds_its_model(straight, session, tiny_dat
     assert replay.final_score == second.curve[second.knee.epoch] or second.knee.epoch == 0
     rebuilt, kept = load_checkpoint(replay.checkpoint)["model"], load_checkpoint(second.checkpoint)["model"]
     assert all(torch.equal(rebuilt[k], kept[k]) for k in kept)
+
+
+def test_every_epoch_records_its_training_gflops(straight, session):
+    """Cost in GFLOPs = forward FLOPs of one clip at the state's T x crop x crop x clips x 3."""
+    from optplan.models.flops import model_cost
+
+    _, result = straight
+    forward = model_cost("dg_p3d_tiny", (4, 28, 28), num_classes=len(session.classes), dropout=0.0).gflops
+    assert forward == pytest.approx(session.flops(4)) and forward > 0
+    assert result.cost.gflops == pytest.approx(3 * forward * 48 * result.cost.epochs, rel=1e-9)
+    # validation is counted apart: 48 clips per pass, one pass per epoch (from scratch: no epoch 0 pass)
+    assert result.cost.eval_gflops == pytest.approx(forward * 48 * result.cost.epochs, rel=1e-9)
+    assert session.epoch_gflops(STATE) == pytest.approx(3 * forward * 48)
+    # a 16-frame clip of the same model costs about 4x a 4-frame one
+    assert 3.0 < session.flops(16) / session.flops(4) < 4.5
+
+
+@pytest.mark.parametrize("metric", ["top1", "loss"])
+def test_knee_metric_sets_what_the_curve_measures(tiny_dataset, session, metric, tmp_path):
+    import math
+
+    cfg = config(tiny_dataset, **{"knee.metric": metric, "knee.max_epochs": 2})
+    with pytest.raises(ValueError, match="knee.metric"):
+        session.serves(cfg)
+    own = TrainSession(cfg)
+    result = train_state(None, STATE, cfg, tmp_path, session=own)
+    logged = read_log(tmp_path)
+    assert len(logged) == result.cost.epochs == 2
+    for row, score in zip(logged, result.curve[1:]):
+        expected = row["top1"] if metric == "top1" else math.exp(-row["val_loss"])
+        assert score == pytest.approx(expected) and 0 < score <= 1

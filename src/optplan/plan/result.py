@@ -100,6 +100,23 @@ class PlanResult:
     pareto: list[ParetoPoint]
     notes: list[str] = field(default_factory=list)
     budget_epochs: int | None = None
+    epoch_gflops: dict[str, float] = field(default_factory=dict)  # state name -> GFLOPs of one epoch
+    knee_metric: str | None = None  # what the curves measure (``knee.metric``)
+
+    def _gflops(self, pairs: Iterable[tuple[str, int]]) -> float | None:
+        if not self.epoch_gflops:
+            return None  # a trainer that does not count compute (the simulated one)
+        return sum(self.epoch_gflops.get(name, 0.0) * epochs for name, epochs in pairs)
+
+    @property
+    def search_gflops(self) -> float | None:
+        """Training GFLOPs of every epoch of every edge (None when the trainer counts none)."""
+        return self._gflops((e.target, e.epochs) for e in self.edges)
+
+    @property
+    def replay_gflops(self) -> float | None:
+        """Training GFLOPs of replaying the chosen schedule from scratch."""
+        return self._gflops((s.state.name, s.epochs) for s in self.stages)
 
     @property
     def schedule(self) -> dict[str, Any]:
@@ -145,7 +162,9 @@ class PlanResult:
                 "decisions": [d.to_dict() for d in self.decisions],
                 "pareto": [p.to_dict() for p in self.pareto], "notes": self.notes,
                 "budget_epochs": self.budget_epochs,
-                "budget": budget.to_dict() if budget else None}
+                "budget": budget.to_dict() if budget else None,
+                "epoch_gflops": self.epoch_gflops, "search_gflops": self.search_gflops,
+                "replay_gflops": self.replay_gflops, "knee_metric": self.knee_metric}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PlanResult":
@@ -158,7 +177,8 @@ class PlanResult:
                    edges=[EdgeRecord.from_dict(e) for e in d["edges"]],
                    decisions=[NodeRecord.from_dict(n) for n in d["decisions"]],
                    pareto=[ParetoPoint.from_dict(p) for p in d["pareto"]],
-                   notes=list(d.get("notes", [])), budget_epochs=d.get("budget_epochs"))
+                   notes=list(d.get("notes", [])), budget_epochs=d.get("budget_epochs"),
+                   epoch_gflops=dict(d.get("epoch_gflops") or {}), knee_metric=d.get("knee_metric"))
 
     def save(self, path: str | Path) -> None:
         """Write as JSON (``RUN/result.json``)."""
@@ -178,7 +198,11 @@ class PlanResult:
                          f"{state.batch_size}x{state.accumulation}", str(epochs), f"{score:.4f}"))
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-        lines.append(f"score {self.score:.4f}; replay {self.replay_epochs} epochs; search "
-                     f"{self.search_epochs} epochs over {sum(e.epochs > 0 for e in self.edges)} "
+        gflops = ("" if self.replay_gflops is None else
+                  f" ({self.replay_gflops:,.0f} GFLOPs)")
+        search = ("" if self.search_gflops is None else f" ({self.search_gflops:,.0f} GFLOPs)")
+        metric = f" ({self.knee_metric})" if self.knee_metric else ""
+        lines.append(f"score{metric} {self.score:.4f}; replay {self.replay_epochs} epochs{gflops}; search "
+                     f"{self.search_epochs} epochs{search} over {sum(e.epochs > 0 for e in self.edges)} "
                      f"edges in {self.search_seconds:.1f} s")
         return "\n".join(lines)

@@ -97,6 +97,10 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
         store.check_config(planner.fingerprint())  # refuse a foreign run dir before writing
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         result = planner.run()
+        result.knee_metric = cfg.knee.metric
+        if hasattr(trainer, "epoch_gflops"):  # trainers that count compute (the video one)
+            result.epoch_gflops = {n: trainer.epoch_gflops(s) for n in graph.nodes
+                                   if (s := graph.state(n)) is not None}
     finally:
         executor.close()
         store.close()

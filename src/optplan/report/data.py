@@ -66,6 +66,9 @@ class ReportData:
     score: float
     search_epochs: int
     search_seconds: float
+    search_gflops: float | None = None
+    replay_gflops: float | None = None
+    knee_metric: str | None = None
     title: str = "optplan run"
     grid_layout: bool = True
     baselines: list[dict[str, Any]] = field(default_factory=list)

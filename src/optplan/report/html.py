@@ -74,8 +74,11 @@ def summary_rows(data: ReportData) -> list[tuple[str, Any]]:
         ("final state", next((n for n in reversed(data.path) if n in data.states), data.final)),
         ("chosen path", " \u2192 ".join([data.start, *data.path])),
         ("path score (validation, knee fit)", data.score),
+        ("validation metric of the knee", data.knee_metric or "top135"),
         ("epochs of the replayed schedule", data.schedule_epochs),
+        ("training GFLOPs of the replayed schedule", data.replay_gflops),
         ("search cost (epochs, all edges)", data.search_epochs),
+        ("search cost (training GFLOPs, all edges)", data.search_gflops),
         ("search cost (wall seconds)", data.search_seconds),
         ("edges trained", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "0"),
     ]

@@ -13,7 +13,8 @@ from optplan._lazy import lazy_exports
 from optplan.train.state import State
 
 _names, __getattr__, __dir__ = lazy_exports(__name__, {
-    "run": ["Cost", "StateResult", "StateRun", "train_state"],
+    "cost": ["Cost", "ClipFlops"],
+    "run": ["StateResult", "StateRun", "train_state"],
     "replay": ["ScheduleResult", "train_schedule"],
     "schedule": ["Schedule", "Stage", "load_schedule", "write_schedule"],
     "multiview": ["evaluate"],

@@ -32,6 +32,9 @@ class KneeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: Literal["paper", "stable", "kneedle"] = Field("paper", description="Stopping rule.")
+    metric: Literal["top1", "top135", "loss"] = Field(
+        "top135", description="What validation curves measure: 'top135' (the paper's mean of top-1/3/5), "
+                              "'top1', or 'loss' (as exp(-cross-entropy), rising in 0..1).")
     patience: int = Field(10, ge=1, description="T: epochs past the knee before stopping.")
     max_epochs: int | None = Field(None, ge=1, description="Hard cap of epochs per state (None: paper rule).")
     refits: int | None = Field(

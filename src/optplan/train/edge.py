@@ -86,6 +86,10 @@ class VideoEdgeTrainer:
             self._session = TrainSession(self.cfg)
         return self._session
 
+    def epoch_gflops(self, state: State) -> float:
+        """Training GFLOPs of one epoch in ``state`` (the planner's compute accounting)."""
+        return self.session.epoch_gflops(state)
+
     def edge_dir(self, source: Checkpoint | None, state: State) -> Path:
         return self.run_dir / "edges" / edge_id(source, state)
 

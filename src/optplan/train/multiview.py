@@ -82,6 +82,7 @@ def evaluate(cfg: OptplanConfig, checkpoint: str | Path, *, split: str = "test",
         "videos": videos,
         "top1": hits[0].item() / videos,
         "top5": hits[2].item() / videos,
+        "gflops": session.flops(clip.clip_length) * videos * views,  # forward only
         "classes": list(session.classes),
         "confusion": confusion.to(torch.int64).tolist(),
     }

@@ -19,12 +19,12 @@ from typing import Any, Callable
 
 from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
+from optplan.train.cost import Cost
 from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
 from optplan.train.distributed import barrier
 from optplan.train.engine import Scores
 from optplan.train.logging import RunLogger
 from optplan.train.optim import set_lr
-from optplan.train.run import Cost
 from optplan.train.schedule import Schedule, load_schedule
 from optplan.train.session import TrainSession
 
@@ -53,7 +53,7 @@ class ScheduleResult:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ScheduleResult":
         curves = [[math.nan if s is None else s for s in c] for c in d["curves"]]
-        return cls(curves=curves, checkpoint=Path(d["checkpoint"]), cost=Cost(**d["cost"]))
+        return cls(curves=curves, checkpoint=Path(d["checkpoint"]), cost=Cost.from_dict(d["cost"]))
 
 
 def _finite(x: float) -> float | None:
@@ -85,7 +85,7 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
     if snap is not None:
         model.load_state_dict(snap["model"])
         meta = snap["meta"]
-        curves, cost = [list(c) for c in meta["curves"]], Cost(**meta["cost"])
+        curves, cost = [list(c) for c in meta["curves"]], Cost.from_dict(meta["cost"])
         start_stage, start_epoch = meta["stage"], snap["epoch"]
     logger = RunLogger(run_dir, tensorboard=cfg.train.tensorboard, enabled=main)
     diverged = False
@@ -109,16 +109,15 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
                                             desc=f"stage {i + 1}/{len(schedule.stages)} epoch {epoch + 1}")
             scores = session.score(net, state) if math.isfinite(stats.loss) else Scores.diverged()
             curves[i].append(scores.score)
-            cost.epochs, cost.clips = cost.epochs + 1, cost.clips + stats.clips * session.dist.world_size
-            cost.seconds += time.perf_counter() - tic
+            session.charge(cost, state, stats, scores, time.perf_counter() - tic)
             if main:
                 meta = {"schedule": schedule.to_dict(), "stage": i, "curves": curves, "cost": cost.to_dict()}
                 save_checkpoint(last, make_checkpoint(model, optimizer=optimizer, state=state.to_dict(),
                                                       epoch=epoch + 1, config=cfg.model_dump(mode="json"),
                                                       meta=meta))
             barrier()
-            logger.log({"stage": i, "epoch": epoch + 1, "global_epoch": cost.epochs, "state": state.name,
-                        "loss": stats.loss, **scores.to_dict(), "lr": lr, "clip_length": state.clip_length,
+            logger.log({"stage": i, "epoch": epoch + 1, "global_epoch": cost.epochs, "gflops": cost.gflops,
+                        "state": state.name, "loss": stats.loss, **scores.to_dict(), "lr": lr, "clip_length": state.clip_length,
                         "seconds": stats.seconds, "clips_per_s": stats.clips_per_s * session.dist.world_size},
                        step=cost.epochs, prefix="schedule/")
             if on_epoch is not None:

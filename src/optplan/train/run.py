@@ -27,6 +27,7 @@ from typing import Any, Callable
 from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
 from optplan.knee import Knee, knee_reached, write_curve
+from optplan.train.cost import Cost
 from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
 from optplan.train.distributed import barrier
 from optplan.train.engine import Scores
@@ -36,18 +37,6 @@ from optplan.train.state import State
 
 EpochCallback = Callable[[int, list[float]], None]
 """Called after every finished (saved) epoch with the epoch number and the curve so far."""
-
-
-@dataclass
-class Cost:
-    """What a run spent: epochs trained, wall seconds (training and validation), clips seen."""
-
-    epochs: int = 0
-    seconds: float = 0.0
-    clips: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "seconds": self.seconds, "clips": self.clips}
 
 
 @dataclass
@@ -70,7 +59,7 @@ class StateResult:
         knee["params"] = tuple(knee["params"])
         knee["score"] = math.nan if knee["score"] is None else knee["score"]
         return cls(curve=[math.nan if s is None else s for s in d["curve"]], knee=Knee(**knee),
-                   checkpoint=Path(d["checkpoint"]), cost=Cost(**d["cost"]))
+                   checkpoint=Path(d["checkpoint"]), cost=Cost.from_dict(d["cost"]))
 
 
 class StateRun:
@@ -116,7 +105,7 @@ class StateRun:
         meta = snapshot["meta"]
         if self.scaler is not None and meta.get("scaler"):
             self.scaler.load_state_dict(meta["scaler"])
-        self.scores, self.epoch, self.cost = list(meta["scores"]), snapshot["epoch"], Cost(**meta["cost"])
+        self.scores, self.epoch, self.cost = list(meta["scores"]), snapshot["epoch"], Cost.from_dict(meta["cost"])
 
     # --- EdgeRun protocol -------------------------------------------------------------------
     def initial_score(self) -> float:
@@ -124,9 +113,9 @@ class StateRun:
         paper); also saves the source as ``epoch_0.pt`` so ``keep(0)`` can return it."""
         if not self.scores:
             start = time.perf_counter()
-            score = self.session.score(self.net, self.state).score if self.source else 0.0
-            self.scores = [score]
-            self.cost.seconds += time.perf_counter() - start
+            scores = self.session.score(self.net, self.state) if self.source else None
+            self.scores = [scores.score if scores is not None else 0.0]
+            self.session.charge(self.cost, self.state, scores=scores, seconds=time.perf_counter() - start)
             self._save_epoch()
         return self.scores[0]
 
@@ -141,9 +130,7 @@ class StateRun:
                   else Scores.diverged())
         self.epoch = epoch
         self.scores.append(scores.score)
-        self.cost.epochs += 1
-        self.cost.clips += stats.clips * self.session.dist.world_size
-        self.cost.seconds += time.perf_counter() - start
+        self.session.charge(self.cost, self.state, stats, scores, time.perf_counter() - start)
         self._save_epoch()
         self.logger.log({"epoch": epoch, "state": self.state.name, "loss": stats.loss,
                          **scores.to_dict(), "lr": self.optimizer.param_groups[0]["lr"],

@@ -22,6 +22,7 @@ from optplan.data.splits import load_splits
 from optplan.errors import OptplanError
 from optplan.models import create_model, set_frozen_bn
 from optplan.train.checkpoint import load_checkpoint, unwrap
+from optplan.train.cost import ClipFlops, Cost
 from optplan.train.distributed import ShardedBatchSampler, all_reduce_sum, init_distributed, wrap_model
 from optplan.train.engine import EpochStats, Precision, Scores, train_epoch, validate
 from optplan.train.optim import make_optimizer
@@ -66,6 +67,8 @@ class TrainSession:
             raise OptplanError("the validation list is empty; set data.val_list or data.val_fraction")
         self._datasets: dict[tuple[str, str], VideoDataset] = {}
         self._loaders: dict[tuple[str, str, int], DataLoader] = {}
+        m = cfg.model
+        self.flops = ClipFlops(m.name, len(self.classes), cfg.data.crop_size, {"dropout": m.dropout, **m.kwargs})
 
     def serves(self, cfg: OptplanConfig) -> "TrainSession":
         """Return self if it was built for ``cfg``'s data, model and train sections (the knee
@@ -73,6 +76,8 @@ class TrainSession:
         for section in ("data", "model", "train"):
             if getattr(cfg, section) != getattr(self.cfg, section):
                 raise ValueError(f"the session was built for another {section} config than the one given")
+        if cfg.knee.metric != self.cfg.knee.metric:  # the session scores curves in its metric
+            raise ValueError("the session was built for another knee.metric than the one given")
         return self
 
     @property
@@ -201,8 +206,27 @@ class TrainSession:
                 progress.close()
         return stats
 
+    def epoch_gflops(self, state: State) -> float:
+        """Training GFLOPs of one epoch in ``state`` over the whole training list (what a budget
+        in GFLOPs converts to epochs with)."""
+        return self.flops.train(state.clip_length, len(self.splits.train))
+
+    def charge(self, cost: Cost, state: State, stats: EpochStats | None = None,
+               scores: Scores | None = None, seconds: float = 0.0) -> None:
+        """Add one epoch's training (``stats``, all processes' clips) and one validation pass
+        (``scores``) in ``state``'s clip setting, and their wall ``seconds``, to ``cost``."""
+        if stats is not None:
+            clips = stats.clips * self.dist.world_size
+            cost.epochs, cost.clips = cost.epochs + 1, cost.clips + clips
+            cost.gflops += self.flops.train(state.clip_length, clips)
+        if scores is not None:
+            cost.eval_gflops += self.flops(state.clip_length) * scores.clips
+        cost.seconds += seconds
+
     def score(self, model: nn.Module, state: State) -> Scores:
-        """Validation scores with one centre clip per video in ``state``'s clip setting."""
+        """Validation scores with one centre clip per video in ``state``'s clip setting; their
+        ``score`` is ``knee.metric``."""
         batch = self.cfg.train.eval_batch_size * self.dist.world_size
         batches = self.loader("val", ClipSpec.from_state(state), batch)
-        return validate(model, batches, precision=self.precision, reduce=all_reduce_sum)
+        return validate(model, batches, precision=self.precision, reduce=all_reduce_sum,
+                        metric=self.cfg.knee.metric)
