@@ -128,6 +128,22 @@ def test_schedule_lr_rules_match_torch():
     assert sched.epochs == 16
 
 
+def test_linear_decay_and_warmup():
+    """Linear decay to zero (budget-aware) and the per-epoch linear warm-up of any rule."""
+    sched = load_schedule({"stages": [
+        {"state": STATE.to_dict(), "epochs": 4, "lr_schedule": {"kind": "linear"}},
+        {"state": STATE.to_dict(), "epochs": 4, "lr_schedule": {"kind": "cosine", "warmup": 1}},
+        {"state": STATE.to_dict(), "epochs": 3, "lr_schedule": {"kind": "constant", "warmup": 2}},
+    ]})
+    linear, cosine, constant = sched.stages
+    assert [linear.lr(e) for e in range(4)] == pytest.approx([0.1, 0.075, 0.05, 0.025])
+    assert cosine.lr(0) == pytest.approx(0.05) and cosine.lr(1) == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi / 4)))
+    assert [constant.lr(e) for e in range(3)] == pytest.approx([0.1 / 3, 0.2 / 3, 0.1])
+    with pytest.raises(ConfigError, match="warmup"):
+        load_schedule({"stages": [{"state": STATE.to_dict(), "epochs": 2,
+                                   "lr_schedule": {"kind": "linear", "warmup": -1}}]})
+
+
 def test_schedule_mistakes_name_the_field(tmp_path):
     with pytest.raises(ConfigError, match="stages.0.epochs"):
         load_schedule({"stages": [{"state": STATE.to_dict(), "epochs": -1}]})

@@ -12,6 +12,11 @@ hand-tuned baselines are written:
   (epochs counted inside the stage).
 - ``{"kind": "plateau", "factor": 0.1, "patience": 5, "threshold": 1e-4, "min_lr": 0.0}``: as
   ``torch.optim.lr_scheduler.ReduceLROnPlateau`` on the validation score (mode "max").
+- ``{"kind": "linear"}``: linear decay from ``state.lr`` to zero over the stage (the
+  budget-aware schedule of Li, Yumer and Ramanan, ICLR 2020).
+
+Every rule takes ``warmup`` (epochs, default 0): the learning rate of warm-up epoch ``i`` is
+``(i + 1) / (warmup + 1)`` of what the rule gives, as the usual linear warm-up, per epoch.
 
 Every rule is a pure function of the epoch and the scores seen so far in the stage, so a resumed
 run recomputes the same learning rate without any scheduler state in its checkpoint.
@@ -34,6 +39,12 @@ from optplan.train.state import State
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    warmup: int = Field(0, ge=0, description="Epochs of linear warm-up at the start of the stage.")
+
+    def warm(self, epoch: int) -> float:
+        """The warm-up factor of ``epoch`` (0-based in the stage)."""
+        return (epoch + 1) / (self.warmup + 1) if epoch < self.warmup else 1.0
+
 
 class Constant(_Rule):
     kind: Literal["constant"] = "constant"
@@ -49,6 +60,13 @@ class Cosine(_Rule):
     def factor(self, epoch: int, epochs: int, scores: Sequence[float]) -> float:
         progress = epoch / max(epochs, 1)
         return self.final + (1 - self.final) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class Linear(_Rule):
+    kind: Literal["linear"]
+
+    def factor(self, epoch: int, epochs: int, scores: Sequence[float]) -> float:
+        return 1.0 - epoch / max(epochs, 1)
 
 
 class Step(_Rule):
@@ -84,7 +102,7 @@ class Plateau(_Rule):
         return factor
 
 
-LRSchedule = Annotated[Union[Constant, Cosine, Step, Plateau], Field(discriminator="kind")]
+LRSchedule = Annotated[Union[Constant, Cosine, Linear, Step, Plateau], Field(discriminator="kind")]
 
 
 class Stage(BaseModel):
@@ -99,9 +117,10 @@ class Stage(BaseModel):
     def lr(self, epoch: int, scores: Sequence[float] = ()) -> float:
         """Learning rate of epoch ``epoch`` (0-based in the stage) given the stage's curve so
         far; never below the plateau rule's ``min_lr``."""
-        lr = self.state.lr * self.lr_schedule.factor(epoch, self.epochs, scores)
-        if isinstance(self.lr_schedule, Plateau):
-            lr = max(lr, self.lr_schedule.min_lr)
+        rule = self.lr_schedule
+        lr = self.state.lr * rule.factor(epoch, self.epochs, scores) * rule.warm(epoch)
+        if isinstance(rule, Plateau):
+            lr = max(lr, rule.min_lr)
         return lr
 
 
