@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -79,3 +80,17 @@ def test_target_moves_as_its_label_says():
 def test_bad_sizes_are_refused(tmp_path, kwargs):
     with pytest.raises(OptplanError):
         synthesize(tmp_path, **{**TINY, **kwargs})
+
+
+def test_default_dataset_is_unchanged_by_regimes():
+    """The default (mixed) dataset renders the very frames it rendered before regimes existed
+    (digests taken from the pre-regime generator), and names them the same way."""
+    specs = plan_videos()
+    assert len(specs) == 360 and {s.regime for s in specs} == {"mixed"}
+    assert plan_videos() == plan_videos(regime="mixed", test_share=0.25, num_classes=12)
+    expected = {0: ("digit0_circle_then_horizontal/synth000000_000000_000002.mp4", "e4c8d7d3dcaff411"),
+                359: ("digit1_vertical_then_horizontal/synth000359_000000_000002.mp4", "87ada9e1a00f355c")}
+    for k, (relpath, digest) in expected.items():
+        assert specs[k].relpath == relpath
+        assert hashlib.sha256(render_video(specs[k]).tobytes()).hexdigest()[:16] == digest
+    assert sum(s.split == "test" for s in specs) == 12 * 8

@@ -15,16 +15,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     synth = sub.add_parser("synth", help="write the built-in dataset (H.264 MP4 + annotation files)",
-                           description="Write moving handwritten-digit videos whose class needs both "
-                                       "the digit and the order of two movements, plus UCF101-style "
-                                       "lists (classInd.txt, trainlist01.txt, testlist01.txt) and "
-                                       "Kinetics-style CSVs (train.csv, test.csv).")
+                           description="Write moving handwritten-digit videos: a digit oscillates with "
+                                       "one movement (horizontal, vertical, circle) and then another, "
+                                       "plus UCF101-style lists (classInd.txt, trainlist01.txt, "
+                                       "testlist01.txt) and Kinetics-style CSVs (train.csv, test.csv). "
+                                       "The regime sets what a class needs: 'mixed' (default) the digit "
+                                       "and the order of the two movements (2 digits x 6 orders); "
+                                       "'appearance' (Kinetics-like) mostly the digit (10 digits x 2 "
+                                       "orders: one frame reaches at most 50%); 'motion' "
+                                       "(Something-Something-like) only the order (6 classes; the digit "
+                                       "shown carries no label information, one frame is at chance).")
     synth.add_argument("dir", type=Path, metavar="DIR", help="output directory (created if needed)")
-    synth.add_argument("--videos-per-class", type=int, default=30, help="videos per class (default 30; a quarter go to the test list)")
-    synth.add_argument("--frames", type=int, default=32, help="frames per video (default 32, at 25 fps)")
+    synth.add_argument("--regime", default="mixed", choices=["appearance", "motion", "mixed"],
+                       help="what a label needs: appearance (digit; 20 classes), motion (order of "
+                            "movements; 6 classes) or mixed (both; 12 classes); default mixed")
+    synth.add_argument("--classes", type=int, default=None,
+                       help="number of classes (default: 20 appearance, 6 motion, 12 mixed); allowed: "
+                            "appearance an even number 2..20, motion 2..6, mixed 1..60")
+    synth.add_argument("--videos-per-class", type=int, default=30, help="videos per class, train and test together (default 30)")
+    synth.add_argument("--test-share", type=float, default=0.25,
+                       help="fraction of each class written to the test list, 0 < x < 1 (default 0.25)")
+    synth.add_argument("--frames", type=int, default=32, help="frames per video, at 25 fps (default 32)")
     synth.add_argument("--size", type=int, default=64, help="frame side in pixels, even (default 64)")
     synth.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes the same videos (default 0)")
-    synth.add_argument("--classes", type=int, default=None, help="number of classes, 1..60 (default 12: 2 digits x 6 movement orders)")
     synth.set_defaults(func=run_synth)
 
     check = sub.add_parser("check", help="decode every listed video and list the problems by file",
@@ -45,10 +58,11 @@ def run_synth(args: argparse.Namespace) -> int:
     from optplan.data.synth import synthesize
 
     summary = synthesize(args.dir, videos_per_class=args.videos_per_class, frames=args.frames,
-                         size=args.size, seed=args.seed, num_classes=args.classes)
+                         size=args.size, seed=args.seed, num_classes=args.classes, regime=args.regime,
+                         test_share=args.test_share)
     print(f"wrote {summary['videos']} videos ({len(summary['classes'])} classes, {summary['train']} train / "
-          f"{summary['test']} test, {args.frames} frames of {args.size}x{args.size}) to {args.dir} "
-          f"in {summary['seconds']:.1f} s")
+          f"{summary['test']} test, {args.frames} frames of {args.size}x{args.size}, {args.regime} regime) "
+          f"to {args.dir} in {summary['seconds']:.1f} s")
     return 0
 
 
