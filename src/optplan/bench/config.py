@@ -1,0 +1,124 @@
+"""The benchmark's config: the base optplan config every row shares, the data regimes, the rows.
+
+A YAML file::
+
+    config: {...}              # an optplan config tree (model, data, knee, plan, train)
+    regimes:                   # one table each; a built-in regime or a dataset of your own
+      appearance: {synth: {regime: appearance, videos_per_class: 40, ...}}
+      ucf: {root: /data/ucf101}            # (overrides data.root; lists as in the config)
+    rows: [planned, search_model, cosine, linear, ...]
+    variants: {top1: [knee.metric=top1]}   # extra planner rows ("planned:top1"), as ablations
+
+Rows are described in :mod:`optplan.bench.rows`. Every field has a default, so ``{}`` is a
+valid (built-in, three-regime) benchmark.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from optplan.config import OptplanConfig, apply_overrides, format_validation_error, read_yaml, validate
+from optplan.errors import ConfigError
+
+ROW_KINDS = ("planned", "search_model", "cosine", "step", "plateau", "linear", "short_long",
+             "multigrid", "longest_cosine", "pbt", "asha", "random")
+"""Every row the benchmark knows (see :mod:`optplan.bench.rows` for what each trains)."""
+
+
+class SynthSpec(BaseModel):
+    """Arguments of :func:`optplan.data.synth.synthesize` for a built-in regime."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    regime: str = "mixed"
+    videos_per_class: int = Field(30, ge=2)
+    frames: int = Field(32, ge=8)
+    size: int = Field(64, ge=16)
+    seed: int = 0
+    num_classes: int | None = None
+    test_share: float = Field(0.25, gt=0.0, lt=1.0)
+
+
+class RegimeSpec(BaseModel):
+    """One data regime: a built-in dataset to generate (``synth``) or a dataset ``root``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    synth: SynthSpec | None = None
+    root: Path | None = None
+    overrides: list[str] = Field(default_factory=list, description="Config overrides for this regime.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "RegimeSpec":
+        if (self.synth is None) == (self.root is None):
+            raise ValueError("give exactly one of 'synth' (a built-in regime) or 'root' (your dataset)")
+        return self
+
+
+class SearchSpec(BaseModel):
+    """Settings of the peer searchers (all run at the planner's search GFLOPs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pbt_population: int = Field(4, ge=2, description="PBT: trials alive at once.")
+    pbt_interval: int = Field(2, ge=1, description="PBT: epochs between exploit/explore steps.")
+    asha_reduction: int = Field(3, ge=2, description="ASHA: reduction factor between rungs.")
+    asha_grace: float = Field(0.2, gt=0.0, le=1.0,
+                              description="ASHA: first rung, as a share of one schedule's budget.")
+    random_max_schedules: int = Field(8, ge=1, description="Random search: most schedules tried.")
+
+
+def _default_regimes() -> dict[str, RegimeSpec]:
+    size = {"videos_per_class": 40, "frames": 24, "size": 32, "test_share": 0.5}
+    return {name: RegimeSpec(synth=SynthSpec(regime=name, **size)) for name in ("appearance", "motion", "mixed")}
+
+
+class BenchConfig(BaseModel):
+    """What one benchmark measures (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: dict[str, Any] = Field(default_factory=dict, description="Base optplan config tree.")
+    regimes: dict[str, RegimeSpec] = Field(default_factory=_default_regimes)
+    rows: list[str] = Field(default_factory=lambda: list(ROW_KINDS))
+    variants: dict[str, list[str]] = Field(
+        default_factory=dict, description="Extra planner rows 'planned:NAME' with these overrides.")
+    search: SearchSpec = Field(default_factory=SearchSpec)
+    budget_tolerance: float = Field(0.05, gt=0.0, lt=1.0,
+                                    description="Equal compute: rows within this share of the budget.")
+
+    @field_validator("rows")
+    @classmethod
+    def _known_rows(cls, rows: list[str]) -> list[str]:
+        unknown = [r for r in rows if r not in ROW_KINDS]
+        if unknown:
+            raise ValueError(f"unknown rows {unknown}; choose from {list(ROW_KINDS)}")
+        if "planned" not in rows:
+            raise ValueError("'planned' must be a row: every other row's budget comes from it")
+        return rows
+
+    def base(self, extra: list[str] = ()) -> OptplanConfig:
+        """The base optplan config with ``extra`` dotted overrides."""
+        return validate(apply_overrides(_deep_copy(self.config), list(extra)), source="bench config 'config'")
+
+
+def _deep_copy(tree: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in tree.items()}
+
+
+def load_bench_config(path: str | Path | None = None, overrides: list[str] | None = None) -> BenchConfig:
+    """A :class:`BenchConfig` from YAML (None: the shipped ``bench`` config); ``overrides`` are
+    dotted keys into the file (``config.knee.patience=3``, ``rows=[planned,cosine]``)."""
+    from optplan.configs import config_path
+
+    source = Path(path) if path is not None else config_path("bench")
+    tree = apply_overrides(read_yaml(source), list(overrides or []))
+    try:
+        bench = BenchConfig.model_validate(tree)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, f"bench config {str(source)!r}")) from None
+    bench.base()  # the base config must itself be valid (errors name its fields)
+    return bench

@@ -1,0 +1,127 @@
+"""Run the benchmark: every regime x seed x row, each row cached as it finishes.
+
+``OUT/<regime>/seed<s>/<row>.json`` holds a finished row (delete it to measure again) and
+``OUT/<regime>/seed<s>/runs/`` its run directories (a killed row resumes there: plans from their
+store, replays from ``last.pt``). ``OUT/summary.json`` and ``OUT/table.md`` are rewritten after
+every row, so they always show what is finished.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from optplan.bench.config import ROW_KINDS, BenchConfig, RegimeSpec
+from optplan.bench.rows import RowContext, expand_rows, run_row
+from optplan.bench.summary import markdown, summarize
+from optplan.errors import OptplanError
+
+SUMMARY_FILE, TABLE_FILE = "summary.json", "table.md"
+
+
+def regime_root(out: Path, name: str, spec: RegimeSpec) -> Path:
+    """The regime's dataset: ``spec.root``, or the built-in one generated into OUT/data/NAME
+    (made once; a directory made with other arguments is refused)."""
+    if spec.root is not None:
+        if not spec.root.is_dir():
+            raise OptplanError(f"regime {name!r}: dataset root {str(spec.root)!r} does not exist")
+        return spec.root
+    from optplan.data.synth import synthesize
+
+    root = out / "data" / name
+    args = spec.synth.model_dump()
+    marker = root / "bench-synth.json"
+    if marker.is_file():
+        if json.loads(marker.read_text()) != args:
+            raise OptplanError(f"{root} was generated with other arguments than regime {name!r} now "
+                               f"asks for; delete it or use another --out")
+        return root
+    print(f"[bench] generating regime {name!r} into {root} ...", file=sys.stderr, flush=True)
+    synthesize(root, **args)
+    marker.write_text(json.dumps(args))
+    return root
+
+
+def run_bench(bench: BenchConfig, out: str | Path, seeds: list[int], *, regimes: list[str] | None = None,
+              log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) the benchmark into ``out``; returns the summary (also ``summary.json``)."""
+    from optplan.train.session import TrainSession
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    chosen = regimes or list(bench.regimes)
+    unknown = [r for r in chosen if r not in bench.regimes]
+    if unknown:
+        raise OptplanError(f"unknown regimes {unknown}; the bench config has {list(bench.regimes)}")
+    (out / "bench.json").write_text(json.dumps(bench.model_dump(mode="json"), indent=1))
+    results: dict[str, dict[str, dict[int, dict[str, Any]]]] = {r: {} for r in chosen}
+    collect(out, chosen, seeds, results)
+    for regime in chosen:
+        spec = bench.regimes[regime]
+        root = regime_root(out, regime, spec)
+        for seed in seeds:
+            cfg = bench.base([*spec.overrides, f"data.root={root.resolve()}", f"train.seed={seed}",
+                              "train.progress=false", "train.tensorboard=false"])
+            work = out / regime / f"seed{seed}"
+            ctx = RowContext(cfg, TrainSession(cfg), work / "runs", seed, bench)
+            for name in expand_rows(bench.rows, bench.variants, list(cfg.plan.clip_lengths)):
+                path = work / f"{name.replace(':', '_')}.json"
+                if path.is_file() and name != "planned":
+                    continue
+                if name == "planned" and path.is_file():  # later rows need the plan itself
+                    from optplan.plan.result import PlanResult
+
+                    ctx.plan = PlanResult.load(work / "runs" / "planned" / "plan")
+                    continue
+                log(f"[bench {time.strftime('%H:%M:%S')}] {regime} seed {seed}: {name} ...")
+                row = run_row(name, ctx)
+                path.write_text(json.dumps(row, indent=1, default=str) + "\n")
+                results[regime].setdefault(name, {})[seed] = row
+                log(f"[bench] {regime} seed {seed}: {name}: test top-1 {row['top1']:.3f}, "
+                    f"{row['train_gflops']:,.0f} train GFLOPs, {row['wall_seconds']:.0f} s "
+                    f"(load {row['load'][0]} -> {row['load'][1]})")
+                write_outputs(out, bench, results)
+    return write_outputs(out, bench, results)
+
+
+def collect(out: Path, regimes: list[str], seeds: list[int], results: dict) -> None:
+    """Read the rows already finished under ``out`` into ``results[regime][row][seed]``."""
+    for regime in regimes:
+        for seed in seeds:
+            for path in sorted((out / regime / f"seed{seed}").glob("*.json")):
+                row = json.loads(path.read_text())
+                results[regime].setdefault(row["name"], {})[seed] = row
+
+
+def write_outputs(out: Path, bench: BenchConfig, results: dict) -> dict[str, Any]:
+    """``summary.json`` and ``table.md`` from the rows finished so far."""
+    regimes = {}
+    for regime, rows in results.items():
+        ordered = {n: rows[n] for n in sorted(rows, key=row_order)}
+        regimes[regime] = {"rows": summarize(ordered, bench.budget_tolerance), "about": _about(rows)}
+    summary = {"regimes": regimes, "budget_tolerance": bench.budget_tolerance}
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    (out / TABLE_FILE).write_text(markdown(regimes))
+    return summary
+
+
+def row_order(name: str) -> tuple[int, str, int]:
+    """Planner rows first, then the kinds in :data:`ROW_KINDS` order, single clips by length."""
+    kind, _, clip = name.partition("@")
+    base = kind.partition(":")[0]
+    return ROW_KINDS.index(base) if base in ROW_KINDS else len(ROW_KINDS), kind, int(clip or 0)
+
+
+def _about(rows: dict[str, dict[int, dict[str, Any]]]) -> str:
+    """One line on the planned rows: test videos, knee metric, paths chosen."""
+    planned = rows.get("planned", {})
+    if not planned:
+        return ""
+    any_row = next(iter(planned.values()))
+    paths = "; ".join(f"seed {s}: {' -> '.join(r['nodes'])}" for s, r in sorted(planned.items()))
+    return (f"{any_row.get('test_videos')} test videos; knee metric {any_row.get('knee_metric')}; "
+            f"planned paths: {paths}.")

@@ -1,0 +1,191 @@
+"""Peer searchers at the planner's search budget in GFLOPs: PBT and ASHA (Ray Tune), and random
+search over whole schedules of the planner's own state graph.
+
+Every searcher spends (about) the GFLOPs the plan spent, then its best model by validation
+score is tested like every other row. Ray trials train with optplan's own
+:class:`~optplan.train.session.TrainSession` one epoch per ``tune.report`` (1 thread and no
+loader workers each, two trials at a time on two cores) and checkpoint model and optimiser at
+every report, so PBT's exploit step copies a real model.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optplan.bench.schedules import EpochGflops, clip_state, epochs_for
+from optplan.config import OptplanConfig
+from optplan.train.schedule import Schedule, Stage
+
+
+@dataclass
+class SearchOutcome:
+    """The searcher's chosen model and what the search cost."""
+
+    checkpoint: Path
+    val_score: float
+    train_gflops: float  # of the chosen model's own lineage
+    search_gflops: float  # everything the search trained
+    detail: dict[str, Any]
+
+
+# --- random search over whole schedules ------------------------------------------------------
+
+def random_schedule(graph, budget: float, epoch_gflops: EpochGflops, rng: np.random.Generator) -> Schedule:
+    """A random start-to-final path of ``graph`` with the budget split at random (Dirichlet(1))
+    over its training states, each stage at least one epoch, constant lr per stage (as the
+    planner's states are)."""
+    paths = list(graph.paths())
+    path = paths[int(rng.integers(len(paths)))]
+    states = [graph.state(n) for n in path if graph.state(n) is not None]
+    shares = rng.dirichlet(np.ones(len(states)))
+    return Schedule(stages=[Stage(state=s, epochs=epochs_for(w * budget, s, epoch_gflops))
+                            for s, w in zip(states, shares)])
+
+
+def random_search(cfg: OptplanConfig, graph, work: Path, session, *, budget: float, search_budget: float,
+                  seed: int, max_schedules: int) -> SearchOutcome:
+    """Train ``floor(search_budget / budget)`` random schedules (1..``max_schedules``) of
+    ``budget`` GFLOPs each from scratch; keep the best by final validation score."""
+    from optplan.train.replay import train_schedule
+
+    rng = np.random.default_rng([seed, 7])
+    count = int(min(max_schedules, max(1, math.floor(search_budget / budget + 0.5))))
+    tried, spent = [], 0.0
+    for k in range(count):
+        schedule = random_schedule(graph, budget, session.epoch_gflops, rng)
+        result = train_schedule(schedule, cfg, work / f"schedule{k}", session=session)
+        spent += result.cost.gflops
+        tried.append((result.final_score, result.checkpoint, result.cost.gflops, schedule))
+    finite = [t for t in tried if math.isfinite(t[0])] or tried
+    score, checkpoint, gflops, schedule = max(finite, key=lambda t: t[0])
+    return SearchOutcome(checkpoint, score, gflops, spent, {
+        "schedules": [{"val_score": t[0], "gflops": t[2], "schedule": t[3].to_dict()} for t in tried],
+        "chosen": schedule.to_dict()})
+
+
+# --- Ray Tune: PBT and ASHA ------------------------------------------------------------------
+
+def _trainable(config: dict[str, Any], cfg_json: dict[str, Any], budget: float) -> None:
+    """One Tune trial: clip setting ``config['clip']`` at ``config['lr']``; constant lr (PBT) or
+    cosine over one schedule's budget (``config['cosine']``, ASHA). Reports ``score``, the
+    lineage's ``gflops`` and this epoch's ``epoch_gflops`` after every epoch."""
+    from ray import tune
+
+    from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+    from optplan.train.optim import set_lr
+    from optplan.train.session import TrainSession
+
+    cfg = OptplanConfig.model_validate(cfg_json)
+    session = TrainSession(cfg)
+    i = cfg.plan.clip_lengths.index(config["clip"])
+    state = clip_state(cfg, i, f"tune_c{config['clip']}", lr=config["lr"])
+    model = session.new_model()
+    optimizer, net = session.prepare(model, state)
+    epoch, gflops, lineage = 0, 0.0, []
+    restored = tune.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as d:
+            snap = load_checkpoint(Path(d) / "model.pt", session.device)
+        model.load_state_dict(snap["model"])
+        if snap["state"]["clip_length"] == state.clip_length:  # same param groups and meaning
+            optimizer.load_state_dict(snap["optimizer"])
+        epoch, gflops, lineage = snap["epoch"], snap["meta"]["gflops"], snap["meta"]["lineage"]
+    epochs = epochs_for(budget, state, session.epoch_gflops)
+    while True:
+        lr = state.lr * (0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs)) if config.get("cosine") else 1.0)
+        set_lr(optimizer, lr)
+        epoch += 1
+        stats = session.train_one_epoch(net, optimizer, state, epoch)
+        score = session.score(net, state).score if math.isfinite(stats.loss) else 0.0
+        spent = session.flops.train(state.clip_length, stats.clips)
+        gflops += spent
+        lineage.append([state.clip_length, lr])
+        with tempfile.TemporaryDirectory() as d:
+            save_checkpoint(Path(d) / "model.pt", make_checkpoint(
+                model, optimizer=optimizer, state=state.to_dict(), epoch=epoch, config=cfg_json,
+                meta={"gflops": gflops, "lineage": lineage}))
+            tune.report({"score": score if math.isfinite(score) else 0.0, "gflops": gflops,
+                         "epoch_gflops": spent}, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+def _budget_stopper(total: float, per_trial: float | None):
+    """A Tune stopper: every epoch's GFLOPs count against ``total`` (stop everything once spent);
+    a trial also stops once it alone spent ``per_trial`` (PBT) or its lineage reached it (ASHA's
+    schedule end, ``per_trial`` None: the scheduler decides)."""
+    from ray.tune.stopper import Stopper
+
+    class GflopsBudget(Stopper):
+        def __init__(self) -> None:
+            self.spent, self.by_trial = 0.0, {}
+
+        def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+            self.spent += result["epoch_gflops"]
+            self.by_trial[trial_id] = self.by_trial.get(trial_id, 0.0) + result["epoch_gflops"]
+            return per_trial is not None and self.by_trial[trial_id] >= per_trial * (1 - 1e-9)
+
+        def stop_all(self) -> bool:
+            return self.spent >= total * (1 - 1e-9)
+
+    return GflopsBudget()
+
+
+def tune_search(kind: str, cfg: OptplanConfig, work: Path, *, budget: float, search_budget: float,
+                seed: int, spec) -> SearchOutcome:
+    """``kind`` 'pbt' (population ``spec.pbt_population``, lr and clip mutated every
+    ``spec.pbt_interval`` epochs) or 'asha' (single-clip cosine trials of one schedule's budget,
+    stopped at rungs); both until ``search_budget`` GFLOPs are spent."""
+    import random
+
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from optplan.train.checkpoint import load_checkpoint
+
+    random.seed(seed)
+    np.random.seed(seed)
+    p = cfg.plan
+    lo, hi = min(p.base_lrs) * min(p.lr_multipliers), max(p.base_lrs) * max(p.lr_multipliers)
+    space = {"lr": tune.loguniform(lo, hi), "clip": tune.choice(list(p.clip_lengths))}
+    trial_cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"threads": 1}),
+                                       "data": cfg.data.model_copy(update={"num_workers": 0})})
+    if kind == "pbt":
+        scheduler = PopulationBasedTraining(
+            time_attr="training_iteration", perturbation_interval=spec.pbt_interval,
+            hyperparam_mutations={"lr": tune.loguniform(lo, hi), "clip": list(p.clip_lengths)})
+        samples, stopper = spec.pbt_population, _budget_stopper(search_budget, search_budget / spec.pbt_population)
+    else:
+        scheduler = ASHAScheduler(time_attr="gflops", max_t=budget, grace_period=spec.asha_grace * budget,
+                                  reduction_factor=spec.asha_reduction)
+        space["cosine"] = True
+        samples, stopper = 1000, _budget_stopper(search_budget, None)  # the budget ends the search
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(tune.with_parameters(_trainable, cfg_json=trial_cfg.model_dump(mode="json"),
+                                                     budget=budget), {"cpu": 1}),
+            param_space=space,
+            tune_config=tune.TuneConfig(scheduler=scheduler, metric="score", mode="max", num_samples=samples,
+                                        search_alg=BasicVariantGenerator(random_state=seed)),
+            run_config=tune.RunConfig(name=kind, storage_path=str((work / "ray").resolve()), stop=stopper,
+                                      verbose=0, checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
+        results = tuner.fit()
+        finished = [r for r in results if r.metrics and r.checkpoint is not None]
+        if kind == "asha":  # prefer trials that ran their whole schedule
+            finished = [r for r in finished if r.metrics["gflops"] >= budget * 0.99] or finished
+        best = max(finished, key=lambda r: r.metrics["score"])
+        with best.checkpoint.as_directory() as d:
+            path = work / f"{kind}_best.pt"
+            path.write_bytes((Path(d) / "model.pt").read_bytes())
+    finally:
+        ray.shutdown()
+    snap = load_checkpoint(path)
+    return SearchOutcome(path, best.metrics["score"], snap["meta"]["gflops"], stopper.spent, {
+        "trials": len(results), "best_config": best.config, "lineage": snap["meta"]["lineage"]})

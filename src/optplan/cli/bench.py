@@ -1,0 +1,38 @@
+"""``optplan bench``: the compute-fair benchmark (see :mod:`optplan.bench`).
+
+Prints one line per row as it finishes and the tables at the end; ``OUT/summary.json`` and
+``OUT/table.md`` are rewritten after every row. Running again into the same ``--out`` skips the
+rows already finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def run(args: argparse.Namespace) -> int:
+    from optplan.bench.config import load_bench_config
+    from optplan.bench.runner import TABLE_FILE, run_bench
+
+    bench = load_bench_config(args.config, list(args.overrides))
+    run_bench(bench, args.out, list(args.seeds), regimes=args.regimes)
+    print((Path(args.out) / TABLE_FILE).read_text())
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="benchmark the planner against hand-tuned schedules and searchers",
+                       description="For every data regime and seed: plan, replay the planned path, "
+                                   "train hand-tuned schedules at its training GFLOPs and PBT, ASHA and "
+                                   "random search at its search GFLOPs; test every model. Resumable "
+                                   "row by row.")
+    p.add_argument("config", nargs="?", metavar="CONFIG",
+                   help="bench YAML (default: the shipped configs/bench.yaml)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="dotted overrides into the bench file, e.g. rows=[planned,cosine] "
+                        "config.knee.patience=3")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory (resumes if it exists)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="train.seed values (default 0 1 2)")
+    p.add_argument("--regimes", nargs="+", default=None, help="only these regimes (default: all in CONFIG)")
+    p.set_defaults(func=run)
