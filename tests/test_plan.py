@@ -347,3 +347,39 @@ def test_simulated_trainer_is_deterministic_and_resumable():
     assert [other.train_epoch() for _ in range(6)] != curve[1:]
 
 
+
+
+def best_node_by_enumeration(graph, trainer, patience):
+    """Train every path from the start (prefixes shared); return (score, path) of the best
+    model at ANY node, the objective of ``end='best'``."""
+    found = []
+
+    def walk(node, checkpoint, nodes):
+        for e in graph.outgoing(node):
+            out = run_edge(trainer, EdgeJob(e.name, checkpoint, graph.state(e.target), patience))
+            found.append((out.knee.score, [*nodes, e.target]))
+            walk(e.target, out.checkpoint, [*nodes, e.target])
+
+    walk(graph.start, None, [])
+    return max(found)
+
+
+def test_auto_preset_links_the_start_to_every_clip():
+    g = StateGraph.preset("auto", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3)
+    assert sorted(e.target for e in g.outgoing(g.start)) == ["c16_x1", "c4_x1", "c8_x1"]
+    assert len(g.edges) == len(paper().edges) + 1 and g.final == paper().final
+
+
+def test_end_at_the_best_node_matches_exhaustive_search():
+    # The longest clip overfits fast here, so the best model sits before the final node.
+    trainer = SimulatedTrainer(**FAST, states={"c16_x0.1": {"ceiling": 0.2}, "c16_x0.01": {"ceiling": 0.2}})
+    graph = StateGraph.preset("auto", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3)
+    best = Planner(graph, trainer, patience=T, end="best").run()
+    fixed = Planner(graph, trainer, patience=T).run()
+    score, nodes = best_node_by_enumeration(graph, trainer, T)
+    assert best.nodes == nodes and best.score == pytest.approx(score, abs=1e-5)
+    assert best.nodes[-1] != graph.final and fixed.nodes[-1] == graph.final
+    assert best.score > fixed.score
+    assert best.search_epochs == fixed.search_epochs  # the same edges were trained
+    with pytest.raises(OptplanError, match="end must be"):
+        Planner(graph, trainer, end="last")

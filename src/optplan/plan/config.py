@@ -58,8 +58,12 @@ class PlanConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    preset: Literal["paper", "paper-ext", "grid", "custom"] = Field(
-        "paper", description="Graph family: paper, paper-ext, grid (grid + rules) or custom.")
+    preset: Literal["paper", "paper-ext", "auto", "grid", "custom"] = Field(
+        "paper", description="Graph family: paper, paper-ext, auto (paper with the start linked to "
+                             "every clip setting), grid (grid + rules) or custom.")
+    final: Literal["graph", "best"] = Field(
+        "graph", description="Where the chosen path ends: the graph's final node (the paper) or "
+                             "the best-scoring node of all.")
     clip_lengths: list[int] = Field([4, 8, 16], description="Clip settings, shortest first (frames).")
     batch_sizes: list[int] = Field([16, 8, 4], description="Per-step batch per clip setting.")
     frame_steps: list[int] | None = Field(

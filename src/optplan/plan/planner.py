@@ -45,9 +45,12 @@ class Planner:
     def __init__(self, graph: StateGraph, trainer: EdgeTrainer, store: PlanStore | None = None,
                  patience: int = 10, knee_method: str = "paper", executor: Executor | None = None,
                  max_epochs: int | None = None, beam: int = 1, budget_epochs: int | None = None,
-                 progress: bool | Progress = False, config: dict[str, Any] | None = None) -> None:
+                 progress: bool | Progress = False, config: dict[str, Any] | None = None,
+                 end: str = "graph") -> None:
         if knee_method not in METHODS:
             raise OptplanError(f"unknown knee method {knee_method!r}; choose one of {', '.join(METHODS)}")
+        if end not in ("graph", "best"):
+            raise OptplanError(f"end must be 'graph' (the final node) or 'best' (the best node), got {end!r}")
         if patience < 1 or beam < 1 or (max_epochs is not None and max_epochs < 1):
             raise OptplanError("patience, beam and max_epochs must be at least 1")
         self.graph = graph
@@ -60,13 +63,14 @@ class Planner:
         self.progress = progress if isinstance(progress, Progress) else (
             TqdmProgress() if progress else Progress())
         self.config = config or {}
+        self.end = end
         self._rank = {e: i for i, e in enumerate(graph.edges)}
 
     def fingerprint(self) -> dict[str, Any]:
         """What the records depend on; a store made with another fingerprint is refused."""
         return {"graph": self.graph.to_dict(), "patience": self.patience,
                 "knee_method": self.knee_method, "max_epochs": self.max_epochs, "beam": self.beam,
-                "trainer": type(self.trainer).__name__, "config": self.config}
+                "trainer": type(self.trainer).__name__, "config": self.config, "end": self.end}
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -217,15 +221,31 @@ class Planner:
     def _states(self, steps: list[tuple[str, Candidate]]) -> list[tuple[str, Candidate]]:
         return [(n, c) for n, c in steps if not self.graph.is_choice(n)]
 
+    def _end_node(self) -> str:
+        """Where the path ends: the graph's final node, or (``end='best'``) the node whose best
+        model scored highest (the final node on a tie), as a schedule may gain nothing from
+        its last states."""
+        if self.end == "graph":
+            return self.graph.final
+        usable = [n for n in self.graph.order if n in self._nodes and not self._nodes[n].skipped
+                  and n != self.graph.start and self._nodes[n].best is not None
+                  and self._nodes[n].best.score is not None and math.isfinite(self._nodes[n].best.score)]
+        if not usable:
+            return self.graph.final
+        top = max(self._nodes[n].best.score for n in usable)
+        winners = [n for n in usable if self._nodes[n].best.score == top]
+        return self.graph.final if self.graph.final in winners else winners[0]
+
     def _result(self, seconds: float) -> PlanResult:
-        final = self._nodes.get(self.graph.final)
+        end = self._end_node()
+        final = self._nodes.get(end)
         notes = [f"{n.name} skipped: {n.note}" for n in self._nodes.values() if n.skipped]
         notes += [f"{r.id} {r.status}: {r.error.splitlines()[0]}" for r in self._runs.values()
                   if r.error and r.status != SKIPPED]
         if final is None or final.skipped:
             raise OptplanError(f"no usable path reaches the final node {self.graph.final!r}:\n  "
                                + "\n  ".join(notes))
-        steps = self._states(self._lineage(self.graph.final, 0))
+        steps = self._states(self._lineage(end, 0))
         path = [self.graph.states[n] for n, _ in steps]
         edges = sorted(self._runs.values(),
                        key=lambda r: (self._rank[Edge(r.source, r.target)], r.slot))

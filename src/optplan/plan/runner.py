@@ -93,7 +93,7 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
                           knee_method=cfg.knee.method, executor=executor,
                           max_epochs=cfg.knee.max_epochs, beam=cfg.plan.beam,
                           budget_epochs=cfg.plan.budget_epochs, progress=progress,
-                          config=result_config(cfg))
+                          config=result_config(cfg), end=cfg.plan.final)
         store.check_config(planner.fingerprint())  # refuse a foreign run dir before writing
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         result = planner.run()

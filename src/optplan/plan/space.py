@@ -5,6 +5,9 @@ learning-rate multipliers j = 0..m-1, node (i, j) training clip i at ``base_lrs[
 Base edges: (i, j) -> (i, j+1) (lr x0.1) and (i, j) -> (i+1, j) (next longer clip); the start
 links to (0, 0) and (1, 0). 'paper-ext' adds (i, j) -> (i-1, j+1) (next shorter clip, lr
 x0.1). The final node is (n-1, m-1). On the 3 x 3 space that is 14 base edges (18 ext).
+'auto' is 'paper' with the start linked to every clip setting at the first lr level, so that a
+dataset whose classes need long clips from the start can be planned that way (the paper's start
+edges force the two shortest clips first).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from optplan.errors import ConfigError, OptplanError
 from optplan.plan.graph import Edge, StateGraph, Validator
 from optplan.train.state import State
 
-PRESETS = ("paper", "paper-ext")
+PRESETS = ("paper", "paper-ext", "auto")
 SAMPLING_PREFIX = {"consecutive": "c", "uniform": "u"}
 CHOICE_NODE = "final"  # the virtual node choosing between the sampling subgraphs
 # Short names of State fields in generated node names ("c8_lr0.01").
@@ -49,10 +52,11 @@ def paper_states(prefix: str, *, clip_lengths: Sequence[int], base_lrs: Sequence
             for i, clip in enumerate(clip_lengths)]
 
 
-def paper_edges(grid: list[list[State]], start: str, ext: bool) -> list[Edge]:
-    """Base (and optionally ext) moves over a grid from :func:`paper_states`."""
+def paper_edges(grid: list[list[State]], start: str, ext: bool, starts: int = 2) -> list[Edge]:
+    """Base (and optionally ext) moves over a grid from :func:`paper_states`; the start links
+    to the first ``starts`` clip settings at the first lr level."""
     n, m = len(grid), len(grid[0])
-    edges = [Edge(start, grid[i][0].name) for i in range(min(2, n))]
+    edges = [Edge(start, grid[i][0].name) for i in range(min(starts, n))]
     for i, j in itertools.product(range(n), range(m)):
         u = grid[i][j].name
         if j + 1 < m:
@@ -93,7 +97,7 @@ def paper_graph(preset: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[
     for s in samplings:
         grid = paper_states(SAMPLING_PREFIX[s], sampling=s, **common)
         states += [st for row in grid for st in row]
-        edges += paper_edges(grid, start, ext=preset == "paper-ext")
+        edges += paper_edges(grid, start, ext=preset == "paper-ext", starts=n if preset == "auto" else 2)
         finals.append(grid[-1][-1].name)
     if len(finals) == 1:
         return StateGraph(states, edges, start=start, final=finals[0], validator=validator)
