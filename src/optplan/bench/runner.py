@@ -60,10 +60,10 @@ def run_bench(bench: BenchConfig, out: str | Path, seeds: list[int], *, regimes:
     (out / "bench.json").write_text(json.dumps(bench.model_dump(mode="json"), indent=1))
     results: dict[str, dict[str, dict[int, dict[str, Any]]]] = {r: {} for r in chosen}
     collect(out, chosen, seeds, results)
-    for regime in chosen:
-        spec = bench.regimes[regime]
-        root = regime_root(out, regime, spec)
-        for seed in seeds:
+    roots = {regime: regime_root(out, regime, bench.regimes[regime]) for regime in chosen}
+    for seed in seeds:  # seed-major: a partial run still covers every regime
+        for regime in chosen:
+            spec, root = bench.regimes[regime], roots[regime]
             cfg = bench.base([*spec.overrides, f"data.root={root.resolve()}", f"train.seed={seed}",
                               "train.progress=false", "train.tensorboard=false"])
             work = out / regime / f"seed{seed}"

@@ -61,9 +61,6 @@ class PlanConfig(BaseModel):
     preset: Literal["paper", "paper-ext", "auto", "grid", "custom"] = Field(
         "paper", description="Graph family: paper, paper-ext, auto (paper with the start linked to "
                              "every clip setting), grid (grid + rules) or custom.")
-    final: Literal["graph", "best"] = Field(
-        "graph", description="Where the chosen path ends: the graph's final node (the paper) or "
-                             "the best-scoring node of all.")
     clip_lengths: list[int] = Field([4, 8, 16], description="Clip settings, shortest first (frames).")
     batch_sizes: list[int] = Field([16, 8, 4], description="Per-step batch per clip setting.")
     frame_steps: list[int] | None = Field(
@@ -85,7 +82,10 @@ class PlanConfig(BaseModel):
     states: list[dict[str, Any]] = Field(default_factory=list, description="custom: State fields each.")
     edges: list[tuple[str, str]] = Field(default_factory=list, description="custom: [source, target].")
     start: str = Field("start", description="custom: name of the start node.")
-    final: str | None = Field(None, description="custom/grid: name of the final node (None: the only sink).")
+    final: str | None = Field(
+        None, description="Where the chosen path ends: 'best' (the best-scoring node of all), or "
+                          "custom/grid: the name of the final node (None: the graph's final node, the "
+                          "only sink or the preset's last state, as the paper).")
     executor: Literal["inprocess", "process", "ray"] = Field("inprocess", description="Edge execution.")
     workers: int = Field(2, ge=1, description="Parallel edges for the process/ray executors.")
     ray_address: str | None = Field(None, description="Ray cluster address (None: local ray.init).")

@@ -19,6 +19,7 @@ from optplan.plan.graph import StateGraph, Validator
 from optplan.plan.planner import Planner
 from optplan.plan.protocol import EdgeTrainer
 from optplan.plan.result import RESULT_FILE, PlanResult
+from optplan.plan.space import BEST
 from optplan.plan.store import SQLiteStore
 from optplan.train.state import State
 
@@ -93,7 +94,8 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
                           knee_method=cfg.knee.method, executor=executor,
                           max_epochs=cfg.knee.max_epochs, beam=cfg.plan.beam,
                           budget_epochs=cfg.plan.budget_epochs, progress=progress,
-                          config=result_config(cfg), end=cfg.plan.final)
+                          config=result_config(cfg),
+                          end="best" if cfg.plan.final == BEST else "graph")
         store.check_config(planner.fingerprint())  # refuse a foreign run dir before writing
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         result = planner.run()

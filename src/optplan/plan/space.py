@@ -24,6 +24,7 @@ from optplan.train.state import State
 PRESETS = ("paper", "paper-ext", "auto")
 SAMPLING_PREFIX = {"consecutive": "c", "uniform": "u"}
 CHOICE_NODE = "final"  # the virtual node choosing between the sampling subgraphs
+BEST = "best"  # plan.final: end the path at the best-scoring node, not at a named one
 # Short names of State fields in generated node names ("c8_lr0.01").
 _ABBREV = {"clip_length": "c", "lr": "lr", "batch_size": "b", "frame_step": "s",
            "accumulation": "acc", "sampling": "", "frozen_bn": "fbn"}
@@ -183,10 +184,10 @@ def graph_from_config(cfg: Any, validator: Validator | None = None) -> StateGrap
                            accumulation=cfg.accumulation, sampling=cfg.sampling,
                            frozen_bn_longest=cfg.frozen_bn_longest, validator=validator)
     if cfg.preset == "grid":
-        return grid_graph(cfg.grid, base=cfg.grid_base, rules=cfg.rules, final=cfg.final,
+        return grid_graph(cfg.grid, base=cfg.grid_base, rules=cfg.rules, final=None if cfg.final == BEST else cfg.final,
                           validator=validator)
     if not cfg.states or not cfg.edges:
         raise OptplanError("plan.preset 'custom' needs plan.states (State fields each) and "
                            "plan.edges ([source, target] pairs)")
     states = [_state(spec, f"plan.states[{i}]") for i, spec in enumerate(cfg.states)]
-    return StateGraph(states, cfg.edges, start=cfg.start, final=cfg.final, validator=validator)
+    return StateGraph(states, cfg.edges, start=cfg.start, final=None if cfg.final == BEST else cfg.final, validator=validator)

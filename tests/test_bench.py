@@ -1,0 +1,166 @@
+"""The compute-fair benchmark on a tiny built-in regime: rows at equal GFLOPs, resume, tables,
+intervals, bad input; PBT and ASHA at the planner's search GFLOPs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import yaml
+
+from optplan.bench.config import load_bench_config
+from optplan.bench.runner import run_bench
+from optplan.bench.schedules import epochs_for, multigrid, schedule_gflops, short_long, single_clip
+from optplan.bench.search import random_schedule
+from optplan.bench.summary import paired_interval
+from optplan.cli import main
+from optplan.config import load_config
+from optplan.errors import ConfigError, OptplanError
+from optplan.plan.graph import StateGraph
+
+TINY = {
+    "config": {
+        "data": {"crop_size": 28, "short_side": 32, "test_clips": 1, "test_crops": 1, "num_workers": 0},
+        "model": {"name": "dg_p3d_tiny", "dropout": 0.0},
+        "knee": {"patience": 2, "max_epochs": 3},
+        "plan": {"preset": "paper", "clip_lengths": [4, 8], "batch_sizes": [8, 8], "accumulation": [1, 1],
+                 "base_lrs": [0.05, 0.05], "lr_multipliers": [1.0, 0.1]},
+        "train": {"threads": 1},
+    },
+    "regimes": {"mixed": {"synth": {"regime": "mixed", "num_classes": 4, "videos_per_class": 8, "frames": 16,
+                                    "size": 32, "test_share": 0.5}}},
+    "rows": ["planned", "search_model", "cosine", "short_long", "multigrid", "random"],
+    "variants": {"best": ["plan.final=best", "knee.metric=top1"]},
+}
+
+
+def write(tmp_path, tree, name="bench.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(tree))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bench")
+    out = tmp / "out"
+    summary = run_bench(load_bench_config(write(tmp, TINY)), out, [0, 1])
+    return tmp, out, summary
+
+
+def rows_of(summary):
+    return {r["name"]: r for r in summary["regimes"]["mixed"]["rows"]}
+
+
+@pytest.mark.slow
+def test_every_row_runs_on_every_seed_and_is_tested(tiny_bench):
+    _, out, summary = tiny_bench
+    rows = rows_of(summary)
+    assert list(rows) == ["planned", "planned:best", "search_model", "cosine@4", "cosine@8",
+                          "short_long", "multigrid", "random"]
+    for name, r in rows.items():
+        assert r["seeds"] == [0, 1], name
+        assert all(0.0 <= v <= 1.0 for v in r["top1"].values()) and all(v > 0 for v in r["train_gflops"].values())
+    planned = json.loads((out / "mixed" / "seed0" / "planned.json").read_text())
+    assert planned["test_videos"] == 16 and planned["knee_metric"] == "top135"
+    assert planned["search_gflops"] > planned["train_gflops"] > 0
+    assert json.loads((out / "mixed" / "seed0" / "planned_best.json").read_text())["knee_metric"] == "top1"
+    # the search model is the plan's own: its training cost is the planned path's
+    assert rows["search_model"]["train_gflops"][0] == pytest.approx(planned["replay_gflops"])
+    assert (out / "table.md").read_text().count("| optplan") == 3
+
+
+@pytest.mark.slow
+def test_hand_tuned_rows_train_the_planned_budget(tiny_bench):
+    _, out, _ = tiny_bench
+    for seed in (0, 1):
+        budget = json.loads((out / "mixed" / f"seed{seed}" / "planned.json").read_text())["train_gflops"]
+        for name in ("cosine@4", "cosine@8", "short_long", "multigrid"):
+            row = json.loads((out / "mixed" / f"seed{seed}" / f"{name}.json").read_text())
+            per_epoch = row["train_gflops"] / row["epochs"]
+            # whole epochs: each stage is within half an epoch of its share of the budget
+            stages = len(row["schedule"]["stages"])
+            assert abs(row["train_gflops"] - budget) <= stages * per_epoch * 1.0 + 1e-9, (name, row["train_gflops"], budget)
+            assert row["within_budget"] == (abs(row["train_gflops"] / budget - 1) <= 0.05)
+        random = json.loads((out / "mixed" / f"seed{seed}" / "random.json").read_text())
+        plan = json.loads((out / "mixed" / f"seed{seed}" / "planned.json").read_text())
+        assert len(random["detail"]["schedules"]) == min(8, max(1, round(plan["search_gflops"] / budget)))
+
+
+@pytest.mark.slow
+def test_a_second_run_resumes_without_training(tiny_bench, capsys):
+    tmp, out, summary = tiny_bench
+    before = {p: p.stat().st_mtime_ns for p in out.glob("mixed/seed*/*.json")}
+    assert main(["bench", str(tmp / "bench.yaml"), "--out", str(out), "--seeds", "0", "1"]) == 0
+    assert "| optplan: planned path" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in out.glob("mixed/seed*/*.json")} == before
+    assert json.loads((out / "summary.json").read_text())["regimes"]["mixed"]["rows"] == \
+        json.loads(json.dumps(summary["regimes"]["mixed"]["rows"], default=str))
+
+
+def test_paired_interval_is_the_t_interval():
+    d = paired_interval([0.1, 0.2, 0.3])
+    half = 4.302652729911275 * 0.1 / math.sqrt(3)
+    assert d["mean"] == pytest.approx(0.2) and d["lo"] == pytest.approx(0.2 - half) and d["hi"] == pytest.approx(0.2 + half)
+    assert paired_interval([0.05]) == {"mean": 0.05, "lo": None, "hi": None}
+
+
+def test_budget_builders_spend_the_budget():
+    cfg = load_config(None, ["plan.clip_lengths=[4,8,16]", "plan.base_lrs=[0.1,0.1,0.1]"])
+    cost = lambda state: 10.0 * state.clip_length  # noqa: E731  (GFLOPs per epoch)
+    budget = 4000.0
+    cos = single_clip("cosine", cfg, 2, budget, cost)
+    assert cos.stages[0].epochs == 25 and cos.stages[0].lr_schedule.warmup == 1
+    assert single_clip("linear", cfg, 0, budget, cost).stages[0].epochs == 100
+    sl = short_long(cfg, budget, cost)
+    assert [s.epochs for s in sl.stages] == [50, 12, 6] and [s.state.clip_length for s in sl.stages] == [4, 8, 16]
+    assert [s.state.lr for s in sl.stages] == pytest.approx([0.1, 0.01, 0.001])
+    mg = multigrid(cfg, budget, cost)
+    assert schedule_gflops(mg, cost) == pytest.approx(budget, rel=0.05)
+    assert {s.state.clip_length * s.state.effective_batch for s in mg.stages} == {4 * 16 * 2, 8 * 8 * 2, 16 * 4 * 2}
+    assert epochs_for(1.0, cos.stages[0].state, cost) == 1  # never 0 epochs
+
+
+def test_random_schedules_follow_the_graph_and_the_budget():
+    import numpy as np
+
+    graph = StateGraph.preset("paper", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3)
+    paths = [[graph.state(n).name for n in p if graph.state(n) is not None] for p in graph.paths()]
+    cost = lambda state: 10.0 * state.clip_length  # noqa: E731
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        s = random_schedule(graph, 5000.0, cost, rng)
+        assert [st.state.name for st in s.stages] in paths
+        assert schedule_gflops(s, cost) == pytest.approx(5000.0, abs=len(s.stages) * 160)
+
+
+def test_bad_bench_configs_name_the_field(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="rows"):
+        load_bench_config(write(tmp_path, {**TINY, "rows": ["planned", "grid"]}))
+    with pytest.raises(ConfigError, match="'planned' must be a row"):
+        load_bench_config(write(tmp_path, {**TINY, "rows": ["cosine"]}))
+    with pytest.raises(ConfigError, match="exactly one of"):
+        load_bench_config(write(tmp_path, {**TINY, "regimes": {"x": {}}}))
+    with pytest.raises(ConfigError, match="knee.patience"):
+        load_bench_config(write(tmp_path, TINY), ["config.knee.patience=0"])
+    bench = load_bench_config(write(tmp_path, {**TINY, "regimes": {"mine": {"root": str(tmp_path / "nope")}}}))
+    with pytest.raises(OptplanError, match="does not exist"):
+        run_bench(bench, tmp_path / "out", [0])
+    assert main(["bench", str(write(tmp_path, TINY)), "--out", str(tmp_path / "o2"), "--regimes", "ucf"]) == 2
+    assert "unknown regimes ['ucf']" in capsys.readouterr().err
+    assert load_bench_config().rows[0] == "planned"  # the shipped config is valid
+
+
+@pytest.mark.slow
+def test_pbt_and_asha_spend_the_search_budget(tiny_bench):
+    tmp, out, _ = tiny_bench
+    summary = run_bench(load_bench_config(write(tmp, TINY), ["rows=[planned,pbt,asha]"]), out, [0])
+    rows = rows_of(summary)
+    search = rows["planned"]["search_gflops"][0]
+    for name in ("pbt", "asha"):
+        row = json.loads((out / "mixed" / "seed0" / f"{name}.json").read_text())
+        # the stopper ends the search once the planner's search GFLOPs are spent (up to 2 trials' last epochs)
+        assert search <= row["search_gflops"] <= search * 1.25, name
+        assert 0 < row["train_gflops"] <= row["search_gflops"] and 0 <= row["top1"] <= 1
+        assert rows[name]["seeds"] == [0]
