@@ -214,3 +214,39 @@ def test_bf16_autocast_path_trains():
     stats = train_epoch(net, batches, torch.optim.SGD(net.parameters(), lr=0.1), precision=bf16, grad_clip=1.0)
     assert stats.steps == 3 and math.isfinite(stats.loss)
     assert validate(net, batches, precision=bf16).clips == 12
+
+
+@pytest.mark.parametrize("idle_share, expected", [(1.0, 2), (0.6, 1), (0.5, 1), (0.0, 1)])
+def test_auto_threads_use_the_idle_cores(monkeypatch, idle_share, expected):
+    """On 2 cores: both idle -> 2 threads; one core busy (or more) -> 1 thread, never 0."""
+    from optplan.train import threads
+
+    samples = iter([(0.0, 0.0), (100.0 * idle_share, 100.0)])
+    monkeypatch.setattr(threads, "_cpu_times", lambda: next(samples))
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads.time, "sleep", lambda s: None)
+    assert threads.auto_threads() == expected
+
+
+def test_threads_fall_back_without_proc_stat(monkeypatch):
+    import os
+
+    from optplan.train import threads
+
+    monkeypatch.setattr(threads, "_cpu_times", lambda: None)
+    assert threads.auto_threads() == threads.usable_cores() >= 1
+
+
+@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_waits_passively_unless_the_user_chose(given, expected):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    out = subprocess.run([sys.executable, "-c", "import optplan, os; print(os.environ['OMP_WAIT_POLICY'])"],
+                         env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert out == expected

@@ -16,7 +16,9 @@ class TrainConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto': cuda when available.")
     amp: Literal["off", "bf16", "fp16"] = Field("off", description="Mixed precision on GPU.")
     channels_last: bool = Field(True, description="channels_last_3d memory format on GPU.")
-    threads: int | None = Field(None, ge=1, description="torch intra-op threads (None: all cores).")
+    threads: int | None = Field(
+        None, ge=1, description="torch intra-op threads (None: the cores idle when training starts, "
+                                "so a shared machine is not oversubscribed).")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum.")
     nesterov: bool = Field(True, description="Nesterov momentum.")
     weight_decay: float = Field(1e-4, ge=0.0, description="L2 weight decay.")

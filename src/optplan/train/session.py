@@ -27,6 +27,7 @@ from optplan.train.distributed import ShardedBatchSampler, all_reduce_sum, init_
 from optplan.train.engine import EpochStats, Precision, Scores, train_epoch, validate
 from optplan.train.optim import make_optimizer
 from optplan.train.state import State
+from optplan.train.threads import auto_threads
 
 _AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -53,8 +54,8 @@ class TrainSession:
 
     def __init__(self, cfg: OptplanConfig) -> None:
         self.cfg = cfg
-        if cfg.train.threads is not None:
-            torch.set_num_threads(cfg.train.threads)
+        self.threads = cfg.train.threads or auto_threads()
+        torch.set_num_threads(self.threads)
         device = resolve_device(cfg.train.device)
         self.dist = init_distributed(device.type == "cuda")
         if device.type == "cuda" and self.dist.active:
