@@ -24,7 +24,7 @@ from optplan.config import OptplanConfig, apply_overrides, format_validation_err
 from optplan.errors import ConfigError
 
 ROW_KINDS = ("planned", "search_model", "cosine", "step", "plateau", "linear", "short_long",
-             "multigrid", "longest_cosine", "pbt", "asha", "random")
+             "multigrid", "pbt", "asha", "random")
 """Every row the benchmark knows (see :mod:`optplan.bench.rows` for what each trains)."""
 
 
@@ -93,9 +93,16 @@ class BenchConfig(BaseModel):
     @field_validator("rows")
     @classmethod
     def _known_rows(cls, rows: list[str]) -> list[str]:
-        unknown = [r for r in rows if r not in ROW_KINDS]
+        from optplan.bench.schedules import SINGLE_CLIP
+
+        def known(row: str) -> bool:
+            kind, at, clip = row.partition("@")
+            return kind in ROW_KINDS and (not at or (kind in SINGLE_CLIP and clip.isdigit()))
+
+        unknown = [r for r in rows if not known(r)]
         if unknown:
-            raise ValueError(f"unknown rows {unknown}; choose from {list(ROW_KINDS)}")
+            raise ValueError(f"unknown rows {unknown}; choose from {list(ROW_KINDS)} (single-clip kinds "
+                             f"also as KIND@CLIP, e.g. linear@16)")
         if "planned" not in rows:
             raise ValueError("'planned' must be a row: every other row's budget comes from it")
         return rows

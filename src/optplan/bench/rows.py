@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from optplan.bench.schedules import SINGLE_CLIP, multigrid, short_long, single_clip
+from optplan.errors import OptplanError
 
 LABELS = {
     "planned": "optplan: planned path, replayed from scratch",
@@ -46,7 +47,10 @@ def expand_rows(kinds: list[str], variants: dict[str, list[str]], clips: list[in
     for kind in kinds:
         if kind == "planned":
             continue
-        names += [f"{kind}@{c}" for c in clips] if kind in SINGLE_CLIP else [kind]
+        if "@" in kind and int(kind.partition("@")[2]) not in clips:
+            raise OptplanError(f"row {kind!r}: the plan has no clip setting of {kind.partition('@')[2]} "
+                               f"frames (plan.clip_lengths = {clips})")
+        names += [f"{kind}@{c}" for c in clips] if kind in SINGLE_CLIP else [kind]  # KIND@CLIP: as is
     return names
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 def run(args: argparse.Namespace) -> int:
     from optplan.bench.config import load_bench_config
     from optplan.bench.runner import TABLE_FILE, run_bench
+    from optplan.cli.common import config_and_overrides
 
-    bench = load_bench_config(args.config, list(args.overrides))
+    bench = load_bench_config(*config_and_overrides(args))
     run_bench(bench, args.out, list(args.seeds), regimes=args.regimes)
     print((Path(args.out) / TABLE_FILE).read_text())
     return 0

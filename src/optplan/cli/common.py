@@ -15,9 +15,14 @@ def add_config_arguments(parser: argparse.ArgumentParser, required: bool = False
                         help="overrides with dotted keys, e.g. train.seed=3 plan.clip_lengths=[4,8]")
 
 
-def config_from_args(args: argparse.Namespace) -> OptplanConfig:
-    """Load the config named on the command line; a CONFIG that looks like an override is one."""
+def config_and_overrides(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    """CONFIG and the overrides from the command line; a CONFIG that looks like an override is one."""
     path, overrides = args.config, list(args.overrides)
     if path is not None and "=" in path and not path.endswith((".yaml", ".yml")):
         path, overrides = None, [path, *overrides]
-    return load_config(path, overrides)
+    return path, overrides
+
+
+def config_from_args(args: argparse.Namespace) -> OptplanConfig:
+    """Load the config named on the command line (see :func:`config_and_overrides`)."""
+    return load_config(*config_and_overrides(args))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 
+
 def usable_cores() -> int:
     """Cores this process may run on (its affinity mask; all cores where there is none)."""
     try:
