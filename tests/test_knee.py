@@ -176,3 +176,34 @@ def test_cli_prints_the_knee_and_plots(tmp_path, capsys):
     assert png.stat().st_size > 1000
     assert main(["knee", str(tmp_path / "missing.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_gain_rule_stops_a_slowly_rising_curve_the_paper_rule_does_not():
+    """A curve still rising by 0.001 an epoch: the paper's knee runs off to x = 999, the gain
+    rule stops once T more epochs promise < min_gain and keeps the best trained epoch."""
+    x = np.arange(31, dtype=float)
+    y = list(0.6 - 0.5 * np.exp(-0.5 * x) + 0.001 * x)
+    assert first_stop(y, patience=5, method="paper") is None
+    knee = first_stop(y, patience=5, method="gain", min_gain=0.01)
+    assert knee is not None and knee.stop == "gain" and knee.method == "gain"
+    assert 5 <= knee.epochs < 30 and knee.epoch == knee.epochs  # rising: the last epoch is best
+    assert knee.score <= max(y[: knee.epochs + 1]) + 1e-12
+    # a stricter threshold waits longer; a settled curve is decided no later than by the paper rule
+    stricter = first_stop(y, patience=5, method="gain", min_gain=0.001)
+    assert stricter is None or stricter.epochs > knee.epochs
+    settled = list(0.8 - 0.7 * np.exp(-0.6 * x) - 0.004 * x)
+    paper, gain = first_stop(settled, 5, "paper"), first_stop(settled, 5, "gain")
+    assert gain.epochs <= paper.epochs
+
+
+def test_knee_rule_is_one_value_from_the_config():
+    from optplan.config import load_config
+    from optplan.knee import KneeRule
+
+    cfg = load_config(None, ["knee.method=gain", "knee.patience=4", "knee.min_gain=0.02", "knee.max_epochs=9"])
+    rule = KneeRule.from_config(cfg.knee)
+    assert rule == KneeRule(method="gain", patience=4, max_epochs=9, min_gain=0.02)
+    y = [0.0, 0.3, 0.5, 0.55, 0.56, 0.57, 0.575, 0.58, 0.58, 0.58]
+    assert rule.decide(y) == knee_reached(y, 4, "gain", 9, None, 0.02)
+    with pytest.raises(ValueError, match="unknown knee method"):
+        KneeRule(method="elbow")

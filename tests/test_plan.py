@@ -8,7 +8,7 @@ import math
 import pytest
 
 from optplan.errors import OptplanError
-from optplan.knee import first_stop
+from optplan.knee import KneeRule, first_stop
 from optplan.plan import (Checkpoint, EdgeJob, InMemoryStore, ParetoPoint, Planner,
                           ProcessExecutor, Progress, SimulatedTrainer, SQLiteStore, StateGraph,
                           pareto_front, run_edge)
@@ -48,7 +48,7 @@ def best_by_enumeration(graph, trainer, patience):
         if node == graph.final:
             found.append((score, nodes))
         for e in graph.outgoing(node):
-            out = run_edge(trainer, EdgeJob(e.name, checkpoint, graph.state(e.target), patience))
+            out = run_edge(trainer, EdgeJob(e.name, checkpoint, graph.state(e.target), KneeRule(patience=patience)))
             walk(e.target, out.checkpoint, out.knee.score, [*nodes, e.target])
 
     walk(graph.start, None, math.nan, [])
@@ -356,7 +356,7 @@ def best_node_by_enumeration(graph, trainer, patience):
 
     def walk(node, checkpoint, nodes):
         for e in graph.outgoing(node):
-            out = run_edge(trainer, EdgeJob(e.name, checkpoint, graph.state(e.target), patience))
+            out = run_edge(trainer, EdgeJob(e.name, checkpoint, graph.state(e.target), KneeRule(patience=patience)))
             found.append((out.knee.score, [*nodes, e.target]))
             walk(e.target, out.checkpoint, [*nodes, e.target])
 

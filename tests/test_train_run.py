@@ -10,7 +10,7 @@ import torch
 
 from optplan.cli import main
 from optplan.config import load_config
-from optplan.knee import read_curve
+from optplan.knee import KneeRule, read_curve
 from optplan.plan.edge import EdgeJob, run_edge
 from optplan.plan.protocol import Checkpoint, ResumableEdgeRun, ResumableEdgeTrainer
 from optplan.train import State, evaluate, train_schedule, train_state
@@ -167,7 +167,7 @@ def test_edge_trainer_implements_the_resumable_protocol(session, tiny_dataset, t
     assert clone.run_dir == tmp_path and clone._session is None
     assert isinstance(trainer, ResumableEdgeTrainer)
 
-    first = run_edge(trainer, EdgeJob(id="e1", source=None, state=STATE, patience=2, max_epochs=3))
+    first = run_edge(trainer, EdgeJob(id="e1", source=None, state=STATE, rule=KneeRule(patience=2, max_epochs=3)))
     assert first.error is None and first.knee.reached
     kept = first.checkpoint
     assert kept.meta["state"] == "c4" and kept.meta["edge"] == "start-c4"

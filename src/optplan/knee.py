@@ -33,6 +33,13 @@ Three stopping rules, chosen by ``method``:
     the observed score at the knee. A flat curve has its knee at epoch 0; a curve without a
     knee (straight or convex) trains on (see ``max_epochs``).
 
+``"gain"``
+    The paper's rule, or earlier: once T epochs are trained and the fitted curve promises less
+    than ``min_gain`` (score units) over the next T epochs, stop and keep the best fitted
+    epoch trained so far (score clipped as in "stable"). A slowly rising curve, on which the
+    paper's knee runs off towards x = 999, thus ends by the rule rather than by ``max_epochs``,
+    which becomes a safety cap.
+
 Shared outcomes. A curve with a NaN or infinite score (a diverged run) ends the state at once:
 the knee is the epoch of the best finite score, which is the state's score, and
 ``diverged=True``. ``max_epochs`` (off by default so the paper rule stays exact) ends a state
@@ -49,12 +56,13 @@ import math
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
-Method = Literal["paper", "stable", "kneedle"]
-METHODS: tuple[str, ...] = ("paper", "stable", "kneedle")
+Method = Literal["paper", "stable", "kneedle", "gain"]
+METHODS: tuple[str, ...] = ("paper", "stable", "kneedle", "gain")
+MIN_GAIN = 0.01  # the 'gain' rule's default: a hundredth of the score scale over the next T epochs
 
 HORIZON = 1000  # the reference searches the knee over x = 0..999
 NUM_PARAMS = 5  # a, b, c, d, e
@@ -226,8 +234,67 @@ def _kneedle(y: np.ndarray, patience: int) -> Knee | None:
                 epochs=n, stop="knee")
 
 
+def _gain(y: np.ndarray, patience: int, min_gain: float) -> Knee | None:
+    """The paper's rule, or earlier: once the fitted curve promises less than ``min_gain`` over
+    the next ``patience`` epochs, keep the best fitted epoch trained so far. A curve still rising
+    slowly (where the paper's knee runs off towards x = 999) then stops on its own terms instead
+    of at ``max_epochs``."""
+    paper = _paper(y, patience)
+    if paper is not None:
+        return replace(paper, method="gain", score=_clip(paper.score, y))
+    n = len(y) - 1
+    if n < patience:
+        return None
+    try:
+        params = _fit_params(y)
+    except KneeFitError:
+        return None
+    epoch, best = _argmax(params, stop=n + 1)
+    if float(curve(float(n + patience), *params)) - best >= min_gain:
+        return None
+    return Knee(epoch=epoch, score=_clip(best, y), params=params, reached=True, method="gain",
+                epochs=n, stop="gain")
+
+
+@dataclass(frozen=True)
+class KneeRule:
+    """The whole stopping rule as one value, built once from the ``knee`` config section and
+    passed whole to the planner, its edge jobs and ``optplan train --state``.
+
+    ``method`` one of :data:`METHODS`; ``patience`` T (epochs); ``max_epochs`` an optional cap
+    per state; ``refits`` the stable rule's window; ``min_gain`` the gain rule's threshold (score
+    units over the next T epochs).
+    """
+
+    method: str = "paper"
+    patience: int = 10
+    max_epochs: int | None = None
+    refits: int | None = None
+    min_gain: float = MIN_GAIN
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown knee method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.patience < 1 or (self.max_epochs is not None and self.max_epochs < 1):
+            raise ValueError("patience and max_epochs must be at least 1 epoch")
+
+    @classmethod
+    def from_config(cls, knee: Any) -> "KneeRule":
+        """From a ``knee`` config section (:class:`~optplan.train.config.KneeConfig`)."""
+        return cls(method=knee.method, patience=knee.patience, max_epochs=knee.max_epochs,
+                   refits=knee.refits, min_gain=knee.min_gain)
+
+    def decide(self, scores: Sequence[float]) -> Knee | None:
+        """The decision after the latest epoch (see :func:`knee_reached`)."""
+        return knee_reached(scores, self.patience, self.method, self.max_epochs, self.refits, self.min_gain)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
 def knee_reached(scores: Sequence[float], patience: int = 10, method: Method = "paper",
-                 max_epochs: int | None = None, refits: int | None = None) -> Knee | None:
+                 max_epochs: int | None = None, refits: int | None = None,
+                 min_gain: float = MIN_GAIN) -> Knee | None:
     """The decision after the latest epoch: a reached :class:`Knee`, or None to train on.
 
     ``scores[0]`` is the start score and ``len(scores) - 1`` epochs have been trained.
@@ -247,6 +314,8 @@ def knee_reached(scores: Sequence[float], patience: int = 10, method: Method = "
         knee = _paper(y, patience)
     elif method == "stable":
         knee = _stable(y, patience, refits)
+    elif method == "gain":
+        knee = _gain(y, patience, min_gain)
     else:
         knee = _kneedle(y, patience)
     if knee is None and max_epochs is not None and len(y) - 1 >= max_epochs:
@@ -255,11 +324,12 @@ def knee_reached(scores: Sequence[float], patience: int = 10, method: Method = "
 
 
 def first_stop(scores: Sequence[float], patience: int = 10, method: Method = "paper",
-               max_epochs: int | None = None, refits: int | None = None) -> Knee | None:
+               max_epochs: int | None = None, refits: int | None = None,
+               min_gain: float = MIN_GAIN) -> Knee | None:
     """Replay a recorded curve epoch by epoch: the first decision the rule would have taken
     (None if it never stops within the curve). ``Knee.epochs`` is the epochs it spent."""
     for n in range(1, len(scores)):
-        knee = knee_reached(scores[: n + 1], patience, method, max_epochs, refits)
+        knee = knee_reached(scores[: n + 1], patience, method, max_epochs, refits, min_gain)
         if knee is not None:
             return knee
     return None

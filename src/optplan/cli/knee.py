@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from optplan.knee import METHODS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -14,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "stopping rule has decided, and the epoch at which it first would have.")
     p.add_argument("curve", metavar="CURVE.csv", type=Path,
                    help="a 'score' column (e.g. curve.csv of a run) or one number per line")
-    p.add_argument("--method", choices=["paper", "stable", "kneedle"], default="paper",
+    p.add_argument("--method", choices=list(METHODS), default="paper",
                    help="stopping rule (default: paper)")
     p.add_argument("--patience", type=int, default=10, help="T, epochs past the knee (default 10)")
     p.add_argument("--max-epochs", type=int, default=None, help="hard cap of epochs per state")
@@ -26,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _describe(label: str, knee) -> str:
     if knee is None:
         return f"{label}: not reached"
-    why = {"knee": "", "max_epochs": " (max_epochs cap)", "diverged": " (diverged)"}.get(knee.stop, "")
+    why = {"knee": "", "max_epochs": " (max_epochs cap)", "diverged": " (diverged)", "gain": " (fitted gain below min_gain)"}.get(knee.stop, "")
     return (f"{label}: knee at epoch {knee.epoch}, score {knee.score:.4f}, "
             f"decided after {knee.epochs} epochs{why}")
 

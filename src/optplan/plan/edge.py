@@ -13,7 +13,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
-from optplan.knee import Knee, knee_reached
+from optplan.knee import Knee, KneeRule
 from optplan.plan.protocol import Checkpoint, EdgeRun, EdgeTrainer
 from optplan.plan.records import DIVERGED, DONE, FAILED
 from optplan.train.state import State
@@ -33,9 +33,7 @@ class EdgeJob:
     id: str
     source: Checkpoint | None
     state: State
-    patience: int = 10
-    knee_method: str = "paper"
-    max_epochs: int | None = None
+    rule: KneeRule = field(default_factory=KneeRule)
     scores: list[float] = field(default_factory=list)
     snapshot: Checkpoint | None = None
 
@@ -91,5 +89,4 @@ def run_edge(trainer: EdgeTrainer, job: EdgeJob, on_epoch: EpochCallback | None 
 
 
 def _decide(scores: list[float], job: EdgeJob) -> Knee | None:
-    return knee_reached(scores, patience=job.patience, method=job.knee_method,
-                        max_epochs=job.max_epochs)
+    return job.rule.decide(scores)

@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from optplan.errors import OptplanError
-from optplan.knee import METHODS, Knee
+from optplan.knee import Knee, KneeRule
 from optplan.plan.edge import EdgeJob, EdgeOutcome, EpochCallback
 from optplan.plan.executors import Executor, InProcessExecutor
 from optplan.plan.graph import Edge, StateGraph
@@ -35,8 +35,9 @@ class Planner:
     """Plan ``graph`` with ``trainer`` (an :class:`~optplan.plan.EdgeTrainer`).
 
     ``store`` defaults to an :class:`InMemoryStore`, ``executor`` to in-process (one passed in
-    is left open for the caller). ``patience`` (T, epochs), ``knee_method`` and ``max_epochs``
-    are the knee rule's; ``beam`` models kept per node (1: the paper's DP); ``budget_epochs`` picks
+    is left open for the caller). ``rule`` is the knee rule (:class:`~optplan.knee.KneeRule`);
+    without one, ``patience`` (T, epochs), ``knee_method`` and ``max_epochs`` build it; ``beam``
+    models kept per node (1: the paper's DP); ``budget_epochs`` picks
     :attr:`PlanResult.budget`; ``progress`` True draws a tqdm bar (or pass a
     :class:`~optplan.plan.progress.Progress`); ``config`` is anything else the results depend
     on, stored with the run and compared when it resumes.
@@ -46,17 +47,18 @@ class Planner:
                  patience: int = 10, knee_method: str = "paper", executor: Executor | None = None,
                  max_epochs: int | None = None, beam: int = 1, budget_epochs: int | None = None,
                  progress: bool | Progress = False, config: dict[str, Any] | None = None,
-                 end: str = "graph") -> None:
-        if knee_method not in METHODS:
-            raise OptplanError(f"unknown knee method {knee_method!r}; choose one of {', '.join(METHODS)}")
+                 end: str = "graph", rule: KneeRule | None = None) -> None:
         if end not in ("graph", "best"):
             raise OptplanError(f"end must be 'graph' (the final node) or 'best' (the best node), got {end!r}")
-        if patience < 1 or beam < 1 or (max_epochs is not None and max_epochs < 1):
-            raise OptplanError("patience, beam and max_epochs must be at least 1")
+        if beam < 1:
+            raise OptplanError("beam must be at least 1")
+        try:
+            self.rule = rule or KneeRule(method=knee_method, patience=patience, max_epochs=max_epochs)
+        except ValueError as err:
+            raise OptplanError(str(err)) from None
         self.graph = graph
         self.trainer = trainer
         self.store = store if store is not None else InMemoryStore()
-        self.patience, self.knee_method, self.max_epochs = patience, knee_method, max_epochs
         self.executor = executor
         self.beam = beam
         self.budget_epochs = budget_epochs
@@ -68,8 +70,7 @@ class Planner:
 
     def fingerprint(self) -> dict[str, Any]:
         """What the records depend on; a store made with another fingerprint is refused."""
-        return {"graph": self.graph.to_dict(), "patience": self.patience,
-                "knee_method": self.knee_method, "max_epochs": self.max_epochs, "beam": self.beam,
+        return {"graph": self.graph.to_dict(), "knee": self.rule.to_dict(), "beam": self.beam,
                 "trainer": type(self.trainer).__name__, "config": self.config, "end": self.end}
 
     # -- the loop ----------------------------------------------------------------------------
@@ -129,8 +130,7 @@ class Planner:
         if stored is not None and attempt == 1:  # interrupted earlier: go on counting its attempts
             attempt = stored.attempts
         resume = stored if stored is not None and stored.snapshot is not None else None
-        job = EdgeJob(rid, parent.checkpoint, self.graph.states[edge.target], self.patience,
-                      self.knee_method, self.max_epochs,
+        job = EdgeJob(rid, parent.checkpoint, self.graph.states[edge.target], self.rule,
                       scores=resume.curve if resume else [], snapshot=resume.snapshot if resume else None)
         on_epoch = self._epoch_recorder(edge, slot, attempt) if executor.live else None
         self._inflight[executor.submit(self.trainer, job, on_epoch)] = (edge, slot, attempt)
@@ -161,7 +161,7 @@ class Planner:
     def _choice_record(self, edge: Edge, slot: int, parent: Candidate) -> EdgeRecord:
         """A move into a choice node trains nothing: it passes the source model on."""
         knee = Knee(epoch=0, score=parent.score, params=(), reached=True,
-                    method=self.knee_method, stop="choice")
+                    method=self.rule.method, stop="choice")
         return EdgeRecord(edge.source, edge.target, slot, DONE, [parent.score], knee,
                           parent.checkpoint, seconds=0.0)
 

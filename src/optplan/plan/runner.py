@@ -14,6 +14,7 @@ import yaml
 
 from optplan.config import OptplanConfig, dump_config
 from optplan.errors import OptplanError
+from optplan.knee import KneeRule
 from optplan.plan.executors import make_executor
 from optplan.plan.graph import StateGraph, Validator
 from optplan.plan.planner import Planner
@@ -90,9 +91,8 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
     store = SQLiteStore.in_run_dir(run_dir)
     executor = make_executor(cfg.plan.executor, cfg.plan.workers, cfg.plan.ray_address)
     try:
-        planner = Planner(graph, trainer, store, patience=cfg.knee.patience,
-                          knee_method=cfg.knee.method, executor=executor,
-                          max_epochs=cfg.knee.max_epochs, beam=cfg.plan.beam,
+        planner = Planner(graph, trainer, store, rule=KneeRule.from_config(cfg.knee), executor=executor,
+                          beam=cfg.plan.beam,
                           budget_epochs=cfg.plan.budget_epochs, progress=progress,
                           config=result_config(cfg),
                           end="best" if cfg.plan.final == BEST else "graph")

@@ -33,7 +33,8 @@ class KneeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["paper", "stable", "kneedle"] = Field("paper", description="Stopping rule.")
+    method: Literal["paper", "stable", "kneedle", "gain"] = Field(
+        "paper", description="Stopping rule: paper, stable, kneedle or gain (see optplan.knee).")
     metric: Literal["top1", "top135", "loss"] = Field(
         "top135", description="What validation curves measure: 'top135' (the paper's mean of top-1/3/5), "
                               "'top1', or 'loss' (as exp(-cross-entropy), rising in 0..1).")
@@ -41,3 +42,5 @@ class KneeConfig(BaseModel):
     max_epochs: int | None = Field(None, ge=1, description="Hard cap of epochs per state (None: paper rule).")
     refits: int | None = Field(
         None, ge=2, description="'stable' rule: refits whose knee must agree (None: 40% of patience, >= 2).")
+    min_gain: float = Field(
+        0.01, ge=0.0, description="'gain' rule: stop once the fit promises less than this over the next T epochs.")

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
-from optplan.knee import Knee, knee_reached, write_curve
+from optplan.knee import Knee, KneeRule, write_curve
 from optplan.train.cost import Cost
 from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
 from optplan.train.distributed import barrier
@@ -203,8 +203,8 @@ def train_state(source: str | Path | None, state: State, cfg: OptplanConfig, run
     session = session.serves(cfg) if session is not None else TrainSession(cfg)
     run = StateRun(session, state, run_dir, source)
     scores = [run.initial_score()] if not run.scores else list(run.scores)
-    k = cfg.knee
-    while (knee := knee_reached(scores, k.patience, k.method, k.max_epochs, k.refits)) is None:
+    rule = KneeRule.from_config(cfg.knee)
+    while (knee := rule.decide(scores)) is None:
         scores.append(run.train_epoch())
         if on_epoch is not None:
             on_epoch(run.epoch, list(scores))
