@@ -160,7 +160,8 @@ def test_pbt_and_asha_spend_the_search_budget(tiny_bench):
     search = rows["planned"]["search_gflops"][0]
     for name in ("pbt", "asha"):
         row = json.loads((out / "mixed" / "seed0" / f"{name}.json").read_text())
-        # the stopper ends the search once the planner's search GFLOPs are spent (up to 2 trials' last epochs)
-        assert search <= row["search_gflops"] <= search * 1.25, name
+        # the stopper ends the search once the planner's search GFLOPs are spent (up to 2 trials'
+        # last epochs over); PBT's trials stop at a quarter each, and an exploit can end one early
+        assert search * 0.75 <= row["search_gflops"] <= search * 1.25, name
         assert 0 < row["train_gflops"] <= row["search_gflops"] and 0 <= row["top1"] <= 1
         assert rows[name]["seeds"] == [0]
