@@ -230,7 +230,6 @@ def test_auto_threads_use_the_idle_cores(monkeypatch, idle_share, expected):
 
 
 def test_threads_fall_back_without_proc_stat(monkeypatch):
-    import os
 
     from optplan.train import threads
 

@@ -7,7 +7,7 @@ import math
 import statistics
 from typing import Any
 
-from optplan.bench.rows import LABELS, row_label
+from optplan.bench.rows import row_label
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
@@ -80,4 +80,4 @@ def markdown(regimes: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["LABELS", "markdown", "paired_interval", "summarize"]
+__all__ = ["markdown", "paired_interval", "summarize"]
