@@ -251,3 +251,12 @@ def test_knee_metric_sets_what_the_curve_measures(tiny_dataset, session, metric,
     for row, score in zip(logged, result.curve[1:]):
         expected = row["top1"] if metric == "top1" else math.exp(-row["val_loss"])
         assert score == pytest.approx(expected) and 0 < score <= 1
+
+
+def test_a_session_keeps_its_own_thread_count(session, tiny_dataset):
+    """torch's thread count is process-wide and changes the last bits of CPU results: a session
+    built later with another count must not change how this one trains and scores."""
+    other = TrainSession(config(tiny_dataset, **{"train.threads": 2}))
+    assert other.threads == 2 and torch.get_num_threads() == 2
+    session.score(session.new_model(), STATE)
+    assert torch.get_num_threads() == session.threads == 1

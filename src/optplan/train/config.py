@@ -18,7 +18,8 @@ class TrainConfig(BaseModel):
     channels_last: bool = Field(True, description="channels_last_3d memory format on GPU.")
     threads: int | None = Field(
         None, ge=1, description="torch intra-op threads (None: the cores idle when training starts, "
-                                "so a shared machine is not oversubscribed).")
+                                "so a shared machine is not oversubscribed; the thread count can change "
+                                "the last bits of CPU results, so set it for bit-exact replays).")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum.")
     nesterov: bool = Field(True, description="Nesterov momentum.")
     weight_decay: float = Field(1e-4, ge=0.0, description="L2 weight decay.")

@@ -27,6 +27,7 @@ from optplan.train.state import State
 def test_views(model: torch.nn.Module, batches, session: TrainSession) -> tuple[torch.Tensor, torch.Tensor]:
     """Confusion matrix (K, K) (rows: true class, columns: predicted) and top-(1, 3, 5) hits
     over batches of ``(N, V, C, T, H, W)`` views, summed over processes."""
+    torch.set_num_threads(session.threads)
     model.eval()
     k = len(session.classes)
     precision = session.precision

@@ -189,6 +189,7 @@ class TrainSession:
         rebuilds the planned model exactly (on CPU). ``model`` and ``optimizer`` come from
         :meth:`prepare`.
         """
+        torch.set_num_threads(self.threads)  # the process-wide setting: another session may have moved it
         seed = seed_for(self.cfg.train.seed, state.name, epoch)
         torch.manual_seed(seed)
         batches = self.loader("train", ClipSpec.from_state(state), state.batch_size, epoch=seed)
@@ -227,6 +228,7 @@ class TrainSession:
     def score(self, model: nn.Module, state: State) -> Scores:
         """Validation scores with one centre clip per video in ``state``'s clip setting; their
         ``score`` is ``knee.metric``."""
+        torch.set_num_threads(self.threads)
         batch = self.cfg.train.eval_batch_size * self.dist.world_size
         batches = self.loader("val", ClipSpec.from_state(state), batch)
         return validate(model, batches, precision=self.precision, reduce=all_reduce_sum,
