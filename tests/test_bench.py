@@ -165,3 +165,15 @@ def test_pbt_and_asha_spend_the_search_budget(tiny_bench):
         assert search * 0.75 <= row["search_gflops"] <= search * 1.25, name
         assert 0 < row["train_gflops"] <= row["search_gflops"] and 0 <= row["top1"] <= 1
         assert rows[name]["seeds"] == [0]
+
+
+def test_a_finished_plan_row_without_its_plan_is_refused(tmp_path):
+    out = tmp_path / "out"
+    row = out / "mixed" / "seed0" / "planned.json"
+    row.parent.mkdir(parents=True)
+    row.write_text(json.dumps({"name": "planned"}))
+    (out / "data" / "mixed").mkdir(parents=True)
+    (out / "data" / "mixed" / "bench-synth.json").write_text(
+        json.dumps(load_bench_config(write(tmp_path, TINY)).regimes["mixed"].synth.model_dump()))
+    with pytest.raises(OptplanError, match="delete .*planned.json"):
+        run_bench(load_bench_config(write(tmp_path, TINY)), out, [0])

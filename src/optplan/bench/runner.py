@@ -72,10 +72,14 @@ def run_bench(bench: BenchConfig, out: str | Path, seeds: list[int], *, regimes:
                 path = work / f"{name.replace(':', '_')}.json"
                 if path.is_file() and name != "planned":
                     continue
+                plan_dir = work / "runs" / "planned" / "plan"
                 if name == "planned" and path.is_file():  # later rows need the plan itself
-                    from optplan.plan.result import PlanResult
+                    from optplan.plan.result import RESULT_FILE, PlanResult
 
-                    ctx.plan = PlanResult.load(work / "runs" / "planned" / "plan")
+                    if not (plan_dir / RESULT_FILE).is_file():
+                        raise OptplanError(f"{path} is finished but its plan {plan_dir / RESULT_FILE} is "
+                                           f"missing; delete {path} to plan this seed again")
+                    ctx.plan = PlanResult.load(plan_dir)
                     continue
                 log(f"[bench {time.strftime('%H:%M:%S')}] {regime} seed {seed}: {name} ...")
                 row = run_row(name, ctx)
