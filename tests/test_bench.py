@@ -172,8 +172,5 @@ def test_a_finished_plan_row_without_its_plan_is_refused(tmp_path):
     row = out / "mixed" / "seed0" / "planned.json"
     row.parent.mkdir(parents=True)
     row.write_text(json.dumps({"name": "planned"}))
-    (out / "data" / "mixed").mkdir(parents=True)
-    (out / "data" / "mixed" / "bench-synth.json").write_text(
-        json.dumps(load_bench_config(write(tmp_path, TINY)).regimes["mixed"].synth.model_dump()))
     with pytest.raises(OptplanError, match="delete .*planned.json"):
         run_bench(load_bench_config(write(tmp_path, TINY)), out, [0])
