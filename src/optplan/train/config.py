@@ -20,6 +20,11 @@ class TrainConfig(BaseModel):
         None, ge=1, description="torch intra-op threads (None: the cores idle when training starts, "
                                 "so a shared machine is not oversubscribed; the thread count can change "
                                 "the last bits of CPU results, so set it for bit-exact replays).")
+    warmup_epochs: int = Field(
+        0, ge=0, description="Linear lr warm-up over the first epochs of a model trained from scratch: in a "
+                             "state run with no source (a plan's start edges) and in the first stage of a "
+                             "replay (at least this much; a stage's own lr_schedule.warmup may ask for more). "
+                             "High learning rates from a fresh initialisation otherwise can wreck a run.")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum.")
     nesterov: bool = Field(True, description="Nesterov momentum.")
     weight_decay: float = Field(1e-4, ge=0.0, description="L2 weight decay.")

@@ -41,9 +41,15 @@ class _Rule(BaseModel):
 
     warmup: int = Field(0, ge=0, description="Epochs of linear warm-up at the start of the stage.")
 
-    def warm(self, epoch: int) -> float:
-        """The warm-up factor of ``epoch`` (0-based in the stage)."""
-        return (epoch + 1) / (self.warmup + 1) if epoch < self.warmup else 1.0
+    def warm(self, epoch: int, at_least: int = 0) -> float:
+        """The warm-up factor of ``epoch`` (0-based in the stage) with ``max(warmup, at_least)``
+        warm-up epochs."""
+        return warm_factor(epoch, max(self.warmup, at_least))
+
+
+def warm_factor(epoch: int, warmup: int) -> float:
+    """Linear warm-up: epoch ``i`` (0-based) of ``warmup`` trains at ``(i + 1) / (warmup + 1)``."""
+    return (epoch + 1) / (warmup + 1) if epoch < warmup else 1.0
 
 
 class Constant(_Rule):
@@ -114,11 +120,12 @@ class Stage(BaseModel):
     epochs: int = Field(ge=0, description="Epochs to train in this state (0: skipped).")
     lr_schedule: LRSchedule = Field(default_factory=Constant)
 
-    def lr(self, epoch: int, scores: Sequence[float] = ()) -> float:
+    def lr(self, epoch: int, scores: Sequence[float] = (), warmup_at_least: int = 0) -> float:
         """Learning rate of epoch ``epoch`` (0-based in the stage) given the stage's curve so
-        far; never below the plateau rule's ``min_lr``."""
+        far, warmed up over at least ``warmup_at_least`` epochs (a first stage from scratch:
+        ``train.warmup_epochs``); never below the plateau rule's ``min_lr``."""
         rule = self.lr_schedule
-        lr = self.state.lr * rule.factor(epoch, self.epochs, scores) * rule.warm(epoch)
+        lr = self.state.lr * rule.factor(epoch, self.epochs, scores) * rule.warm(epoch, warmup_at_least)
         if isinstance(rule, Plateau):
             lr = max(lr, rule.min_lr)
         return lr
