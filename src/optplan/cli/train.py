@@ -34,7 +34,7 @@ def _read_state(path: Path):
 
     from optplan.config import format_validation_error, read_yaml
     from optplan.errors import ConfigError
-    from optplan.train.state import State
+    from optplan.state import State
 
     tree = read_yaml(path)
     tree = tree.get("state", tree)  # accept {state: {...}} as a schedule stage writes it

@@ -22,7 +22,7 @@ from optplan.plan.edge import EdgeJob, EdgeOutcome, EpochCallback
 from optplan.plan.executors import Executor, InProcessExecutor
 from optplan.plan.graph import Edge, StateGraph
 from optplan.plan.progress import Progress, TqdmProgress
-from optplan.plan.protocol import Checkpoint, EdgeTrainer
+from optplan.protocol import Checkpoint, EdgeTrainer
 from optplan.plan.records import (DONE, FAILED, RUNNING, SKIPPED, Candidate, EdgeRecord, NodeRecord,
                                   edge_id)
 from optplan.plan.result import ParetoPoint, PlanResult, Stage, pareto_front

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optplan.knee import Knee
-from optplan.plan.protocol import Checkpoint
+from optplan.protocol import Checkpoint
 
 # Edge statuses. "running": started, curve so far recorded; the rest are final.
 RUNNING, DONE, DIVERGED, FAILED, SKIPPED = "running", "done", "diverged", "failed", "skipped"

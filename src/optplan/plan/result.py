@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from optplan.plan.protocol import Checkpoint
+from optplan.protocol import Checkpoint
 from optplan.plan.records import EdgeRecord, NodeRecord
-from optplan.train.state import State
+from optplan.state import State
 
 RESULT_FILE = "result.json"
 

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from optplan.plan.config import SimulationConfig
-from optplan.plan.protocol import Checkpoint
-from optplan.train.state import State
+from optplan.protocol import Checkpoint
+from optplan.state import State
 
 MAX_SCORE = 0.99
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
-from optplan.plan.protocol import Checkpoint
+from optplan.protocol import Checkpoint
 from optplan.train.run import StateRun
-from optplan.train.state import State
+from optplan.state import State
 
 START = "start"
 

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from optplan.config import format_validation_error
 from optplan.errors import ConfigError
-from optplan.train.state import State
+from optplan.state import State
 
 
 class _Rule(BaseModel):
