@@ -15,6 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # The pipeline, upstream first. A module may import its own layer and any layer before it.
 PIPELINE = ["data", "models", "knee", "train", "plan", "report", "bench", "demo", "cli"]
+ALIASES = {"__main__": "cli"}  # ``python -m optplan`` is the command line
 
 # Top-level modules any layer may import. Each may import only other helpers, so no arrow
 # reaches a later layer through one of them.
@@ -82,6 +83,7 @@ def _layer(module: str) -> int | None:
     if module in HELPERS:
         return None
     top = module.split(".")[1]
+    top = ALIASES.get(top, top)
     assert top in PIPELINE, f"{module} is in no layer: add it to PIPELINE or HELPERS"
     return PIPELINE.index(top)
 
