@@ -15,6 +15,13 @@ from typing import Any, Protocol, runtime_checkable
 from optplan.state import State
 
 
+def edge_id(source: str, target: str, slot: int | str = 0) -> str:
+    """The one name of an edge run: ``source->target`` (node names), with ``#slot`` when the
+    source node keeps several models: the planner's beam slot, or the video trainer's short hash
+    of the source checkpoint (it is not told the slot)."""
+    return f"{source}->{target}" + (f"#{slot}" if slot else "")
+
+
 @dataclass
 class Checkpoint:
     """What a trainer hands back from :meth:`EdgeRun.keep` and receives again as a source.

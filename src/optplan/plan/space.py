@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from optplan.config import format_validation_error
 from optplan.errors import ConfigError, OptplanError
+from optplan.protocol import edge_id
 from optplan.state import State
 
 PRESETS = ("paper", "paper-ext", "auto")
@@ -43,7 +44,7 @@ class Edge:
 
     @property
     def name(self) -> str:
-        return f"{self.source}->{self.target}"
+        return edge_id(self.source, self.target)
 
 
 @dataclass(frozen=True)

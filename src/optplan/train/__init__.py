@@ -16,7 +16,7 @@ _names, __getattr__, __dir__ = lazy_exports(__name__, {
     "cost": ["Cost", "ClipFlops"],
     "run": ["StateResult", "StateRun", "train_state"],
     "replay": ["ScheduleResult", "train_schedule"],
-    "schedule": ["Schedule", "Stage", "load_schedule", "write_schedule"],
+    "schedule": ["Schedule", "Stage", "load_schedule"],
     "multiview": ["evaluate"],
     "session": ["TrainSession"],
     "edge": ["VideoEdgeTrainer"],
