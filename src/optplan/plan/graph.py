@@ -1,7 +1,7 @@
 """The state graph: training states as nodes of a DAG whose edges are the allowed moves.
 
 Three kinds of node: the *start* (the initial model, no state), *states* (train in this
-:class:`~optplan.train.State` until the knee) and *choices* (no training: keep the best of the
+:class:`~optplan.state.State` until the knee) and *choices* (no training: keep the best of the
 incoming models, e.g. the better of the consecutive and the uniform subgraph's final state).
 A graph is checked when built: unknown names, cycles, a final node the start cannot reach,
 states off every start-to-final path (unless ``prune`` drops them) and states the trainer
