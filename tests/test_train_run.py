@@ -170,7 +170,7 @@ def test_edge_trainer_implements_the_resumable_protocol(session, tiny_dataset, t
     first = run_edge(trainer, EdgeJob(id="e1", source=None, state=STATE, rule=KneeRule(patience=2, max_epochs=3)))
     assert first.error is None and first.knee.reached
     kept = first.checkpoint
-    assert kept.meta["state"] == "c4" and kept.meta["edge"] == "start-c4"
+    assert kept.meta["state"] == "c4" and kept.meta["edge"] == "start->c4"
     assert kept.path == str(tmp_path / "edges" / "start-c4" / "kept.pt")
 
     # edge c4 -> c8 from that checkpoint: interrupted after 1 epoch, resumed by the planner

@@ -35,7 +35,7 @@ from optplan.train.logging import RunLogger
 from optplan.train.optim import set_lr
 from optplan.train.schedule import warm_factor
 from optplan.train.session import TrainSession
-from optplan.train.state import State
+from optplan.state import State
 
 EpochCallback = Callable[[int, list[float]], None]
 """Called after every finished (saved) epoch with the epoch number and the curve so far."""

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from optplan.config import format_validation_error
 from optplan.errors import ConfigError
-from optplan.train.state import State
+from optplan.state import State
 
 
 class _Rule(BaseModel):
@@ -112,7 +112,10 @@ LRSchedule = Annotated[Union[Constant, Cosine, Linear, Step, Plateau], Field(dis
 
 
 class Stage(BaseModel):
-    """One stage of a schedule: a state, its epochs and how lr varies inside it."""
+    """One stage of a schedule: a state, its epochs and how lr varies inside it.
+
+    The planner's chosen path is a list of these too (with the default constant lr).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -129,6 +132,14 @@ class Stage(BaseModel):
         if isinstance(rule, Plateau):
             lr = max(lr, rule.min_lr)
         return lr
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields; the default constant lr is left out, so a planned stage reads
+        ``{state, epochs}`` as it always has."""
+        data = self.model_dump(mode="json", by_alias=True)
+        if self.lr_schedule == Constant():
+            del data["lr_schedule"]
+        return data
 
 
 class Schedule(BaseModel):
@@ -175,7 +186,3 @@ def load_schedule(source: dict[str, Any] | str | Path | Schedule) -> Schedule:
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, where)) from None
 
-
-def write_schedule(path: str | Path, schedule: Schedule) -> None:
-    """Write a schedule as YAML (the format :func:`load_schedule` and ``optplan train`` read)."""
-    Path(path).write_text(yaml.safe_dump(schedule.to_dict(), sort_keys=False))
