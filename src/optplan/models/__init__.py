@@ -15,7 +15,7 @@ from optplan._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "heads": ["ClassifierHead", "VideoNet", "classification_loss"],
-    "layers": ["BatchNorm3d", "set_frozen_bn"],
+    "layers": ["FROZEN_BN_MODES", "set_frozen_bn"],
     "registry": ["ModelInfo", "create_model", "create_model_from_config", "list_models",
                  "model_info", "register_model"],
 })

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+FrozenBN = Literal["stats", "all"]
+"""How a state with ``frozen_bn`` freezes BatchNorm (``train.frozen_bn``; see
+:func:`optplan.models.layers.set_frozen_bn`)."""
 
 
 class ModelConfig(BaseModel):
