@@ -61,8 +61,8 @@ def set_frozen_bn(model: nn.Module, frozen: bool, mode: FrozenBN = "stats") -> i
     good batch statistics. ``mode`` says how:
 
     - ``"stats"`` (the reference code): running statistics fixed, affine weights still trained,
-      and the stem's BN (the layers a model names in ``stem_modules``) left training entirely,
-      since it sees every frame of every clip and so still gets a large batch;
+      and the stem's BN (in the layers a model names in ``stem_modules``) left training entirely,
+      as the reference leaves the network's first BN;
     - ``"all"``: every BN, the stem's too, with statistics fixed and its affine parameters
       excluded from gradients (``requires_grad``), so SGD (weight decay, momentum) skips them.
 

@@ -22,7 +22,7 @@ dicts map by name; the spatial head's res5 is ``layer4_spatial``.
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Literal, Sequence, get_args
 
 import torch
 import torch.nn.functional as F
@@ -118,7 +118,7 @@ class P3DResNet(VideoNet):
         super().__init__()
         if len(depths) != 4 or min(depths) < 1:
             raise ValueError(f"depths must be 4 positive block counts (res2..res5), got {depths}")
-        if spatial_time_pool not in ("reference", "all"):
+        if spatial_time_pool not in get_args(SpatialTimePool):
             raise ValueError(f"spatial_time_pool must be 'reference' or 'all', got {spatial_time_pool!r}")
         self.spatial_time_pool = spatial_time_pool
         self.min_clip_length = stem_kernel_t
