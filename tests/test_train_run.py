@@ -298,7 +298,7 @@ def test_prepare_freezes_bn_after_the_syncbn_conversion(session, tiny_dataset, m
         assert affine_moved == (mode == "stats"), name
 
 
-def test_a_state_whose_epoch_would_drop_every_step_is_refused(session, tiny_dataset):
+def test_drop_last_sets_the_clips_of_an_epoch_and_refuses_an_epoch_without_a_step(session, tiny_dataset):
     import copy
 
     model, clips = session.new_model(), len(session.splits.train)
@@ -311,3 +311,6 @@ def test_a_state_whose_epoch_would_drop_every_step_is_refused(session, tiny_data
     keep.cfg = config(tiny_dataset, **{"train.drop_last": False, "train.drop_last_accumulation": False})
     for state in (too_big, too_long):
         keep.check_state(model, state)
+    odd = STATE.model_copy(update={"batch_size": 5})  # what an epoch trains is what it costs
+    assert (session.epoch_clips(odd), keep.epoch_clips(odd)) == (clips - clips % 5, clips)
+    assert session.epoch_gflops(odd) == pytest.approx(keep.epoch_gflops(odd) * (clips - clips % 5) / clips)

@@ -145,14 +145,14 @@ class TrainSession:
         if state.batch_size % self.dist.world_size:
             raise OptplanError(f"state {state.name!r}: batch_size {state.batch_size} must be a multiple "
                                f"of the {self.dist.world_size} training processes")
-        train, clips = self.cfg.train, len(self.splits.train)
-        batches = clips // state.batch_size if train.drop_last else -(-clips // state.batch_size)
+        train = self.cfg.train
+        batches = -(-self.epoch_clips(state) // state.batch_size)
         if batches < (state.accumulation if train.drop_last_accumulation else 1):
             raise OptplanError(
-                f"state {state.name!r}: an epoch of {clips} training clips in batches of {state.batch_size} "
-                f"x {state.accumulation} accumulated would make no optimiser step with train.drop_last="
-                f"{train.drop_last} and train.drop_last_accumulation={train.drop_last_accumulation}; "
-                "lower the batch or accumulation, or set those to false")
+                f"state {state.name!r}: an epoch of {len(self.splits.train)} training clips in batches of "
+                f"{state.batch_size} x {state.accumulation} accumulated would make no optimiser step with "
+                f"train.drop_last={train.drop_last} and train.drop_last_accumulation="
+                f"{train.drop_last_accumulation}; lower the batch or accumulation, or set those to false")
 
     # --- data -------------------------------------------------------------------------------
     def dataset(self, split: str, clip: ClipSpec, mode: str | None = None) -> VideoDataset:
@@ -225,10 +225,20 @@ class TrainSession:
                 progress.close()
         return stats
 
+    def epoch_clips(self, state: State) -> int:
+        """Clips one training epoch in ``state`` trains: the whole training list, less a short
+        last batch when ``train.drop_last`` drops it (or, distributed, when it has fewer clips
+        than processes; see :class:`ShardedBatchSampler`)."""
+        clips = len(self.splits.train)
+        short = clips % state.batch_size
+        if short and (self.cfg.train.drop_last or (self.dist.active and short < self.dist.world_size)):
+            clips -= short
+        return clips
+
     def epoch_gflops(self, state: State) -> float:
-        """Training GFLOPs of one epoch in ``state`` over the whole training list (what a budget
-        in GFLOPs converts to epochs with)."""
-        return self.flops.train(state.clip_length, len(self.splits.train))
+        """Training GFLOPs of one epoch in ``state`` (what a budget in GFLOPs converts to epochs
+        with)."""
+        return self.flops.train(state.clip_length, self.epoch_clips(state))
 
     def charge(self, cost: Cost, state: State, stats: EpochStats | None = None,
                scores: Scores | None = None, seconds: float = 0.0) -> None:
