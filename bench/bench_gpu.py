@@ -6,9 +6,9 @@
    (Nesterov) and gradient clipping that ``TrainSession`` builds, on inputs laid out as
    ``Precision.to_device`` lays them out. Median of timed steps after warm-up, with a CUDA
    synchronise around each step; peak memory and achieved TFLOP/s (3 x forward GFLOPs per clip).
-2. Frozen BatchNorm under ``SyncBatchNorm``: runs the project's own ``wrap_model`` path in a
-   one-process NCCL group with a 2-rank ``DistInfo`` view and reports whether the frozen
-   modules' running statistics moved in a training step (they must not).
+2. Frozen BatchNorm under ``SyncBatchNorm``: the session's conversion and freezing in a
+   one-process NCCL group with a 2-rank ``DistInfo`` view; reports whose running statistics
+   moved in a training step (none with ``frozen_bn=all``, the stem's alone with ``stats``).
 3. Two-process NCCL DDP (``torchrun --nproc_per_node=2``) on however many GPUs are visible.
 
 Prints a markdown section; e.g. ``python bench/bench_gpu.py --batch 8 --steps 20``.
@@ -99,30 +99,32 @@ def step_table(batch: int, steps: int, warmup: int, compile_warmup: int,
 
 
 def syncbn_frozen_check() -> str:
-    """Does the project's ``wrap_model`` keep frozen BatchNorm frozen once converted to SyncBN?"""
+    """Does frozen BatchNorm stay frozen through the session's SyncBN path (``sync_batchnorm``,
+    then ``set_frozen_bn``, as ``TrainSession.prepare`` does), in a one-process NCCL group with a
+    2-rank ``DistInfo`` view? Reports, per ``train.frozen_bn`` mode, whose statistics moved."""
     import torch.distributed as dist
 
-    from optplan.train.distributed import DistInfo, wrap_model
+    from optplan.train.distributed import DistInfo, sync_batchnorm
 
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ.setdefault("MASTER_PORT", "29533")
     dist.init_process_group("nccl", rank=0, world_size=1)
     dev = torch.device("cuda", 0)
-    torch.manual_seed(0)
-    model = create_model("dg_p3d_tiny").to(dev).train()
-    set_frozen_bn(model, True)
-    before = {k: v.clone() for k, v in model.state_dict().items() if "running_" in k}
-    wrapped = wrap_model(model, DistInfo(rank=0, world_size=2, local_rank=0), dev)
-    syncs = sum(isinstance(m, torch.nn.SyncBatchNorm) for m in wrapped.modules())
-    wrapped.train()  # as the engine does at the start of every epoch
-    x = torch.randn(4, 3, 8, 32, 32, device=dev) * 3 + 1
-    classification_loss(wrapped(x), torch.randint(0, 10, (4,), device=dev)).backward()
-    after = {k: v for k, v in wrapped.module.state_dict().items() if "running_" in k}
-    moved = [k for k in before if not torch.equal(before[k], after[k])]
+    lines = []
+    for mode in ("all", "stats"):
+        torch.manual_seed(0)
+        model = sync_batchnorm(create_model("dg_p3d_tiny").to(dev), DistInfo(rank=0, world_size=2), dev)
+        set_frozen_bn(model, True, mode)
+        layers = [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.SyncBatchNorm)]
+        before = {n: m.running_mean.clone() for n, m in layers}
+        model.train()  # as the engine does at the start of every epoch
+        x = torch.randn(4, 3, 8, 32, 32, device=dev) * 3 + 1
+        classification_loss(model(x), torch.randint(0, 10, (4,), device=dev)).backward()
+        moved = [n for n, m in layers if not torch.equal(before[n], m.running_mean)]
+        lines.append(f"frozen_bn={mode}: {len(layers)} SyncBatchNorm layers, running statistics moved in "
+                     f"{len(moved)} {moved[:2]} after one training step")
     dist.destroy_process_group()
-    return (f"{syncs} SyncBatchNorm modules after wrap_model; running statistics of frozen BN moved "
-            f"in {len(moved)} of {len(before)} buffers after one training step"
-            + (f" (first: {moved[0]})" if moved else ""))
+    return "; ".join(lines)
 
 
 def main() -> None:
