@@ -18,3 +18,7 @@ class ModelConfig(BaseModel):
     head_weight: float = Field(1.0, gt=0.0, description="Weight of the summed dual-head cross-entropy.")
     dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout before each classifier.")
     pretrained_2d: Path | None = Field(None, description="Local 2D ResNet state dict to inflate from.")
+    pretrained: Path | None = Field(
+        None, description="Video weights to start from (fine-tuning): an optplan checkpoint, MMAction2 "
+                          "{'state_dict'}, PySlowFast {'model_state'} or a plain state dict; a "
+                          "classifier of another class count is re-created.")

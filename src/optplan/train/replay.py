@@ -131,7 +131,7 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
     if main:
         last_state = next(s.state for s in reversed(schedule.stages) if s.epochs)
         save_checkpoint(final, make_checkpoint(model, state=last_state.to_dict(), epoch=cost.epochs,
-                                               config=cfg.model_dump(mode="json"),
+                                               config=cfg.model_dump(mode="json"), classes=session.classes,
                                                meta={"schedule": schedule.to_dict(), "curves": curves}))
         done.write_text(json.dumps(result.to_dict(), indent=2))
         last.unlink(missing_ok=True)
