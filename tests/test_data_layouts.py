@@ -189,6 +189,15 @@ def test_one_epoch_trains_on_a_public_layout(layout, request, tmp_path, capsys):
     over = [f"data.root={root}", f"data.cache_dir={tmp_path / 'cache'}", "data.val_fraction=0.5",
             "data.crop_size=16", "data.short_side=16", "data.num_workers=0", "train.threads=1",
             "train.progress=false", "knee.patience=1", "knee.max_epochs=1"]
-    assert main(["train", *over, "--state", str(state), "--out", str(tmp_path / "run")]) == 0
+    run = tmp_path / "run"
+    assert main(["train", *over, "--state", str(state), "--out", str(run)]) == 0
     assert "knee at epoch" in capsys.readouterr().out
-    assert json.loads((tmp_path / "run" / "result.json").read_text())["cost"]["epochs"] == 1
+    assert json.loads((run / "result.json").read_text())["cost"]["epochs"] == 1
+    assert "short: epoch=1 state=short loss=" in (run / "log.txt").read_text()  # the text log beside log.jsonl
+    if layout == "kinetics":  # the same --out with another state or config trains nothing
+        config = (run / "config.yaml").read_text()
+        state.write_text("name: short\nlr: 0.02\nclip_length: 4\nbatch_size: 2\n")
+        assert main(["train", *over, "data.crop_size=12", "--state", str(state), "--out", str(run)]) == 2
+        err = capsys.readouterr().err
+        assert "state.lr: run has 0.01, now 0.02" in err and "config.data.crop_size: run has 16, now 12" in err
+        assert (run / "config.yaml").read_text() == config

@@ -5,7 +5,7 @@ epoch given by the stage's ``lr_schedule``; the model carries over from stage to
 are seeded as in :class:`~optplan.train.run.StateRun` (by state name and epoch in the state),
 so replaying a planned path with constant learning rates rebuilds the planned model. The run
 directory holds ``last.pt`` (resume point after each epoch), ``final.pt`` (the model at the
-end), ``log.jsonl``/``tb/`` and ``result.json`` (per-stage curves and cost).
+end), ``log.jsonl``/``log.txt``/``tb/`` and ``result.json`` (per-stage curves and cost).
 """
 
 from __future__ import annotations

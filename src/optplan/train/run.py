@@ -8,7 +8,7 @@ A run directory holds
                   from which a killed run resumes
 ``kept.pt``       the knee epoch's model once decided (the other epoch files are deleted)
 ``curve.csv``     the validation curve so far (``optplan knee`` reads it)
-``log.jsonl``     one line per epoch; ``tb/`` the same as TensorBoard scalars
+``log.jsonl``     one line per epoch (``log.txt`` the same for people); ``tb/`` as TensorBoard scalars
 ``result.json``   curve, knee and cost once the state is finished
 
 Every epoch is seeded from (``train.seed``, the state's name, the epoch), so the run is the same
@@ -186,7 +186,7 @@ class StateRun:
 
     def _clear(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        for pattern in ("epoch_*.pt", "last.pt", "kept.pt", "curve.csv", "result.json", "log.jsonl"):
+        for pattern in ("epoch_*.pt", "last.pt", "kept.pt", "curve.csv", "result.json", "log.jsonl", "log.txt"):
             for path in self.run_dir.glob(pattern):
                 path.unlink()
 
