@@ -116,10 +116,15 @@ def _without(records: list[VideoRecord], paths: set[str]) -> list[VideoRecord]:
     return [r for r in records if str(r.path) not in paths]
 
 
+def cache_path(cfg: DataConfig) -> Path:
+    """Where decoded frames and probe results live (``data.cache_dir``, else ``ROOT/.cache``)."""
+    return Path(cfg.cache_dir) if cfg.cache_dir is not None else Path(cfg.root) / ".cache"
+
+
 def cache_dir(cfg: DataConfig) -> Path:
-    """Where decoded frames and probe results live, created if needed; refuses a directory
-    that cannot be written (a read-only dataset root) with the setting that fixes it."""
-    path = Path(cfg.cache_dir) if cfg.cache_dir is not None else Path(cfg.root) / ".cache"
+    """:func:`cache_path`, created if needed; refuses a directory that cannot be written (a
+    read-only dataset root) with the setting that fixes it."""
+    path = cache_path(cfg)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
