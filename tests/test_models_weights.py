@@ -104,3 +104,7 @@ def test_train_fine_tunes_from_an_mmaction2_checkpoint(tiny_dataset, kinetics_li
     kept = load_checkpoint(tmp_path / "run" / "kept.pt")
     assert kept["classes"] == [line.split()[1] for line in (tiny_dataset / "classInd.txt").read_text().splitlines()]
     assert kept["config"]["data"]["root"] == str(tiny_dataset) and kept["model"]["heads.0.fc.weight"].shape[0] == 12
+    wrong = {**kept, "classes": list(reversed(kept["classes"]))}
+    torch.save(wrong, tmp_path / "wrong.pt")
+    assert main(["eval", *over, "--checkpoint", str(tmp_path / "wrong.pt")]) == 2
+    assert "was trained on the classes" in capsys.readouterr().err
