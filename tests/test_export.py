@@ -60,6 +60,7 @@ SOLVER:
   STEPS: [0, 20, 50, 60]
   LRS: [1.0, 1.0, 0.1, 0.05]
   MAX_EPOCH: 65
+  WARMUP_EPOCHS: 0.0  # the planned stages start at their lr
 """
 
 

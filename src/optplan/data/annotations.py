@@ -233,18 +233,18 @@ def _read_ssv2(path: Path, root: Path, classes: list[str] | None) -> Annotations
         raise OptplanError(f"Something-Something JSON {str(path)!r} cannot be read: {err}") from None
     if not isinstance(entries, list) or not all(isinstance(e, dict) and "id" in e for e in entries):
         raise OptplanError(f"{path}: expected a JSON list of objects with 'id' and 'template'/'label'")
+    names = [_ssv2_class(entry) for entry in entries]
+    if None in names:
+        n = names.index(None)
+        raise OptplanError(f"{path}: entry {n} (id {entries[n]['id']}) has no 'template' or 'label'; "
+                           "unlabelled test lists cannot be used for training or scoring")
     if classes is None:
         label_file = next((path.parent / n for n in SSV2_LABEL_FILES if (path.parent / n).is_file()), None)
         if label_file is not None:
             mapping = json.loads(label_file.read_text())
             classes = [name for name, _ in sorted(mapping.items(), key=lambda kv: int(kv[1]))]
         else:
-            classes = sorted({c for c in map(_ssv2_class, entries) if c})
-    names = [_ssv2_class(entry) for entry in entries]
-    if None in names:
-        n = names.index(None)
-        raise OptplanError(f"{path}: entry {n} (id {entries[n]['id']}) has no 'template' or 'label'; "
-                           "unlabelled test lists cannot be used for training or scoring")
+            classes = sorted(set(names))
     videos = _ssv2_video_folder(path, root, [str(e["id"]) for e in entries])
     records = []
     for n, (entry, name) in enumerate(zip(entries, names)):

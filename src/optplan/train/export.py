@@ -6,7 +6,7 @@
 ``begin=0`` and ``by_epoch=True``, so the milestones are absolute epochs and MMEngine's chained
 schedulers multiply into each stage's learning rate). ``"pyslowfast"`` gives YAML for PySlowFast's
 ``SOLVER`` (``LR_POLICY: steps_with_relative_lrs``, ``STEPS`` from 0, ``LRS`` relative to
-``BASE_LR``, ``MAX_EPOCH``).
+``BASE_LR``, ``MAX_EPOCH``, no warm-up).
 
 Neither framework changes the clip setting (frames, sampling, batch, frozen BN) at given epochs
 of one run (PySlowFast's MULTIGRID cycles shapes on its own rule), so the per-stage clip
@@ -115,7 +115,8 @@ def _pyslowfast(schedule: Schedule) -> list[str]:
     steps = ", ".join(str(sp.begin) for sp in trained)
     lrs = ", ".join(_number(sp.stage.state.lr / base) for sp in trained)
     return ["SOLVER:", f"  BASE_LR: {_number(base)}", "  LR_POLICY: steps_with_relative_lrs",
-            f"  STEPS: [{steps}]", f"  LRS: [{lrs}]", f"  MAX_EPOCH: {schedule.epochs}"]
+            f"  STEPS: [{steps}]", f"  LRS: [{lrs}]", f"  MAX_EPOCH: {schedule.epochs}",
+            "  WARMUP_EPOCHS: 0.0  # the planned stages start at their lr"]
 
 
 WRITERS: dict[str, Callable[[Schedule], list[str]]] = {"mmaction2": _mmaction2, "pyslowfast": _pyslowfast}
