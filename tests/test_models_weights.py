@@ -9,10 +9,12 @@ import pytest
 import torch
 
 from optplan.cli import main
+from optplan.config import load_config
 from optplan.errors import OptplanError
 from optplan.models import create_model
 from optplan.models.weights import load_weights
 from optplan.train.checkpoint import load_checkpoint, make_checkpoint
+from optplan.train.session import TrainSession
 
 CLASSIFIER = ("heads.0.fc", "heads.1.fc")
 
@@ -86,6 +88,19 @@ def test_mismatches_name_the_first_key(kinetics_like, tmp_path):
     refused(kinetics_like, r"first mismatched key 'heads.0.fc.weight' has shape \(5, ")
     refused({"model": argparse.Namespace(x=1)}, "not a loadable state dict")  # no pickled objects
     refused({"epoch": 3, "cfg": "x"}, r"holds a dict with keys \['cfg', 'epoch'\], not a state dict")
+
+
+def test_every_model_a_session_makes_starts_from_model_pretrained(tiny_dataset, kinetics_like, tmp_path):
+    """What a plan's start edges and a schedule replay begin from."""
+    path = tmp_path / "k.pyth"
+    torch.save(as_shipped(kinetics_like, "pyslowfast"), path)
+    cfg = load_config(None, [f"data.root={tiny_dataset}", f"data.cache_dir={tmp_path / 'cache'}",
+                             f"model.pretrained={path}", "train.threads=1"])
+    session = TrainSession(cfg)
+    model = session.new_model().state_dict()
+    assert torch.equal(model["conv1.weight"], kinetics_like["conv1.weight"])
+    assert model["heads.0.fc.weight"].shape[0] == 12
+    assert not torch.equal(session.new_model(pretrained=False).state_dict()["conv1.weight"], kinetics_like["conv1.weight"])
 
 
 @pytest.mark.slow
