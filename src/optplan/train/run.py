@@ -32,8 +32,10 @@ from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_chec
 from optplan.train.distributed import barrier
 from optplan.train.engine import Scores
 from optplan.train.logging import RunLogger
+from optplan.train.optim import set_lr
+from optplan.train.schedule import warm_factor
 from optplan.train.session import TrainSession
-from optplan.train.state import State
+from optplan.state import State
 
 EpochCallback = Callable[[int, list[float]], None]
 """Called after every finished (saved) epoch with the epoch number and the curve so far."""
@@ -125,6 +127,9 @@ class StateRun:
         """Train one more epoch, score it, save it; returns the score (NaN when diverged)."""
         self.initial_score()
         epoch = self.epoch + 1
+        # A run from scratch warms up (train.warmup_epochs), as the first stage of its replay does.
+        warmup = self.session.cfg.train.warmup_epochs if self.source is None else 0
+        set_lr(self.optimizer, self.state.lr * warm_factor(epoch - 1, warmup))
         start = time.perf_counter()
         stats = self.session.train_one_epoch(self.net, self.optimizer, self.state, epoch,
                                              scaler=self.scaler, desc=f"{self.tag} epoch {epoch}")

@@ -20,14 +20,14 @@ from optplan.data.dataset import ClipSampler, VideoDataset, make_loader
 from optplan.data.sampling import ClipSpec
 from optplan.data.splits import load_splits
 from optplan.errors import OptplanError
-from optplan.models import create_model, set_frozen_bn
+from optplan.models import config_overrides, create_model_from_config, set_frozen_bn
 from optplan.models.weights import load_weights
 from optplan.train.checkpoint import unwrap
 from optplan.train.cost import ClipFlops, Cost
 from optplan.train.distributed import ShardedBatchSampler, all_reduce_sum, init_distributed, wrap_model
 from optplan.train.engine import EpochStats, Precision, Scores, train_epoch, validate
 from optplan.train.optim import make_optimizer
-from optplan.train.state import State
+from optplan.state import State
 from optplan.train.threads import auto_threads
 
 _AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -70,7 +70,7 @@ class TrainSession:
         self._datasets: dict[tuple[str, str], VideoDataset] = {}
         self._loaders: dict[tuple[str, str, int], DataLoader] = {}
         m = cfg.model
-        self.flops = ClipFlops(m.name, len(self.classes), cfg.data.crop_size, {"dropout": m.dropout, **m.kwargs})
+        self.flops = ClipFlops(m.name, len(self.classes), cfg.data.crop_size, config_overrides(m))
 
     def serves(self, cfg: OptplanConfig) -> "TrainSession":
         """Return self if it was built for ``cfg``'s data, model and train sections (the knee
@@ -100,12 +100,8 @@ class TrainSession:
     def new_model(self, *, pretrained: bool = True) -> nn.Module:
         """A freshly initialised model (seeded by ``train.seed``), on the session's device;
         with ``pretrained``, from ``model.pretrained`` when that is set."""
-        m = self.cfg.model
         torch.manual_seed(self.cfg.train.seed)
-        model = create_model(m.name, num_classes=len(self.classes), pretrained_2d=m.pretrained_2d,
-                             pretrained=m.pretrained if pretrained else None,
-                             **{"dropout": m.dropout, **m.kwargs})
-        return self._place(model)
+        return self._place(create_model_from_config(self.cfg.model, len(self.classes), pretrained=pretrained))
 
     def load_model(self, path: str | Path, *, fine_tune: bool = False) -> nn.Module:
         """The model in the weights file at ``path`` (an optplan checkpoint, or another
