@@ -167,3 +167,22 @@ def test_knee_refits_reach_the_rule_and_the_resume_fingerprint(tmp_path, capsys)
     capsys.readouterr()
     assert main(["plan", "--simulate", "--out", str(tmp_path / "refits2"), "--quiet", *stable, "knee.refits=5"]) == 2
     assert "config.knee.refits: run has 2, now 5" in capsys.readouterr().err
+
+
+def test_dry_run_bounds_the_plan_and_trains_nothing(tiny_dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["plan", f"data.root={tiny_dataset}", f"data.cache_dir={tmp_path / 'cache'}", "data.crop_size=28",
+            "knee.max_epochs=6", "plan.beam=2", *SMALL, "--out", str(run), "--dry-run"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # 2 x 2 graph: 6 edges, the 4 from a trained node once per kept model (beam 2)
+    assert lines[0] == "10 edge runs to train; 36 train / 12 val / 24 test videos"
+    rows = {"".join(line.split()[:3]): line.split()[3:] for line in lines[2:8]}
+    assert rows["start->c4_x1"][:3] == ["4", "1", "4..6"] and rows["c4_x1->c8_x1"][:3] == ["8", "2", "4..6"]
+    low, high = map(float, rows["start->c4_x1"][3].split(".."))
+    assert high == pytest.approx(low * 6 / 4, rel=1e-3)  # GFLOPs scale with the epochs
+    eight = float(rows["start->c8_x1"][3].split("..")[0])
+    assert 1.5 < eight / low < 2.5  # and with the clip length
+    assert lines[8].split()[:3] == ["total", "10", "40..60"]
+    assert lines[-3].startswith("checkpoints: ") and "frame cache: about" in lines[-2]
+    assert lines[-1] == "nothing trained" and not run.exists() and not (tmp_path / "cache").exists()

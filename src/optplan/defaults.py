@@ -26,8 +26,13 @@ class DataConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     root: Path = Field(Path("data/synth"), description="Directory the annotation paths are relative to.")
-    format: Literal["auto", "ucf101", "kinetics", "csv", "ssv2"] = Field(
+    format: Literal["auto", "ucf101", "hmdb51", "kinetics", "csv", "ssv2"] = Field(
         "auto", description="Annotation format; 'auto' detects it from the files in root.")
+    split: int = Field(1, ge=1, le=3, description="Official split (1-3) of UCF101 / HMDB51 whose lists "
+                                                  "are looked for when train_list is None.")
+    class_names: Path | None = Field(
+        None, description="Label map: one class name per line, line 1 = label 0 (names the "
+                          "integer labels of 'path label' lists, fixes the class order).")
     train_list: Path | None = Field(None, description="Training annotation file (None: found in root).")
     val_list: Path | None = Field(
         None, description="Validation list. None: hold out val_fraction of the training list.")
@@ -61,6 +66,10 @@ class ModelConfig(BaseModel):
     head_weight: float = Field(1.0, gt=0.0, description="Weight of the summed dual-head cross-entropy.")
     dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout before each classifier.")
     pretrained_2d: Path | None = Field(None, description="Local 2D ResNet state dict to inflate from.")
+    pretrained: Path | None = Field(
+        None, description="Video weights to start from (fine-tuning): an optplan checkpoint, MMAction2 "
+                          "{'state_dict'}, PySlowFast {'model_state'} or a plain state dict; a "
+                          "classifier of another class count is re-created.")
 
 
 class TrainConfig(BaseModel):

@@ -17,7 +17,7 @@ from optplan import __version__
 from optplan.errors import OptplanError
 
 # Order is the order shown in ``optplan --help``: the pipeline, then the tools.
-SUBCOMMAND_MODULES = ["demo", "data", "models", "train", "eval", "knee", "plan", "report", "bench", "config"]
+SUBCOMMAND_MODULES = ["demo", "data", "models", "train", "eval", "knee", "plan", "report", "export", "bench", "config"]
 
 
 def build_parser() -> argparse.ArgumentParser:

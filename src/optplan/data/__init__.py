@@ -19,6 +19,6 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "config": ["DataConfig"],
     "dataset": ["ClipKey", "ClipSampler", "VideoDataset", "make_loader"],
     "sampling": ["ClipSpec", "sample_indices"],
-    "splits": ["Splits", "find_lists", "load_splits"],
+    "splits": ["Splits", "find_lists", "load_splits", "read_lists"],
     "synth": ["render_video", "synthesize"],
 })

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from optplan.errors import OptplanError
+from optplan.models.weights import read_state_dict, strip_prefixes
 
 IGNORED_2D_PREFIXES = ("fc.",)
 
@@ -29,24 +30,6 @@ def twin_2d_key(key: str) -> str | None:
     if key.startswith("heads.") or ".conv2_t." in key or ".gc." in key:
         return None
     return key.replace("layer4_spatial.", "layer4.", 1)
-
-
-def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state dict with ``weights_only=True``; unwraps ``{"state_dict": ...}`` /
-    ``{"model": ...}`` checkpoints and a DataParallel ``module.`` prefix."""
-    path = Path(path)
-    if not path.is_file():
-        raise OptplanError(f"model.pretrained_2d: no file {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle, zip or unsafe-type errors all mean "not a plain state dict"
-        raise OptplanError(f"model.pretrained_2d: {path} is not a loadable state dict ({err})") from err
-    for wrapper in ("state_dict", "model"):
-        if isinstance(state, Mapping) and isinstance(state.get(wrapper), Mapping):
-            state = state[wrapper]
-    if not isinstance(state, Mapping):
-        raise OptplanError(f"model.pretrained_2d: {path} holds a {type(state).__name__}, not a state dict")
-    return {k.removeprefix("module."): v for k, v in state.items()}
 
 
 def inflate_state_dict(model: nn.Module, state_2d: Mapping[str, torch.Tensor],
@@ -102,6 +85,8 @@ def _inflate(value: torch.Tensor, shape: torch.Size) -> torch.Tensor | None:
 
 def inflate_from_2d(model: nn.Module, path: str | Path) -> nn.Module:
     """Initialise ``model`` in place from the 2D ResNet state-dict file at ``path``; returns it."""
-    state = inflate_state_dict(model, load_state_dict_file(path), source=f"model.pretrained_2d {path}")
+    state_2d, _ = read_state_dict(path, "model.pretrained_2d")
+    state_2d = {strip_prefixes(k, {}): v for k, v in state_2d.items()}  # no 2D ResNet name has one
+    state = inflate_state_dict(model, state_2d, source=f"model.pretrained_2d {path}")
     model.load_state_dict(state)
     return model

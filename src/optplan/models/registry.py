@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -22,6 +23,8 @@ from optplan.errors import OptplanError
 
 if TYPE_CHECKING:
     from optplan.defaults import ModelConfig
+
+log = logging.getLogger("optplan.models")
 
 
 @dataclass(frozen=True)
@@ -89,13 +92,15 @@ def model_info(name: str) -> ModelInfo:
     return _REGISTRY[name][0]
 
 
-def create_model(name: str, num_classes: int | None = None, *, pretrained_2d: str | Path | None = None,
-                 **overrides: Any) -> nn.Module:
+def create_model(name: str, num_classes: int | None = None, *, pretrained: str | Path | None = None,
+                 pretrained_2d: str | Path | None = None, **overrides: Any) -> nn.Module:
     """Build a registered model.
 
     Args:
         name: registered name (``list_models()``).
         num_classes: classifier outputs (default: the model's default config).
+        pretrained: a local video weights file to fine-tune from (any container
+            :mod:`optplan.models.weights` reads); a classifier of another class count is re-created.
         pretrained_2d: a local 2D ResNet state-dict file to inflate from (nothing downloads).
         **overrides: architecture arguments (e.g. ``dropout=0.2``, ``depths=(2, 2, 2, 2)``).
 
@@ -111,6 +116,10 @@ def create_model(name: str, num_classes: int | None = None, *, pretrained_2d: st
         from optplan.models.inflate import inflate_from_2d
 
         inflate_from_2d(model, pretrained_2d)
+    if pretrained is not None:
+        from optplan.models.weights import load_weights
+
+        log.info(load_weights(model, pretrained, "model.pretrained", fine_tune=True).describe(pretrained))
     return model
 
 
@@ -120,6 +129,8 @@ def config_overrides(cfg: "ModelConfig") -> dict[str, Any]:
     return {"dropout": cfg.dropout, **cfg.kwargs}
 
 
-def create_model_from_config(cfg: "ModelConfig", num_classes: int) -> nn.Module:
-    """Build the model a config's ``model`` section describes (name, overrides, pretrained_2d)."""
-    return create_model(cfg.name, num_classes, pretrained_2d=cfg.pretrained_2d, **config_overrides(cfg))
+def create_model_from_config(cfg: "ModelConfig", num_classes: int, *, pretrained: bool = True) -> nn.Module:
+    """Build the model a config's ``model`` section describes (name, overrides, pretrained_2d, and
+    with ``pretrained`` the ``model.pretrained`` weights when set)."""
+    return create_model(cfg.name, num_classes, pretrained=cfg.pretrained if pretrained else None,
+                        pretrained_2d=cfg.pretrained_2d, **config_overrides(cfg))

@@ -8,7 +8,7 @@ A run directory holds
                   from which a killed run resumes
 ``kept.pt``       the knee epoch's model once decided (the other epoch files are deleted)
 ``curve.csv``     the validation curve so far (``optplan knee`` reads it)
-``log.jsonl``     one line per epoch; ``tb/`` the same as TensorBoard scalars
+``log.jsonl``     one line per epoch (``log.txt`` the same for people); ``tb/`` as TensorBoard scalars
 ``result.json``   curve, knee and cost once the state is finished
 
 Every epoch is seeded from (``train.seed``, the state's name, the epoch), so the run is the same
@@ -88,7 +88,7 @@ class StateRun:
         elif self.main:
             self._clear()
         barrier()
-        self.model = session.load_model(self.source) if self.source else session.new_model()
+        self.model = session.load_model(self.source, fine_tune=True) if self.source else session.new_model()
         self.scores: list[float] = []
         self.epoch = 0
         self.cost = Cost()
@@ -112,10 +112,12 @@ class StateRun:
     # --- EdgeRun protocol -------------------------------------------------------------------
     def initial_score(self) -> float:
         """Score of the source model in this state's clip setting (0.0 from scratch, as in the
-        paper); also saves the source as ``epoch_0.pt`` so ``keep(0)`` can return it."""
+        paper; a ``model.pretrained`` start is scored); also saves the source as ``epoch_0.pt``
+        so ``keep(0)`` can return it."""
         if not self.scores:
             start = time.perf_counter()
-            scores = self.session.score(self.net, self.state) if self.source else None
+            scored = self.source or self.session.cfg.model.pretrained
+            scores = self.session.score(self.net, self.state) if scored else None
             self.scores = [scores.score if scores is not None else 0.0]
             self.session.charge(self.cost, self.state, scores=scores, seconds=time.perf_counter() - start)
             self._save_epoch()
@@ -168,7 +170,8 @@ class StateRun:
         """Write ``epoch_<k>.pt`` (model) and ``last.pt`` (everything), then the curve CSV."""
         if self.main:
             cfg = self.session.cfg.model_dump(mode="json")
-            common = dict(state=self.state.to_dict(), epoch=self.epoch, config=cfg)
+            common = dict(state=self.state.to_dict(), epoch=self.epoch, config=cfg,
+                          classes=self.session.classes)
             meta = {"scores": self.scores, "cost": self.cost.to_dict(), "source": self.source,
                     "tag": self.tag, "scaler": self.scaler.state_dict() if self.scaler else None}
             save_checkpoint(self.run_dir / f"epoch_{self.epoch}.pt",
@@ -188,7 +191,7 @@ class StateRun:
 
     def _clear(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        for pattern in ("epoch_*.pt", "last.pt", "kept.pt", "curve.csv", "result.json", "log.jsonl"):
+        for pattern in ("epoch_*.pt", "last.pt", "kept.pt", "curve.csv", "result.json", "log.jsonl", "log.txt"):
             for path in self.run_dir.glob(pattern):
                 path.unlink()
 

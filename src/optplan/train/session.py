@@ -21,7 +21,8 @@ from optplan.data.sampling import ClipSpec
 from optplan.data.splits import load_splits
 from optplan.errors import OptplanError
 from optplan.models import config_overrides, create_model_from_config, set_frozen_bn
-from optplan.train.checkpoint import load_checkpoint, unwrap
+from optplan.models.weights import load_weights
+from optplan.train.checkpoint import unwrap
 from optplan.train.cost import ClipFlops, Cost
 from optplan.train.distributed import (ShardedBatchSampler, all_reduce_sum, init_distributed, sync_batchnorm,
                                        wrap_model)
@@ -97,20 +98,18 @@ class TrainSession:
         return None
 
     # --- models -----------------------------------------------------------------------------
-    def new_model(self) -> nn.Module:
-        """A freshly initialised model (seeded by ``train.seed``), on the session's device."""
+    def new_model(self, *, pretrained: bool = True) -> nn.Module:
+        """A freshly initialised model (seeded by ``train.seed``), on the session's device;
+        with ``pretrained``, from ``model.pretrained`` when that is set."""
         torch.manual_seed(self.cfg.train.seed)
-        return self._place(create_model_from_config(self.cfg.model, len(self.classes)))
+        return self._place(create_model_from_config(self.cfg.model, len(self.classes), pretrained=pretrained))
 
-    def load_model(self, path: str | Path) -> nn.Module:
-        """The model stored in an optplan checkpoint at ``path``."""
-        model = self.new_model()
-        state_dict = load_checkpoint(path, map_location=self.device)["model"]
-        try:
-            unwrap(model).load_state_dict(state_dict)
-        except RuntimeError as err:
-            raise OptplanError(f"checkpoint {str(path)!r} does not fit model {self.cfg.model.name!r} "
-                               f"with {len(self.classes)} classes: {str(err).splitlines()[0]}") from None
+    def load_model(self, path: str | Path, *, fine_tune: bool = False) -> nn.Module:
+        """The model in the weights file at ``path`` (an optplan checkpoint, or another
+        framework's, see :mod:`optplan.models.weights`); ``fine_tune`` re-creates a classifier
+        trained on another class count instead of refusing it."""
+        model = self.new_model(pretrained=False)
+        load_weights(unwrap(model), path, "checkpoint", fine_tune=fine_tune)
         return model
 
     def _place(self, model: nn.Module) -> nn.Module:
