@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from optplan.section import Section
 
 
-class ModelConfig(BaseModel):
+class ModelConfig(Section):
     """A registry name plus overrides; see ``optplan models`` for the names."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field("dg_p3d_tiny", description="Registered model name (optplan models lists them).")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Overrides passed to the builder.")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from optplan.section import Count, PositiveFinite, Section
 
 GridRule = Literal["monotone_lr", "monotone_clip", "one_change", "adjacent"]
 
 
-class SimulationConfig(BaseModel):
+class SimulationConfig(Section):
     """The response surface of :class:`~optplan.plan.SimulatedTrainer` (``--simulate``).
 
     An edge into state v started from a model of score ``s0`` follows
@@ -21,8 +23,6 @@ class SimulationConfig(BaseModel):
     ``diverge_after`` on. With ``noise = 0`` and ``0 <= transfer <= 1`` an edge's score grows
     with its source's, so the dynamic programme is exact.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     seed: int = Field(0, description="Seed of the noise (curves are deterministic given it).")
     noise: float = Field(0.0, ge=0.0, description="Std of the Gaussian noise added to each score.")
@@ -51,23 +51,21 @@ class SimulationConfig(BaseModel):
         return states
 
 
-class PlanConfig(BaseModel):
+class PlanConfig(Section):
     """States and moves. A preset builds the paper's graph from clip settings and lr multipliers;
     'grid' crosses the values of ``grid`` and links them by ``rules``; 'custom' takes ``states``
     and ``edges`` as written."""
 
-    model_config = ConfigDict(extra="forbid")
-
     preset: Literal["paper", "paper-ext", "auto", "grid", "custom"] = Field(
         "paper", description="Graph family: paper, paper-ext, auto (paper with the start linked to "
                              "every clip setting), grid (grid + rules) or custom.")
-    clip_lengths: list[int] = Field([4, 8, 16], description="Clip settings, shortest first (frames).")
-    batch_sizes: list[int] = Field([16, 8, 4], description="Per-step batch per clip setting.")
-    frame_steps: list[int] | None = Field(
+    clip_lengths: list[Count] = Field([4, 8, 16], description="Clip settings, shortest first (frames).")
+    batch_sizes: list[Count] = Field([16, 8, 4], description="Per-step batch per clip setting.")
+    frame_steps: list[Count] | None = Field(
         None, description="Frame step per clip setting (None: 1); a clip spans clip x step frames.")
-    accumulation: list[int] = Field([1, 2, 4], description="Gradient accumulation per clip setting.")
-    base_lrs: list[float] = Field([0.1, 0.1, 0.1], description="Base learning rate per clip setting.")
-    lr_multipliers: list[float] = Field([1.0, 0.1, 0.01], description="Learning-rate levels.")
+    accumulation: list[Count] = Field([1, 2, 4], description="Gradient accumulation per clip setting.")
+    base_lrs: list[PositiveFinite] = Field([0.1, 0.1, 0.1], description="Base learning rate per clip setting.")
+    lr_multipliers: list[PositiveFinite] = Field([1.0, 0.1, 0.01], description="Learning-rate levels.")
     sampling: Literal["consecutive", "uniform", "both"] = Field(
         "consecutive", description="'both': two subgraphs sharing the start; the better final wins.")
     frozen_bn_longest: bool = Field(True, description="Freeze BatchNorm in the longest-clip states.")

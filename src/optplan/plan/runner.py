@@ -56,10 +56,13 @@ def make_trainer(cfg: OptplanConfig, run_dir: Path, simulate: bool = False) -> E
 
 
 def model_validator(cfg: OptplanConfig) -> Validator:
-    """A graph validator refusing states whose clips the configured model cannot take."""
+    """A graph validator refusing states whose clips the configured model cannot take. Building
+    the model once also loads ``model.pretrained_2d``, so a missing or foreign file is refused
+    before the run directory is made."""
     from optplan.models import create_model
 
-    model = create_model(cfg.model.name, num_classes=2, **cfg.model.kwargs)
+    model = create_model(cfg.model.name, num_classes=2, pretrained_2d=cfg.model.pretrained_2d,
+                         **cfg.model.kwargs)
     shortest = getattr(model, "min_clip_length", 1)
 
     def check(state: State) -> str | None:
@@ -68,6 +71,19 @@ def model_validator(cfg: OptplanConfig) -> Validator:
                     f"accepts ({shortest} frames); raise plan.clip_lengths")
         return None
     return check
+
+
+def check_clip_spans(graph: StateGraph, longest: int | None) -> None:
+    """Refuse states whose clips are longer than every video (``longest`` frames; None: some
+    container does not say): every clip would be padded, and the planner would search noise."""
+    from optplan.data.sampling import ClipSpec
+
+    for name in graph.nodes:
+        state = graph.state(name)
+        span = ClipSpec.from_state(state).span if state is not None else 0
+        if longest is not None and span > longest:
+            raise OptplanError(f"state {name}: a clip spans {span} frames but the longest video has "
+                               f"{longest}; lower plan.clip_lengths (or plan.frame_steps)")
 
 
 def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate: bool = False,
@@ -83,7 +99,8 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
     if checked:
         from optplan.data.splits import load_splits
 
-        load_splits(cfg.data, cfg.train.seed)  # probes every file once (cached), fails fast
+        splits = load_splits(cfg.data, cfg.train.seed)  # probes every file once (cached), fails fast
+        check_clip_spans(graph, splits.longest())
     run_dir = Path(run_dir if run_dir is not None else cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     if trainer is None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from optplan.section import Section
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(Section):
     """Optimiser and loop settings shared by every state (the state sets lr, clip and batch)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    seed: int = Field(0, description="Seed for model init, sampling and augmentation.")
+    seed: int = Field(0, ge=0, description="Seed for model init, sampling and augmentation.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto': cuda when available.")
     amp: Literal["off", "bf16", "fp16"] = Field("off", description="Mixed precision on GPU.")
     channels_last: bool = Field(True, description="channels_last_3d memory format on GPU.")
@@ -29,10 +29,8 @@ class TrainConfig(BaseModel):
     progress: bool = Field(True, description="Progress bars on the terminal.")
 
 
-class KneeConfig(BaseModel):
+class KneeConfig(Section):
     """When a state has given what it can (see ``optplan.knee``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     method: Literal["paper", "stable", "kneedle", "gain"] = Field(
         "paper", description="Stopping rule: paper, stable, kneedle or gain (see optplan.knee).")
