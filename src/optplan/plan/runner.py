@@ -2,7 +2,8 @@
 
 Writes ``plan.sqlite`` (every edge, epoch and decision, as it goes), ``config.yaml``,
 ``result.json`` and ``schedule.yaml`` (what ``optplan train --schedule`` replays). Running
-again into the same directory resumes; a directory planned with another config is refused.
+again into the same directory resumes; a directory planned with another config is refused,
+and so is a second plan while one runs there (``plan.lock``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from optplan.errors import OptplanError
 from optplan.knee import KneeRule
 from optplan.plan.executors import make_executor
 from optplan.plan.graph import StateGraph, Validator
+from optplan.plan.lock import run_dir_lock
 from optplan.plan.planner import Planner
 from optplan.plan.protocol import EdgeTrainer
 from optplan.plan.result import RESULT_FILE, PlanResult
@@ -92,7 +94,8 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
 
     ``trainer`` replaces the video trainer (a user's own :class:`EdgeTrainer`). With the video
     trainer, states with clips shorter than the model accepts and a dataset that cannot be read
-    (missing root or lists, too many bad files) are refused before any training.
+    (missing root or lists, too many bad files) are refused before any training. The run
+    directory is locked while the plan runs: a second plan into it is refused naming the first.
     """
     checked = trainer is None and not simulate
     graph = StateGraph.from_config(cfg.plan, validator=model_validator(cfg) if checked else None)
@@ -103,8 +106,13 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
         check_clip_spans(graph, splits.longest())
     run_dir = Path(run_dir if run_dir is not None else cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if trainer is None:
-        trainer = make_trainer(cfg, run_dir, simulate)
+    with run_dir_lock(run_dir):
+        return _plan_into(run_dir, cfg, graph, trainer or make_trainer(cfg, run_dir, simulate), progress)
+
+
+def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: EdgeTrainer,
+               progress: bool) -> PlanResult:
+    """The plan itself, run by the holder of the run directory's lock."""
     store = SQLiteStore.in_run_dir(run_dir)
     executor = make_executor(cfg.plan.executor, cfg.plan.workers, cfg.plan.ray_address)
     try:

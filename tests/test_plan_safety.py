@@ -1,0 +1,52 @@
+"""A run directory's results can be trusted: one writer at a time, paths that survive a move,
+no silent degradation after damage, and deterministic loaders."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import optplan
+from optplan.cli import main
+
+SMALL = ["plan.clip_lengths=[4,8]", "plan.base_lrs=[0.1,0.1]", "plan.lr_multipliers=[1,0.1]",
+         "plan.batch_sizes=[8,4]", "plan.accumulation=[1,2]", "knee.patience=4",
+         "plan.simulate.speed=1.0", "plan.simulate.overfit=0.015"]
+
+
+def optplan_process(*args: str) -> subprocess.Popen:
+    """``optplan ARGS`` in a new process running this checkout's code."""
+    env = {**os.environ, "PYTHONPATH": str(Path(optplan.__file__).parents[1])}
+    code = "import sys; from optplan.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen([sys.executable, "-c", code, *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for(condition, seconds: float = 120.0) -> None:
+    end = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_second_writer_is_refused_naming_the_first_and_a_dead_ones_lock_is_taken_over(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["plan", "--simulate", "--quiet", "--out", str(run), *SMALL, "plan.simulate.epoch_seconds=0.1"]
+    first = optplan_process(*args)
+    try:
+        lock = run / "plan.lock"
+        wait_for(lambda: lock.is_file() and lock.read_text().strip() == str(first.pid))
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert f"in use by another plan, process {first.pid}" in err and "Traceback" not in err
+    finally:
+        first.kill()
+        first.wait()
+    assert main(args) == 0  # the killed writer's lock is stale: taken over, the plan resumes
+    assert lock.read_text().strip() == str(os.getpid())
