@@ -8,6 +8,7 @@ user's own code all plug in by implementing :class:`EdgeTrainer` and :class:`Edg
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from optplan.train.state import State
@@ -17,12 +18,20 @@ from optplan.train.state import State
 class Checkpoint:
     """What a trainer hands back from :meth:`EdgeRun.keep` and receives again as a source.
 
-    Opaque to the planner, which stores it as JSON: ``path`` names a file (or None for a
-    trainer that keeps models elsewhere) and ``meta`` holds JSON values only.
+    Opaque to the planner, which stores it as JSON: ``path`` names a file, relative to the run
+    directory where the trainer writes into one (or None for a trainer that keeps models
+    elsewhere), and ``meta`` holds JSON values only.
     """
 
     path: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def file(self, run_dir: str | Path | None) -> Path | None:
+        """The file ``path`` names; a relative path is relative to ``run_dir`` (the run
+        directory whose store holds this checkpoint), so a run directory can be moved."""
+        from optplan.train.checkpoint import resolve_path
+
+        return None if self.path is None else resolve_path(self.path, run_dir)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "meta": self.meta}

@@ -82,7 +82,7 @@ class PlanResult:
     ``path`` are the chosen states in order (start and choice nodes excluded), ``nodes`` their
     names, ``path_epochs``/``path_scores`` each one's stage epochs and score; ``stages`` drops
     0-epoch stages. ``score`` is the final node's score,
-    ``checkpoint`` its trained model. ``search_epochs`` sums the epochs of every trained edge
+    ``checkpoint`` its trained model (:attr:`model_path` its file). ``search_epochs`` sums the epochs of every trained edge
     and ``search_seconds`` is the wall time of the plan (all sessions of a resumed one).
     """
 
@@ -102,6 +102,12 @@ class PlanResult:
     budget_epochs: int | None = None
     epoch_gflops: dict[str, float] = field(default_factory=dict)  # state name -> GFLOPs of one epoch
     knee_metric: str | None = None  # what the curves measure (``knee.metric``)
+    run_dir: Path | None = None  # where the plan ran: stored checkpoint paths are relative to it
+
+    @property
+    def model_path(self) -> Path | None:
+        """The final model's file (None when the trainer keeps no files)."""
+        return None if self.checkpoint is None else self.checkpoint.file(self.run_dir)
 
     def _gflops(self, pairs: Iterable[tuple[str, int]]) -> float | None:
         if not self.epoch_gflops:
@@ -188,7 +194,10 @@ class PlanResult:
     def load(cls, path: str | Path) -> "PlanResult":
         """Read a result written by :meth:`save` (a run directory means its result.json)."""
         p = Path(path)
-        return cls.from_dict(json.loads((p / RESULT_FILE if p.is_dir() else p).read_text()))
+        file = p / RESULT_FILE if p.is_dir() else p
+        result = cls.from_dict(json.loads(file.read_text()))
+        result.run_dir = file.parent
+        return result
 
     def table(self) -> str:
         """The chosen path as a text table (what ``optplan plan`` prints)."""

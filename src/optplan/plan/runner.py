@@ -124,7 +124,7 @@ def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: Ed
         store.check_config(planner.fingerprint())  # refuse a foreign run dir before writing
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         result = planner.run()
-        result.knee_metric = cfg.knee.metric
+        result.knee_metric, result.run_dir = cfg.knee.metric, run_dir
         if hasattr(trainer, "epoch_gflops"):  # trainers that count compute (the video one)
             result.epoch_gflops = {n: trainer.epoch_gflops(s) for n in graph.nodes
                                    if (s := graph.state(n)) is not None}

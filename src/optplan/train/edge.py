@@ -1,8 +1,10 @@
 """The real planner adapter: graph edges trained on video with :class:`~optplan.train.run.StateRun`.
 
 ``VideoEdgeTrainer(cfg, run_dir)`` implements the planner's ``EdgeTrainer`` protocol (and the
-optional resumable one). Edge u->v trains in ``run_dir/edges/<edge id>/`` (see :func:`edge_id`). The trainer pickles as its
-config and directory only; each process builds its own :class:`TrainSession` on first use.
+optional resumable one). Edge u->v trains in ``run_dir/edges/<edge id>/`` (see :func:`edge_id`);
+the checkpoints it hands the planner name files relative to ``run_dir``, so a run directory
+can be moved or resumed from another working directory. The trainer pickles as its config
+and directory only; each process builds its own :class:`TrainSession` on first use.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ class VideoEdgeRun:
     (it was killed between our save and its own): :meth:`train_epoch` hands them out first.
     """
 
-    def __init__(self, run: StateRun, edge: str, pending: list[float] | None = None) -> None:
-        self._run, self.edge, self._pending = run, edge, list(pending or [])
+    def __init__(self, run: StateRun, edge: str, root: Path, pending: list[float] | None = None) -> None:
+        self._run, self.edge, self._root, self._pending = run, edge, root, list(pending or [])
 
     def initial_score(self) -> float:
         return self._run.initial_score()
@@ -59,12 +61,16 @@ class VideoEdgeRun:
     def keep(self, epoch: int) -> Checkpoint:
         path = self._run.keep(epoch)
         score = self._run.scores[epoch]
-        return Checkpoint(path=str(path), meta={"state": self._run.state.name, "edge": self.edge,
+        return Checkpoint(path=self._stored(path), meta={"state": self._run.state.name, "edge": self.edge,
                                                 "epoch": epoch,
                                                 "score": score if math.isfinite(score) else None})
 
     def snapshot(self) -> Checkpoint:
-        return Checkpoint(path=str(self._run.snapshot()), meta={"edge": self.edge, "epoch": self._run.epoch})
+        return Checkpoint(path=self._stored(self._run.snapshot()), meta={"edge": self.edge, "epoch": self._run.epoch})
+
+    def _stored(self, path: Path) -> str:
+        """``path`` as the store keeps it: relative to the run directory, which may move."""
+        return path.relative_to(self._root).as_posix()
 
 
 class VideoEdgeTrainer:
@@ -95,7 +101,7 @@ class VideoEdgeTrainer:
 
     def open(self, source: Checkpoint | None, state: State) -> VideoEdgeRun:
         """Start edge ``source -> state`` afresh (what an earlier attempt left is removed)."""
-        return VideoEdgeRun(self._state_run(source, state, resume=False), edge_id(source, state))
+        return VideoEdgeRun(self._state_run(source, state, resume=False), edge_id(source, state), self.run_dir)
 
     def resume(self, snapshot: Checkpoint, source: Checkpoint | None, state: State,
                scores: list[float]) -> VideoEdgeRun:
@@ -105,9 +111,9 @@ class VideoEdgeTrainer:
         if run.scores[: len(scores)] != list(scores):
             raise OptplanError(f"snapshot {snapshot.path} holds the curve {run.scores}, which does not "
                                f"continue the recorded curve {scores}; the edge must start afresh")
-        return VideoEdgeRun(run, edge_id(source, state), pending=run.scores[len(scores):])
+        return VideoEdgeRun(run, edge_id(source, state), self.run_dir, pending=run.scores[len(scores):])
 
     def _state_run(self, source: Checkpoint | None, state: State, *, resume: bool) -> StateRun:
         path = None if source is None else source.path
-        return StateRun(self.session, state, self.edge_dir(source, state), path,
+        return StateRun(self.session, state, self.edge_dir(source, state), path, root=self.run_dir,
                         tag=edge_id(source, state), resume=resume)

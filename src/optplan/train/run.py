@@ -28,7 +28,8 @@ from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
 from optplan.knee import Knee, KneeRule, write_curve
 from optplan.train.cost import Cost
-from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
+from optplan.train.checkpoint import (load_checkpoint, make_checkpoint, resolve_path, save_checkpoint,
+                                      set_rng_state)
 from optplan.train.distributed import barrier
 from optplan.train.engine import Scores
 from optplan.train.logging import RunLogger
@@ -69,14 +70,16 @@ class StateRun:
     :meth:`keep`, :meth:`snapshot`; ``optplan.train.edge`` adapts them to the protocol). With
     ``resume`` and a ``last.pt`` of the same state and source in ``run_dir``, it continues after
     that snapshot's epoch; otherwise it starts afresh (removing what an earlier attempt left).
-    ``tag`` names the run in logs.
+    A relative ``source`` is read from ``root`` (default: the working directory) and recorded
+    as given, so a moved ``root`` still resumes. ``tag`` names the run in logs.
     """
 
     def __init__(self, session: TrainSession, state: State, run_dir: str | Path,
-                 source: str | Path | None = None, *, tag: str | None = None,
-                 resume: bool = True) -> None:
+                 source: str | Path | None = None, *, root: str | Path | None = None,
+                 tag: str | None = None, resume: bool = True) -> None:
         self.session, self.state, self.run_dir = session, state, Path(run_dir)
         self.source = None if source is None else str(source)
+        self._source_file = None if source is None else resolve_path(source, root)
         self.tag = tag or state.name
         self.main = session.dist.is_main
         last = self.run_dir / "last.pt"
@@ -86,7 +89,7 @@ class StateRun:
         elif self.main:
             self._clear()
         barrier()
-        self.model = session.load_model(self.source) if self.source else session.new_model()
+        self.model = session.load_model(self._source_file) if self._source_file else session.new_model()
         self.scores: list[float] = []
         self.epoch = 0
         self.cost = Cost()
