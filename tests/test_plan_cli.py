@@ -4,6 +4,7 @@ plan of a tiny graph on the built-in videos (killed mid-edge and resumed to the 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,25 @@ def test_real_plan_killed_mid_edge_resumes_to_the_same_result(real_run, tiny_dat
     assert resumed.nodes == reference.nodes and resumed.score == reference.score
     assert [(e.id, e.curve, e.knee.epoch) for e in resumed.edges] == \
         [(e.id, e.curve, e.knee.epoch) for e in reference.edges]
+
+
+@pytest.mark.slow
+def test_a_lost_or_truncated_model_is_trained_again(real_run, tiny_dataset, tmp_path):
+    """A kept model that later edges or the result need is gone or cut short: its edge is
+    trained again (not silently pruned), and the plan ends as it did."""
+    from optplan.train.checkpoint import is_intact
+
+    run = tmp_path / "copy"
+    shutil.copytree(real_run, run)
+    final = PlanResult.load(run).model_path
+    final.write_bytes(final.read_bytes()[:1000])
+    first = run / "edges" / "start-c4_x1" / "kept.pt"  # every c4 edge starts from it
+    first.unlink()
+    assert main(["plan", "--out", str(run), "--quiet", *real_args(tiny_dataset)]) == 0
+    again, reference = PlanResult.load(run), PlanResult.load(real_run)
+    assert again.nodes == reference.nodes and again.score == reference.score
+    assert [(e.id, e.curve) for e in again.edges] == [(e.id, e.curve) for e in reference.edges]
+    assert is_intact(again.model_path) and is_intact(first)
 
 
 def test_states_the_model_cannot_take_are_refused_before_training(tmp_path, capsys):

@@ -50,3 +50,45 @@ def test_a_second_writer_is_refused_naming_the_first_and_a_dead_ones_lock_is_tak
         first.wait()
     assert main(args) == 0  # the killed writer's lock is stale: taken over, the plan resumes
     assert lock.read_text().strip() == str(os.getpid())
+
+
+def test_an_empty_store_beside_trained_edges_is_refused(tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / "edges" / "start-c4_x1").mkdir(parents=True)
+    (run / "plan.sqlite").write_bytes(b"")
+    assert main(["plan", "--simulate", "--quiet", "--out", str(run), *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "plan.sqlite is empty" in err and "start-c4_x1" in err and "Traceback" not in err
+    assert (run / "plan.sqlite").stat().st_size == 0
+
+
+def test_failed_edges_fail_the_command_and_are_retried_on_a_rerun(tmp_path, capsys, monkeypatch):
+    from optplan.plan.result import PlanResult
+    from optplan.plan.simulate import SimulatedTrainer
+
+    run, args = tmp_path / "run", ["plan", "--simulate", "--quiet", "--out", str(tmp_path / "run"), *SMALL]
+    opened = SimulatedTrainer.open
+
+    def broken(self, source, state):
+        if state.name == "c8_x1":
+            raise RuntimeError("out of memory")
+        return opened(self, source, state)
+
+    monkeypatch.setattr(SimulatedTrainer, "open", broken)
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    lost = {"start->c8_x1", "c4_x1->c8_x1", "c8_x1->c8_x0.1"}
+    assert "3 of 6 edges failed or were skipped" in err and "--allow-failures" in err
+    assert all(e in err for e in lost)
+    assert main([*args, "--allow-failures"]) == 0
+    assert {e.id for e in PlanResult.load(run).failed_edges} == lost
+
+    monkeypatch.setattr(SimulatedTrainer, "open", opened)
+    assert main(args) == 0  # the failed edge is trained again, and the skipped one after it
+    retried = PlanResult.load(run)
+    assert not retried.failed_edges
+    clean = tmp_path / "clean"
+    assert main(["plan", "--simulate", "--quiet", "--out", str(clean), *SMALL]) == 0
+    reference = PlanResult.load(clean)
+    assert retried.nodes == reference.nodes and retried.score == reference.score
+    assert [e.curve for e in retried.edges] == [e.curve for e in reference.edges]

@@ -78,3 +78,12 @@ class ResumableEdgeTrainer(EdgeTrainer, Protocol):
     def resume(self, snapshot: Checkpoint, source: Checkpoint | None, state: State,
                scores: list[float]) -> EdgeRun:
         """Continue the edge whose curve so far is ``scores`` (``scores[0]`` = initial score)."""
+
+
+@runtime_checkable
+class CheckingEdgeTrainer(EdgeTrainer, Protocol):
+    """Optional: say whether a checkpoint handed out earlier (maybe in another session) is still
+    whole, so the planner trains its edge again instead of pruning every branch after it."""
+
+    def intact(self, checkpoint: Checkpoint) -> bool:
+        """False when the checkpoint's model is missing or damaged."""

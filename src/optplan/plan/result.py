@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from optplan.plan.protocol import Checkpoint
-from optplan.plan.records import EdgeRecord, NodeRecord
+from optplan.plan.records import FAILED, SKIPPED, EdgeRecord, NodeRecord
 from optplan.train.state import State
 
 RESULT_FILE = "result.json"
@@ -128,6 +128,11 @@ class PlanResult:
     def schedule(self) -> dict[str, Any]:
         """The replayable schedule (YAML-ready dict)."""
         return schedule_of(self.stages)
+
+    @property
+    def failed_edges(self) -> list[EdgeRecord]:
+        """Edges that failed, or were skipped after a failure: the search lacked their branches."""
+        return [e for e in self.edges if e.status in (FAILED, SKIPPED)]
 
     @property
     def replay_epochs(self) -> int:

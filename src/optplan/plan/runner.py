@@ -113,6 +113,7 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
 def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: EdgeTrainer,
                progress: bool) -> PlanResult:
     """The plan itself, run by the holder of the run directory's lock."""
+    refuse_lost_store(run_dir)
     store = SQLiteStore.in_run_dir(run_dir)
     executor = make_executor(cfg.plan.executor, cfg.plan.workers, cfg.plan.ray_address)
     try:
@@ -134,6 +135,20 @@ def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: Ed
     result.save(run_dir / RESULT_FILE)
     (run_dir / SCHEDULE_FILE).write_text(yaml.safe_dump(result.schedule, sort_keys=False))
     return result
+
+
+def refuse_lost_store(run_dir: Path) -> None:
+    """Refuse a run directory whose trained edges outlived their records (``plan.sqlite``
+    missing or empty): planning on would retrain everything over them without a word."""
+    from optplan.plan.store import STORE_FILE
+
+    store, edges = run_dir / STORE_FILE, run_dir / "edges"
+    trained = sorted(p.name for p in edges.iterdir()) if edges.is_dir() else []
+    if trained and (not store.is_file() or store.stat().st_size == 0):
+        raise OptplanError(f"{store} is {'empty' if store.is_file() else 'missing'} but {edges} holds "
+                           f"{len(trained)} trained edges ({', '.join(trained[:3])}"
+                           f"{', ...' if len(trained) > 3 else ''}): the plan's records are lost. Restore "
+                           f"{STORE_FILE} from a copy, or delete {edges} to plan {run_dir} afresh")
 
 
 def require_store(run_dir: Path) -> None:

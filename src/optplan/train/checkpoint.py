@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,16 @@ def resolve_path(path: str | Path, root: str | Path | None) -> Path:
         return path
     inside = Path(root) / path
     return inside if inside.exists() or not path.exists() else path
+
+
+def is_intact(path: str | Path) -> bool:
+    """Whether ``path`` is a whole checkpoint file: it exists and the zip directory that
+    ``torch.save`` writes last can be read, so a truncated file fails (tensors are not read)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return bool(archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

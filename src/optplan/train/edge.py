@@ -18,6 +18,7 @@ from typing import Any
 from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
 from optplan.plan.protocol import Checkpoint
+from optplan.train.checkpoint import is_intact
 from optplan.train.run import StateRun
 from optplan.train.state import State
 
@@ -95,6 +96,11 @@ class VideoEdgeTrainer:
     def epoch_gflops(self, state: State) -> float:
         """Training GFLOPs of one epoch in ``state`` (the planner's compute accounting)."""
         return self.session.epoch_gflops(state)
+
+    def intact(self, checkpoint: Checkpoint) -> bool:
+        """Whether a kept model is still a whole file (the planner's ``CheckingEdgeTrainer``)."""
+        path = checkpoint.file(self.run_dir)
+        return path is not None and is_intact(path)
 
     def edge_dir(self, source: Checkpoint | None, state: State) -> Path:
         return self.run_dir / "edges" / edge_id(source, state)
