@@ -92,3 +92,28 @@ def test_failed_edges_fail_the_command_and_are_retried_on_a_rerun(tmp_path, caps
     reference = PlanResult.load(clean)
     assert retried.nodes == reference.nodes and retried.score == reference.score
     assert [e.curve for e in retried.edges] == [e.curve for e in reference.edges]
+
+
+@pytest.mark.slow
+def test_a_run_resumed_with_loader_workers_trains_as_one_run_straight_through(tiny_dataset, tmp_path):
+    """With persistent loader workers, a session whose loaders are made in epoch 2 (a resumed
+    run in a fresh process) trains epoch 2 exactly as the session that made them in epoch 1."""
+    import torch
+
+    from optplan.config import load_config
+    from optplan.train.run import StateRun
+    from optplan.train.session import TrainSession
+    from optplan.train.state import State
+
+    cfg = load_config(None, [f"data.root={tiny_dataset}", "data.crop_size=28", "data.short_side=32",
+                             "data.num_workers=1", "train.threads=1", "train.progress=false",
+                             "train.device=cpu", "model.dropout=0.5"])
+    state = State(name="c4", lr=0.02, clip_length=4, batch_size=8)
+    straight = StateRun(TrainSession(cfg), state, tmp_path / "straight")
+    curve = [straight.initial_score(), straight.train_epoch(), straight.train_epoch()]
+    StateRun(TrainSession(cfg), state, tmp_path / "resumed").train_epoch()  # then killed
+    resumed = StateRun(TrainSession(cfg), state, tmp_path / "resumed")
+    assert resumed.epoch == 1
+    assert [*resumed.scores, resumed.train_epoch()] == curve
+    weights = resumed.model.state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in straight.model.state_dict().items())
