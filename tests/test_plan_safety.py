@@ -117,3 +117,56 @@ def test_a_run_resumed_with_loader_workers_trains_as_one_run_straight_through(ti
     assert [*resumed.scores, resumed.train_epoch()] == curve
     weights = resumed.model.state_dict()
     assert all(torch.equal(weights[k], v) for k, v in straight.model.state_dict().items())
+
+
+class Killed(BaseException):
+    pass
+
+
+@pytest.mark.slow
+def test_an_edge_killed_while_keeping_its_model_continues_instead_of_restarting(tiny_dataset, tmp_path):
+    """Killed after its last epoch was recorded, before or after ``keep()`` removed the
+    snapshot: the edge resumes at its knee and trains no epoch again."""
+    from optplan.config import load_config
+    from optplan.knee import KneeRule
+    from optplan.plan.edge import EdgeJob, run_edge
+    from optplan.train.edge import VideoEdgeTrainer
+    from optplan.train.session import TrainSession
+    from optplan.train.state import State
+
+    cfg = load_config(None, [f"data.root={tiny_dataset}", "data.crop_size=28", "data.short_side=32",
+                             "data.num_workers=0", "train.threads=1", "train.progress=false",
+                             "train.device=cpu", "model.dropout=0.0"])
+    job = EdgeJob("start->c4", None, State(name="c4", lr=0.02, clip_length=4, batch_size=8),
+                  KneeRule(patience=1, max_epochs=2))
+    session, trained = TrainSession(cfg), []
+    epoch = session.train_one_epoch
+    session.train_one_epoch = lambda *a, **k: trained.append(1) or epoch(*a, **k)
+
+    def trainer(run):
+        t = VideoEdgeTrainer(cfg, run)
+        t._session = session  # one session for all, so that its epochs are counted
+        return t
+
+    reference = run_edge(trainer(tmp_path / "straight"), job)
+    assert reference.error is None and len(trained) == 2
+
+    recorded = []
+
+    def record_then_die(scores, snapshot):
+        recorded.append((list(scores), snapshot))
+        if len(scores) == len(reference.curve):
+            raise Killed  # after the knee epoch is recorded, before keep()
+
+    with pytest.raises(Killed):
+        run_edge(trainer(tmp_path / "killed"), job, record_then_die)
+    scores, snapshot = recorded[-1]
+    assert snapshot is not None
+    resumed = EdgeJob(job.id, None, job.state, job.rule, scores=scores, snapshot=snapshot)
+    trained.clear()
+    before_keep = run_edge(trainer(tmp_path / "killed"), resumed)
+    assert trained == [] and before_keep.curve == reference.curve and before_keep.knee == reference.knee
+
+    after_keep = run_edge(trainer(tmp_path / "killed"), resumed)  # keep() ended, the record did not
+    assert trained == [] and after_keep.curve == reference.curve and after_keep.knee == reference.knee
+    assert after_keep.checkpoint.path == reference.checkpoint.path == "edges/start-c4/kept.pt"

@@ -78,8 +78,8 @@ def run_edge(trainer: EdgeTrainer, job: EdgeJob, on_epoch: EpochCallback | None 
         while knee is None:
             scores.append(float(run.train_epoch()))
             knee = _decide(scores, job)
-            if on_epoch is not None:
-                on_epoch(scores, run.snapshot() if snapshots and knee is None else None)
+            if on_epoch is not None:  # the knee epoch too: a kill before keep() ends resumes there
+                on_epoch(scores, run.snapshot() if snapshots else None)
         checkpoint = run.keep(knee.epoch)
     except Exception as err:  # a training error: reported to the driver, which may retry
         detail = traceback.format_exc(limit=-3)

@@ -26,10 +26,10 @@ from typing import Any, Callable
 
 from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
-from optplan.knee import Knee, KneeRule, write_curve
+from optplan.knee import Knee, KneeRule, read_curve, write_curve
 from optplan.train.cost import Cost
-from optplan.train.checkpoint import (load_checkpoint, make_checkpoint, resolve_path, save_checkpoint,
-                                      set_rng_state)
+from optplan.train.checkpoint import (is_intact, load_checkpoint, make_checkpoint, resolve_path,
+                                      save_checkpoint, set_rng_state)
 from optplan.train.distributed import barrier
 from optplan.train.engine import Scores
 from optplan.train.logging import RunLogger
@@ -70,6 +70,7 @@ class StateRun:
     :meth:`keep`, :meth:`snapshot`; ``optplan.train.edge`` adapts them to the protocol). With
     ``resume`` and a ``last.pt`` of the same state and source in ``run_dir``, it continues after
     that snapshot's epoch; otherwise it starts afresh (removing what an earlier attempt left).
+    A run killed while keeping its knee model resumes as kept (:meth:`keep` finishes the job).
     A relative ``source`` is read from ``root`` (default: the working directory) and recorded
     as given, so a moved ``root`` still resumes. ``tag`` names the run in logs.
     """
@@ -82,7 +83,10 @@ class StateRun:
         self._source_file = None if source is None else resolve_path(source, root)
         self.tag = tag or state.name
         self.main = session.dist.is_main
-        last = self.run_dir / "last.pt"
+        last, kept = self.run_dir / "last.pt", self.run_dir / "kept.pt"
+        self.kept_epoch: int | None = None  # set when the run had kept its knee model already
+        if resume and not last.is_file() and is_intact(kept) and (self.run_dir / "curve.csv").is_file():
+            last = kept  # killed after keep() removed the snapshot: the run is over, only kept
         snapshot = load_checkpoint(last, session.device) if resume and last.is_file() else None
         if snapshot is not None:
             self._check_same_run(snapshot, last)
@@ -102,7 +106,12 @@ class StateRun:
         self.logger = RunLogger(self.run_dir, tensorboard=session.cfg.train.tensorboard, enabled=self.main)
 
     def _restore(self, snapshot: dict[str, Any]) -> None:
-        """Optimiser, loss scaler, RNG, curve and cost as they were after the snapshot's epoch."""
+        """Optimiser, loss scaler, RNG, curve and cost as they were after the snapshot's epoch;
+        from a kept model (no optimiser), the curve only (its cost counters are lost)."""
+        if snapshot["optimizer"] is None:
+            self.scores = read_curve(self.run_dir / "curve.csv")
+            self.epoch, self.kept_epoch = len(self.scores) - 1, snapshot["epoch"]
+            return
         self.optimizer.load_state_dict(snapshot["optimizer"])
         set_rng_state(snapshot["rng"])
         meta = snapshot["meta"]
@@ -124,6 +133,9 @@ class StateRun:
 
     def train_epoch(self) -> float:
         """Train one more epoch, score it, save it; returns the score (NaN when diverged)."""
+        if self.kept_epoch is not None:
+            raise OptplanError(f"{self.run_dir} kept its model already; its optimiser state is gone, "
+                               "so it cannot train on")
         self.initial_score()
         epoch = self.epoch + 1
         start = time.perf_counter()
@@ -147,12 +159,15 @@ class StateRun:
         and the snapshot; returns the kept path."""
         if not 0 <= epoch <= self.epoch:
             raise ValueError(f"cannot keep epoch {epoch}: epochs 0..{self.epoch} were trained")
-        kept = self.run_dir / "kept.pt"
+        kept, chosen = self.run_dir / "kept.pt", self.run_dir / f"epoch_{epoch}.pt"
+        if self.kept_epoch not in (None, epoch):
+            raise ValueError(f"cannot keep epoch {epoch}: epoch {self.kept_epoch} was kept")
         if self.main:
-            (self.run_dir / f"epoch_{epoch}.pt").replace(kept)
+            if chosen.is_file() or not is_intact(kept):  # else a killed keep() renamed it already
+                chosen.replace(kept)
             for path in self.run_dir.glob("epoch_*.pt"):
                 path.unlink()
-            (self.run_dir / "last.pt").unlink(missing_ok=True)
+            (self.run_dir / "last.pt").unlink(missing_ok=True)  # last: until now a kill resumes
         barrier()
         self.logger.close()
         return kept
@@ -170,8 +185,8 @@ class StateRun:
             meta = {"scores": self.scores, "cost": self.cost.to_dict(), "source": self.source,
                     "tag": self.tag, "scaler": self.scaler.state_dict() if self.scaler else None}
             save_checkpoint(self.run_dir / f"epoch_{self.epoch}.pt",
-                            make_checkpoint(self.model, meta={"score": self.scores[-1], "tag": self.tag},
-                                            **common))
+                            make_checkpoint(self.model, meta={"score": self.scores[-1], "tag": self.tag,
+                                                              "source": self.source}, **common))
             save_checkpoint(self.run_dir / "last.pt",
                             make_checkpoint(self.model, optimizer=self.optimizer, meta=meta, **common))
             write_curve(self.run_dir / "curve.csv", self.scores)
