@@ -170,3 +170,43 @@ def test_an_edge_killed_while_keeping_its_model_continues_instead_of_restarting(
     after_keep = run_edge(trainer(tmp_path / "killed"), resumed)  # keep() ended, the record did not
     assert trained == [] and after_keep.curve == reference.curve and after_keep.knee == reference.knee
     assert after_keep.checkpoint.path == reference.checkpoint.path == "edges/start-c4/kept.pt"
+
+
+def descendants(pid: int) -> set[int]:
+    """Live (not zombie) processes below ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+def test_process_executor_workers_die_with_a_killed_driver(tmp_path):
+    driver = optplan_process("plan", "--simulate", "--quiet", "--executor", "process", "--workers", "2",
+                             "--out", str(tmp_path / "run"), *SMALL, "plan.simulate.epoch_seconds=0.2")
+    try:
+        wait_for(lambda: len(descendants(driver.pid)) >= 3)  # the manager and two busy workers
+        wait_for(lambda: any((tmp_path / "run").glob("plan.sqlite*")))
+        workers = descendants(driver.pid)
+    finally:
+        driver.kill()
+        driver.wait()
+    wait_for(lambda: not any(alive(p) for p in workers), seconds=20)
