@@ -1,5 +1,5 @@
-"""A run directory's results can be trusted: one writer at a time, paths that survive a move,
-no silent degradation after damage, and deterministic loaders."""
+"""Results can be trusted: one writer per run directory, no silent degradation after damage
+(lost store, failed edges, kills at awkward moments, damaged cache entries), deterministic loaders."""
 
 from __future__ import annotations
 
@@ -210,3 +210,19 @@ def test_process_executor_workers_die_with_a_killed_driver(tmp_path):
         driver.kill()
         driver.wait()
     wait_for(lambda: not any(alive(p) for p in workers), seconds=20)
+
+
+@pytest.mark.parametrize("damage", [lambda b: b[: len(b) // 2], lambda b: b"not an array"],
+                         ids=["cut short", "overwritten"])
+def test_a_damaged_frame_cache_entry_is_named_and_rebuilt(damage, tiny_dataset, tmp_path, caplog):
+    import numpy as np
+
+    from optplan.data.cache import FrameCache
+
+    video = next(tiny_dataset.rglob("*.mp4"))
+    frames = np.array(FrameCache(tmp_path).frames(video))
+    entry = FrameCache(tmp_path).entry(video)
+    entry.write_bytes(damage(entry.read_bytes()))
+    assert np.array_equal(FrameCache(tmp_path).frames(video), frames)
+    assert f"frame cache entry {entry} of {video} is damaged" in caplog.text
+    assert np.array_equal(np.load(entry), frames)
