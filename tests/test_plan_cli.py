@@ -157,6 +157,33 @@ def test_a_lost_or_truncated_model_is_trained_again(real_run, tiny_dataset, tmp_
     assert is_intact(again.model_path) and is_intact(first)
 
 
+@pytest.mark.slow
+def test_a_full_disk_stops_the_plan_naming_the_file_and_it_resumes_once_freed(
+        real_run, tiny_dataset, tmp_path, monkeypatch, capsys):
+    import errno
+    import os
+
+    fsync, writes = os.fsync, []
+
+    def full(fd):
+        writes.append(fd)
+        if len(writes) == 9:  # a checkpoint a few epochs into the plan
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    run = tmp_path / "run"
+    assert main(["plan", "--out", str(run), "--quiet", *real_args(tiny_dataset)]) == 2
+    err = capsys.readouterr().err
+    assert f"no space left on device at {run / 'edges'}" in err and "Traceback" not in err
+    assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
+    monkeypatch.undo()
+    assert main(["plan", "--out", str(run), "--quiet", *real_args(tiny_dataset)]) == 0
+    again, reference = PlanResult.load(run), PlanResult.load(real_run)
+    assert again.nodes == reference.nodes and again.score == reference.score
+    assert [(e.id, e.curve) for e in again.edges] == [(e.id, e.curve) for e in reference.edges]
+
+
 def test_states_the_model_cannot_take_are_refused_before_training(tmp_path, capsys):
     code = main(["plan", "--out", str(tmp_path / "run"), "--quiet", "plan.clip_lengths=[1,8]",
                  "plan.base_lrs=[0.1,0.1]", "plan.batch_sizes=[8,8]", "plan.accumulation=[1,1]"])

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from optplan.data.video import BadVideo, decode
+from optplan.errors import space_for
 
 log = logging.getLogger("optplan.data")
 
@@ -88,7 +89,7 @@ class FrameCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         handle, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".npy")
         try:
-            with os.fdopen(handle, "wb") as out:
+            with space_for(entry), os.fdopen(handle, "wb") as out:
                 np.save(out, frames)
             os.replace(tmp, entry)
         except BaseException:

@@ -17,7 +17,7 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
-from optplan.errors import OptplanError
+from optplan.errors import DiskFull, OptplanError
 from optplan.knee import Knee, KneeRule
 from optplan.plan.edge import EdgeJob, EdgeOutcome, EpochCallback
 from optplan.plan.executors import Executor, InProcessExecutor
@@ -161,6 +161,8 @@ class Planner:
         rid = edge_id(edge.source, edge.target, slot)
         try:
             outcome: EdgeOutcome = future.result()
+        except DiskFull:
+            raise
         except Exception as err:  # the worker itself died (pool broken, Ray task lost)
             outcome = EdgeOutcome(rid, [], None, None, 0.0, error=f"{type(err).__name__}: {err}")
         if outcome.status == FAILED and attempt < ATTEMPTS:

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from optplan.config import OptplanConfig, dump_config
-from optplan.errors import OptplanError
+from optplan.errors import OptplanError, space_for
 from optplan.knee import KneeRule
 from optplan.plan.executors import make_executor
 from optplan.plan.graph import StateGraph, Validator
@@ -106,7 +106,7 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
         check_clip_spans(graph, splits.longest())
     run_dir = Path(run_dir if run_dir is not None else cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with run_dir_lock(run_dir):
+    with run_dir_lock(run_dir), space_for(run_dir):
         return _plan_into(run_dir, cfg, graph, trainer or make_trainer(cfg, run_dir, simulate), progress)
 
 

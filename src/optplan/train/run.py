@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from optplan.config import OptplanConfig
-from optplan.errors import OptplanError
+from optplan.errors import OptplanError, space_for
 from optplan.knee import Knee, KneeRule, read_curve, write_curve
 from optplan.train.cost import Cost
 from optplan.train.checkpoint import (is_intact, load_checkpoint, make_checkpoint, resolve_path,
@@ -147,11 +147,12 @@ class StateRun:
         self.scores.append(scores.score)
         self.session.charge(self.cost, self.state, stats, scores, time.perf_counter() - start)
         self._save_epoch()
-        self.logger.log({"epoch": epoch, "state": self.state.name, "loss": stats.loss,
-                         **scores.to_dict(), "lr": self.optimizer.param_groups[0]["lr"],
-                         "clip_length": self.state.clip_length, "seconds": stats.seconds,
-                         "clips_per_s": stats.clips_per_s * self.session.dist.world_size},
-                        step=epoch, prefix=f"{self.tag}/")
+        with space_for(self.run_dir):
+            self.logger.log({"epoch": epoch, "state": self.state.name, "loss": stats.loss,
+                             **scores.to_dict(), "lr": self.optimizer.param_groups[0]["lr"],
+                             "clip_length": self.state.clip_length, "seconds": stats.seconds,
+                             "clips_per_s": stats.clips_per_s * self.session.dist.world_size},
+                            step=epoch, prefix=f"{self.tag}/")
         return scores.score
 
     def keep(self, epoch: int) -> Path:
@@ -189,7 +190,8 @@ class StateRun:
                                                               "source": self.source}, **common))
             save_checkpoint(self.run_dir / "last.pt",
                             make_checkpoint(self.model, optimizer=self.optimizer, meta=meta, **common))
-            write_curve(self.run_dir / "curve.csv", self.scores)
+            with space_for(self.run_dir / "curve.csv"):
+                write_curve(self.run_dir / "curve.csv", self.scores)
         barrier()
 
     def _check_same_run(self, snapshot: dict[str, Any], path: Path) -> None:
