@@ -58,3 +58,17 @@ def test_two_processes_give_the_one_process_curve(tiny_dataset, tmp_path):
     for key in moved:  # equal up to float summation order
         diff = (got[key] - ref[key]).abs().max().item()
         assert torch.allclose(got[key], ref[key], atol=1e-6, rtol=1e-5), (key, diff)
+
+
+def test_more_processes_than_gpus_is_a_clear_error(monkeypatch):
+    """NCCL needs a GPU per process; a second process on a one-GPU node is refused by name, not
+    with CUDA's 'invalid device ordinal' (seen on an H100 node)."""
+    from optplan.errors import OptplanError
+    from optplan.train.distributed import init_distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(OptplanError, match=r"only 1 GPU\(s\) are visible.*nproc_per_node=1"):
+        init_distributed(use_cuda=True)

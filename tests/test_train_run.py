@@ -170,7 +170,7 @@ def test_edge_trainer_implements_the_resumable_protocol(session, tiny_dataset, t
     first = run_edge(trainer, EdgeJob(id="e1", source=None, state=STATE, rule=KneeRule(patience=2, max_epochs=3)))
     assert first.error is None and first.knee.reached
     kept = first.checkpoint
-    assert kept.meta["state"] == "c4" and kept.meta["edge"] == "start-c4"
+    assert kept.meta["state"] == "c4" and kept.meta["edge"] == "start->c4"
     assert kept.path == "edges/start-c4/kept.pt"  # relative to the run directory, which may move
     assert kept.file(tmp_path) == tmp_path / "edges" / "start-c4" / "kept.pt"
 
@@ -261,3 +261,22 @@ def test_a_session_keeps_its_own_thread_count(session, tiny_dataset):
     assert other.threads == 2 and torch.get_num_threads() == 2
     session.score(session.new_model(), STATE)
     assert torch.get_num_threads() == session.threads == 1
+
+
+@pytest.mark.slow
+def test_warm_up_from_scratch_in_the_search_and_its_replay(tiny_dataset, tmp_path):
+    """``train.warmup_epochs`` ramps lr over a fresh model's first epochs, in a state run from
+    scratch and in the first stage of the replay alike, so the replay still retraces the run; a
+    run from a source does not warm up."""
+    cfg = config(tiny_dataset, **{"train.warmup_epochs": 2, "knee.max_epochs": 3, "knee.patience": 10})
+    session = TrainSession(cfg)
+    run = train_state(None, STATE, cfg, tmp_path / "run", session=session)
+    lrs = [json.loads(line)["lr"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert lrs == pytest.approx([STATE.lr / 3, STATE.lr * 2 / 3, STATE.lr])
+    onward = train_state(run.checkpoint, STATE, config(tiny_dataset, **{"train.warmup_epochs": 2,
+                         "knee.max_epochs": 1, "knee.patience": 10}), tmp_path / "onward", session=session)
+    assert onward.cost.epochs == 1
+    assert json.loads((tmp_path / "onward" / "log.jsonl").read_text())["lr"] == pytest.approx(STATE.lr)
+    schedule = {"stages": [{"state": STATE.to_dict(), "epochs": 3}]}
+    replay = train_schedule(schedule, cfg, tmp_path / "replay", session=session)
+    assert replay.curves[0] == run.curve  # same process, same inputs: bit-identical

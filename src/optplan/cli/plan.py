@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from optplan.cli.common import add_config_arguments, config_from_args
+from optplan.cli.common import add_config_arguments, config_and_overrides, config_from_args
 from optplan.errors import OptplanError
 
 
@@ -26,7 +26,7 @@ def _load(args: argparse.Namespace):
         if run_dir is None or not (run_dir / "config.yaml").is_file():
             raise OptplanError("--resume without CONFIG needs --out RUN holding a config.yaml "
                                "from an earlier 'optplan plan'")
-        cfg = load_config(run_dir / "config.yaml", list(args.overrides))
+        cfg = load_config(run_dir / "config.yaml", config_and_overrides(args)[1])
     else:
         cfg = config_from_args(args)
     plan = {k: v for k, v in (("executor", args.executor), ("workers", args.workers),
@@ -83,5 +83,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="use the simulated trainer (plan.simulate) instead of training videos")
     p.add_argument("--allow-failures", action="store_true",
                    help="exit 0 even when edges failed or were skipped (default: exit 1)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress or epoch bars")
     p.set_defaults(func=run)

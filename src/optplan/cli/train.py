@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="run directory (default: the config's out)")
     p.add_argument("--test", action="store_true",
                    help="afterwards, run the multi-view test on the test list (writes OUT/test.json)")
+    p.add_argument("--quiet", action="store_true", help="no epoch bars (train.progress=false)")
     p.set_defaults(func=run)
 
 
@@ -34,7 +35,7 @@ def _read_state(path: Path):
 
     from optplan.config import format_validation_error, read_yaml
     from optplan.errors import ConfigError
-    from optplan.train.state import State
+    from optplan.state import State
 
     tree = read_yaml(path)
     tree = tree.get("state", tree)  # accept {state: {...}} as a schedule stage writes it

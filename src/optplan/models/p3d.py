@@ -97,6 +97,8 @@ class P3DResNet(VideoNet):
         gc_reduction: channel reduction r of the global-context FC (C -> C/r).
     """
 
+    inflatable_2d = True  # its keys follow a 2D ResNet's (optplan.models.inflate)
+
     def __init__(self, num_classes: int = 400, depths: Sequence[int] = (3, 4, 6, 3), width: int = 64,
                  stem_kernel_t: int = 4, stem_stride_t: int = 4, global_context: bool = True,
                  dual_head: bool = True, dropout: float = 0.5, gc_reduction: int = 16):

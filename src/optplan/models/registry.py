@@ -4,7 +4,8 @@ A public model is a small function decorated with :func:`register_model`, which 
 default input and classes; the function only picks an architecture (depths, widths, options)
 and calls :func:`build`, the one shared builder. ``create_model(name, num_classes=..., **overrides)``
 is the single entry point; overrides are checked against the architecture's arguments so a typo
-in ``model.kwargs`` is refused by name.
+in ``model.kwargs`` is refused by name. As timm's ``_registry.py``, this module imports no model
+family: each family registers itself when imported, and ``optplan.models`` imports them all.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch import nn
 from optplan.errors import OptplanError
 
 if TYPE_CHECKING:
-    from optplan.models.config import ModelConfig
+    from optplan.defaults import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -73,22 +74,14 @@ def build(cls: type[nn.Module], arch: dict[str, Any], overrides: dict[str, Any])
     return cls(**{**arch, **overrides})
 
 
-def _registered() -> dict[str, tuple[ModelInfo, Callable[..., nn.Module]]]:
-    """The registry, after the built-in families have registered themselves (imported once)."""
-    import optplan.models.p3d  # noqa: F401
-    import optplan.models.resnet3d  # noqa: F401
-
-    return _REGISTRY
-
-
 def list_models(pattern: str | None = None) -> list[str]:
     """Registered names (sorted), optionally only those containing ``pattern``."""
-    return sorted(n for n in _registered() if pattern is None or pattern in n)
+    return sorted(n for n in _REGISTRY if pattern is None or pattern in n)
 
 
 def model_info(name: str) -> ModelInfo:
     """The default config of ``name``; unknown names raise OptplanError with close matches."""
-    if name not in _registered():
+    if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise OptplanError(f"unknown model {name!r}{hint}; `optplan models` lists the "
@@ -121,8 +114,12 @@ def create_model(name: str, num_classes: int | None = None, *, pretrained_2d: st
     return model
 
 
+def config_overrides(cfg: "ModelConfig") -> dict[str, Any]:
+    """The builder arguments a ``model`` section sets: ``cfg.kwargs`` wins over ``cfg.dropout``
+    when both set dropout."""
+    return {"dropout": cfg.dropout, **cfg.kwargs}
+
+
 def create_model_from_config(cfg: "ModelConfig", num_classes: int) -> nn.Module:
-    """Build the model a config's ``model`` section describes (name, dropout, kwargs,
-    pretrained_2d); ``cfg.kwargs`` wins over ``cfg.dropout`` when both set dropout."""
-    overrides = {"dropout": cfg.dropout, **cfg.kwargs}
-    return create_model(cfg.name, num_classes, pretrained_2d=cfg.pretrained_2d, **overrides)
+    """Build the model a config's ``model`` section describes (name, overrides, pretrained_2d)."""
+    return create_model(cfg.name, num_classes, pretrained_2d=cfg.pretrained_2d, **config_overrides(cfg))

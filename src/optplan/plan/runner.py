@@ -20,11 +20,11 @@ from optplan.plan.executors import make_executor
 from optplan.plan.graph import StateGraph, Validator
 from optplan.plan.lock import run_dir_lock
 from optplan.plan.planner import Planner
-from optplan.plan.protocol import EdgeTrainer
+from optplan.protocol import EdgeTrainer
 from optplan.plan.result import RESULT_FILE, PlanResult
 from optplan.plan.space import BEST
 from optplan.plan.store import SQLiteStore
-from optplan.train.state import State
+from optplan.state import State
 
 SCHEDULE_FILE = "schedule.yaml"
 

@@ -97,18 +97,6 @@ def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
     return path
 
 
-def resolve_path(path: str | Path, root: str | Path | None) -> Path:
-    """A stored checkpoint path as a file: a relative one is taken from ``root`` (the run
-    directory that stores it, so the directory can move). Paths stored before they were kept
-    relative (absolute, or relative to the directory a plan was started from) are used as
-    they are when ``root`` holds no such file."""
-    path = Path(path)
-    if root is None or path.is_absolute():
-        return path
-    inside = Path(root) / path
-    return inside if inside.exists() or not path.exists() else path
-
-
 def is_intact(path: str | Path) -> bool:
     """Whether ``path`` is a whole checkpoint file: it exists and the zip directory that
     ``torch.save`` writes last can be read, so a truncated file fails (tensors are not read)."""

@@ -25,6 +25,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
+from optplan.errors import OptplanError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -53,6 +55,14 @@ def init_distributed(use_cuda: bool) -> DistInfo:
                     local_rank=int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
         if use_cuda:
+            visible = torch.cuda.device_count()
+            if info.local_rank >= visible:
+                # NCCL gives each process a GPU of its own (it refuses two ranks on one GPU), so
+                # more processes per node than visible GPUs cannot work: say so before CUDA does.
+                raise OptplanError(
+                    f"process {info.local_rank} of this node needs GPU {info.local_rank}, but only "
+                    f"{visible} GPU(s) are visible: start at most {visible} processes per node "
+                    f"(torchrun --nproc_per_node={visible}), or train on CPU with train.device=cpu")
             torch.cuda.set_device(info.local_rank)
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return info

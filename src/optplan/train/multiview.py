@@ -20,7 +20,7 @@ from optplan.train.checkpoint import load_checkpoint
 from optplan.train.distributed import all_reduce_sum
 from optplan.train.engine import topk_hits
 from optplan.train.session import TrainSession
-from optplan.train.state import State
+from optplan.state import State
 
 
 @torch.no_grad()

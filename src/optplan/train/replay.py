@@ -89,6 +89,7 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
         start_stage, start_epoch = meta["stage"], snap["epoch"]
     logger = RunLogger(run_dir, tensorboard=cfg.train.tensorboard, enabled=main)
     diverged = False
+    first_trained = next(i for i, s in enumerate(schedule.stages) if s.epochs)  # from scratch
     for i, stage in enumerate(schedule.stages):
         if i < start_stage or stage.epochs == 0 or diverged:
             continue
@@ -102,7 +103,7 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
         if not curves[i]:
             curves[i] = [_previous_score(curves, i)]
         for epoch in range(first, stage.epochs):
-            lr = stage.lr(epoch, curves[i])
+            lr = stage.lr(epoch, curves[i], cfg.train.warmup_epochs if i == first_trained else 0)
             set_lr(optimizer, lr)
             tic = time.perf_counter()
             stats = session.train_one_epoch(net, optimizer, state, epoch + 1, scaler=scaler,

@@ -28,13 +28,15 @@ from optplan.config import OptplanConfig
 from optplan.errors import OptplanError, space_for
 from optplan.knee import Knee, KneeRule, read_curve, write_curve
 from optplan.train.cost import Cost
-from optplan.train.checkpoint import (is_intact, load_checkpoint, make_checkpoint, resolve_path,
-                                      save_checkpoint, set_rng_state)
+from optplan.protocol import resolve_path
+from optplan.train.checkpoint import is_intact, load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
 from optplan.train.distributed import barrier
 from optplan.train.engine import Scores
 from optplan.train.logging import RunLogger
+from optplan.train.optim import set_lr
+from optplan.train.schedule import warm_factor
 from optplan.train.session import TrainSession
-from optplan.train.state import State
+from optplan.state import State
 
 EpochCallback = Callable[[int, list[float]], None]
 """Called after every finished (saved) epoch with the epoch number and the curve so far."""
@@ -138,6 +140,9 @@ class StateRun:
                                "so it cannot train on")
         self.initial_score()
         epoch = self.epoch + 1
+        # A run from scratch warms up (train.warmup_epochs), as the first stage of its replay does.
+        warmup = self.session.cfg.train.warmup_epochs if self.source is None else 0
+        set_lr(self.optimizer, self.state.lr * warm_factor(epoch - 1, warmup))
         start = time.perf_counter()
         stats = self.session.train_one_epoch(self.net, self.optimizer, self.state, epoch,
                                              scaler=self.scaler, desc=f"{self.tag} epoch {epoch}")

@@ -20,13 +20,13 @@ from optplan.data.dataset import ClipSampler, VideoDataset, loader_generator, ma
 from optplan.data.sampling import ClipSpec
 from optplan.data.splits import load_splits
 from optplan.errors import OptplanError
-from optplan.models import create_model, set_frozen_bn
+from optplan.models import config_overrides, create_model_from_config, set_frozen_bn
 from optplan.train.checkpoint import load_checkpoint, unwrap
 from optplan.train.cost import ClipFlops, Cost
 from optplan.train.distributed import ShardedBatchSampler, all_reduce_sum, init_distributed, wrap_model
 from optplan.train.engine import EpochStats, Precision, Scores, train_epoch, validate
 from optplan.train.optim import make_optimizer
-from optplan.train.state import State
+from optplan.state import State
 from optplan.train.threads import auto_threads
 
 _AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -69,7 +69,7 @@ class TrainSession:
         self._datasets: dict[tuple[str, str], VideoDataset] = {}
         self._loaders: dict[tuple[str, str, int], DataLoader] = {}
         m = cfg.model
-        self.flops = ClipFlops(m.name, len(self.classes), cfg.data.crop_size, {"dropout": m.dropout, **m.kwargs})
+        self.flops = ClipFlops(m.name, len(self.classes), cfg.data.crop_size, config_overrides(m))
 
     def serves(self, cfg: OptplanConfig) -> "TrainSession":
         """Return self if it was built for ``cfg``'s data, model and train sections (the knee
@@ -98,11 +98,8 @@ class TrainSession:
     # --- models -----------------------------------------------------------------------------
     def new_model(self) -> nn.Module:
         """A freshly initialised model (seeded by ``train.seed``), on the session's device."""
-        m = self.cfg.model
         torch.manual_seed(self.cfg.train.seed)
-        model = create_model(m.name, num_classes=len(self.classes), pretrained_2d=m.pretrained_2d,
-                             **{"dropout": m.dropout, **m.kwargs})
-        return self._place(model)
+        return self._place(create_model_from_config(self.cfg.model, len(self.classes)))
 
     def load_model(self, path: str | Path) -> nn.Module:
         """The model stored in an optplan checkpoint at ``path``."""
