@@ -1,8 +1,8 @@
 """The real planner adapter: graph edges trained on video with :class:`~optplan.train.run.StateRun`.
 
 ``VideoEdgeTrainer(cfg, run_dir)`` implements the planner's ``EdgeTrainer`` protocol (and the
-optional resumable one). Edge u->v trains in ``run_dir/edges/<u>.<hash>-<v>/`` (see :func:`edge_dir`);
-the checkpoints it hands the planner name files relative to ``run_dir``, so a run directory
+optional resumable one). Edge u->v trains in ``run_dir/edges/<u>.<hash>-<v>/`` (see
+:func:`edge_dir`); the checkpoints it hands the planner name files relative to ``run_dir``, so a run directory
 can be moved or resumed from another working directory. The trainer pickles as its config
 and directory only; each process builds its own :class:`TrainSession` on first use.
 """
@@ -72,12 +72,13 @@ class VideoEdgeRun:
     def keep(self, epoch: int) -> Checkpoint:
         path = self._run.keep(epoch)
         score = self._run.scores[epoch]
-        return Checkpoint(path=self._stored(path), meta={"state": self._run.state.name, "edge": self.edge,
-                                                "epoch": epoch,
-                                                "score": score if math.isfinite(score) else None})
+        return Checkpoint(path=self._stored(path),
+                          meta={"state": self._run.state.name, "edge": self.edge, "epoch": epoch,
+                                "score": score if math.isfinite(score) else None})
 
     def snapshot(self) -> Checkpoint:
-        return Checkpoint(path=self._stored(self._run.snapshot()), meta={"edge": self.edge, "epoch": self._run.epoch})
+        return Checkpoint(path=self._stored(self._run.snapshot()),
+                          meta={"edge": self.edge, "epoch": self._run.epoch})
 
     def _stored(self, path: Path) -> str:
         """``path`` as the store keeps it: relative to the run directory, which may move."""
@@ -117,7 +118,8 @@ class VideoEdgeTrainer:
 
     def open(self, source: Checkpoint | None, state: State) -> VideoEdgeRun:
         """Start edge ``source -> state`` afresh (what an earlier attempt left is removed)."""
-        return VideoEdgeRun(self._state_run(source, state, resume=False), run_id(source, state), self.run_dir)
+        return VideoEdgeRun(self._state_run(source, state, resume=False), run_id(source, state),
+                            self.run_dir)
 
     def resume(self, snapshot: Checkpoint, source: Checkpoint | None, state: State,
                scores: list[float]) -> VideoEdgeRun:
