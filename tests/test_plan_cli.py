@@ -198,3 +198,23 @@ def test_an_unreadable_dataset_is_refused_before_the_run_directory_is_made(tmp_p
     err = capsys.readouterr().err
     assert "data.root" in err and "optplan data synth" in err and "Traceback" not in err
     assert not run.exists()
+
+
+def test_knee_refits_reach_the_rule_and_the_resume_fingerprint(tmp_path, capsys):
+    """``knee.refits`` travels config -> planner -> edge jobs: each edge stops where the stable
+    rule with that window first stops on its curve, and a resume with another window is refused."""
+    from optplan.knee import first_stop
+
+    stable = [*SMALL, "knee.method=stable", "knee.patience=6"]
+    results = {}
+    for refits in (2, 5):
+        run = tmp_path / f"refits{refits}"
+        assert main(["plan", "--simulate", "--out", str(run), "--quiet", *stable, f"knee.refits={refits}"]) == 0
+        results[refits] = PlanResult.load(run)
+        for edge in results[refits].edges:
+            expected = first_stop(edge.curve, 6, "stable", refits=refits)
+            assert (edge.knee.epochs, edge.knee.epoch) == (expected.epochs, expected.epoch)
+    assert [e.knee.epochs for e in results[2].edges] != [e.knee.epochs for e in results[5].edges]
+    capsys.readouterr()
+    assert main(["plan", "--simulate", "--out", str(tmp_path / "refits2"), "--quiet", *stable, "knee.refits=5"]) == 2
+    assert "config.knee.refits: run has 2, now 5" in capsys.readouterr().err

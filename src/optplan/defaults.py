@@ -20,6 +20,11 @@ PositiveFinite = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 """A float above 0 that is neither inf nor NaN (learning rates, multipliers, stds)."""
 
 
+FrozenBN = Literal["stats", "all"]
+"""How a state with ``frozen_bn`` freezes BatchNorm (``train.frozen_bn``; see
+:func:`optplan.models.layers.set_frozen_bn`)."""
+
+
 def _admits_bool(annotation: Any) -> bool:
     return annotation is bool or annotation is Any or any(_admits_bool(a) for a in get_args(annotation))
 
@@ -122,6 +127,16 @@ class TrainConfig(Section):
     nesterov: bool = Field(True, description="Nesterov momentum.")
     weight_decay: float = Field(1e-4, ge=0.0, description="L2 weight decay.")
     grad_clip: float | None = Field(40.0, gt=0.0, description="Gradient-norm clip (None: off).")
+    frozen_bn: FrozenBN = Field(
+        "stats", description="How states with frozen_bn freeze BatchNorm: 'stats' (the reference: running "
+                             "statistics fixed, affine weights still trained, the stem's BN not frozen) or "
+                             "'all' (every BN, statistics and affine weights).")
+    drop_last: bool = Field(
+        True, description="Drop each epoch's last training batch when it is short of batch_size (the "
+                          "reference), rather than train on a small batch.")
+    drop_last_accumulation: bool = Field(
+        True, description="Discard the gradients of an epoch's last accumulation group when it has fewer "
+                          "than accumulation batches (the reference), rather than step on a smaller batch.")
     eval_batch_size: int = Field(16, ge=1, description="Clips per validation/test step (per process).")
     tensorboard: bool = Field(True, description="Write TensorBoard scalars next to the JSONL log.")
     progress: bool = Field(True, description="Progress bars on the terminal.")

@@ -31,7 +31,7 @@ class State(BaseModel):
     frame_step: int = Field(1, ge=1, description="Stride between consecutive frames.")
     batch_size: int = Field(8, ge=1, description="Clips per forward/backward step.")
     accumulation: int = Field(1, ge=1, description="Steps accumulated per optimiser update.")
-    frozen_bn: bool = Field(False, description="Keep BatchNorm statistics and affine fixed.")
+    frozen_bn: bool = Field(False, description="Freeze BatchNorm in this state (how: train.frozen_bn).")
     extra: dict[str, Any] = Field(default_factory=dict, description="Any further optimiser/data fields.")
 
     @model_validator(mode="after")

@@ -5,9 +5,10 @@ Mapping, by torchvision's 2D key names: the 7x7 stem kernel goes into the middle
 of the ``kt x 7 x 7`` stem (zeros elsewhere); every 1x1 and 3x3 conv goes into its 1x1x1 /
 1x3x3 twin; BatchNorm parameters and statistics copy as they are; the 2D res5 (``layer4``) fills
 both res5 copies of a dual head. What has no 2D twin keeps its initialisation: temporal 3x1x1
-convs (identity in A, zero in B and C), global-context FCs (zero output) and the classifiers
-(2D ``fc.*`` keys are ignored: video classes differ). With those, the inflated network computes
-on a clip of identical frames exactly what the 2D network computes on one frame.
+convs (identity in A, zero in B and C), global-context FCs (a zero last weight, so a constant
+output: the last FC's random bias, as in the reference) and the classifiers (2D ``fc.*`` keys are
+ignored: video classes differ). With those, the inflated network computes on a clip of identical
+frames what the 2D network computes on one frame, plus those per-channel global-context biases.
 """
 
 from __future__ import annotations
