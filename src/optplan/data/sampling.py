@@ -2,9 +2,12 @@
 
 - ``consecutive``: ``clip_length`` frames ``frame_step`` apart from a random start (train) or
   from a fixed position (val: the centre; test: N positions spread over the video).
-- ``uniform``: the video is cut into ``S = clip_length / frames_per_segment`` equal segments
-  and ``frames_per_segment`` frames (``frame_step`` apart) are taken from each, at a random
-  offset inside the segment (train) or a fixed one (val/test).
+- ``uniform`` ("sparse"): the video is cut into ``S = clip_length / frames_per_segment`` equal
+  segments and ``frames_per_segment`` frames (``frame_step`` apart) are taken from each, at a
+  random offset inside the segment (train) or a fixed one (val/test). The reference takes 4
+  frames per segment (:data:`UNIFORM_FRAMES_PER_SEGMENT`), so a stem whose temporal kernel and
+  stride are 4 sees one segment per output step; training states default to it, while
+  ``ClipSpec`` itself defaults to 1 (one frame per segment).
 
 A video shorter than the clip is padded by repeating its last frame (indices are clamped).
 """
@@ -15,6 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+
+UNIFORM_FRAMES_PER_SEGMENT = 4
+"""Frames per segment of the reference's uniform sampling (4 / 8 / 16 segments of 4 frames)."""
 
 
 @dataclass(frozen=True)
@@ -37,9 +43,9 @@ class ClipSpec:
 
     @classmethod
     def from_state(cls, state: Any) -> "ClipSpec":
-        """The clip setting of a training ``State`` (``extra['frames_per_segment']``, default 1)."""
+        """The clip setting of a training ``State``."""
         return cls(clip_length=state.clip_length, sampling=state.sampling, frame_step=state.frame_step,
-                   frames_per_segment=int(state.extra.get("frames_per_segment", 1)))
+                   frames_per_segment=state.frames_per_segment)
 
     @property
     def segments(self) -> int:

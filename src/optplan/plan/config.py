@@ -65,6 +65,10 @@ class PlanConfig(BaseModel):
     batch_sizes: list[int] = Field([16, 8, 4], description="Per-step batch per clip setting.")
     frame_steps: list[int] | None = Field(
         None, description="Frame step per clip setting (None: 1); a clip spans clip x step frames.")
+    frames_per_segment: list[int] | None = Field(
+        None, description="Uniform sampling: frames taken in a row from each segment, per clip setting "
+                          "(None: 4 each, the reference's, so 16 frames are 4 segments of 4; 1: one frame "
+                          "per segment).")
     accumulation: list[int] = Field([1, 2, 4], description="Gradient accumulation per clip setting.")
     base_lrs: list[float] = Field([0.1, 0.1, 0.1], description="Base learning rate per clip setting.")
     lr_multipliers: list[float] = Field([1.0, 0.1, 0.01], description="Learning-rate levels.")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator
 
 from optplan.errors import OptplanError
 from optplan.train.state import State
@@ -78,23 +78,17 @@ class StateGraph:
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
-    def preset(cls, name: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[float],
-               lr_multipliers: Sequence[float] = (1.0, 0.1, 0.01),
-               batch_sizes: Sequence[int] | None = None, accumulation: Sequence[int] | None = None,
-               frame_steps: Sequence[int] | None = None, sampling: str = "consecutive",
-               frozen_bn_longest: bool = True, validator: Validator | None = None) -> "StateGraph":
+    def preset(cls, name: str, **settings: Any) -> "StateGraph":
         """The paper's graph ('paper': base edges; 'paper-ext': plus next-shorter-clip edges).
 
-        Node (i, j) trains clip ``clip_lengths[i]`` at ``base_lrs[i] * lr_multipliers[j]`` with
-        ``batch_sizes[i]`` x ``accumulation[i]`` and ``frame_steps[i]``; ``sampling='both'`` adds a uniform-sampling
-        copy and a choice node ``final``. See :func:`optplan.plan.space.paper_graph`.
+        Node (i, j) trains clip ``clip_lengths[i]`` at ``base_lrs[i] * lr_multipliers[j]``; the
+        other per-clip settings (batch, accumulation, frame step, frames per segment) and
+        ``sampling`` ('both' adds a uniform-sampling copy and a choice node ``final``) are the
+        keyword arguments of :func:`optplan.plan.space.paper_graph`, passed on as they are.
         """
         from optplan.plan.space import paper_graph
 
-        return paper_graph(name, clip_lengths=clip_lengths, base_lrs=base_lrs,
-                           lr_multipliers=lr_multipliers, batch_sizes=batch_sizes,
-                           accumulation=accumulation, frame_steps=frame_steps, sampling=sampling,
-                           frozen_bn_longest=frozen_bn_longest, validator=validator)
+        return paper_graph(name, **settings)
 
     @classmethod
     def from_config(cls, cfg: Any, validator: Validator | None = None) -> "StateGraph":
