@@ -17,6 +17,7 @@ from optplan.train import State, evaluate, train_schedule, train_state
 from optplan.train.checkpoint import load_checkpoint
 from optplan.train.edge import VideoEdgeTrainer
 from optplan.train.logging import read_log
+from optplan.train.multiview import video_scores
 from optplan.train.session import TrainSession
 
 # The validation list is the training list: on 48 videos the test is whether the engine
@@ -132,6 +133,27 @@ def test_eval_writes_the_expected_json(straight, session, tmp_path):
     assert confusion.shape == (k, k) and confusion.sum() == 24
     assert got["top1"] == pytest.approx(confusion.trace().item() / 24)
     assert 0 <= got["top1"] <= got["top5"] <= 1 and got["classes"] == session.classes
+
+
+def test_views_average_softmax_or_logits():
+    """One confident view outvotes two mild ones when logits are averaged (the reference), not
+    when probabilities are."""
+    logits = torch.tensor([[[10.0, 0.0], [0.0, 3.0], [0.0, 3.0]]])  # (1 video, 3 views, 2 classes)
+    assert video_scores(logits, "logits").argmax(1).item() == 0
+    assert video_scores(logits, "softmax").argmax(1).item() == 1
+    assert torch.allclose(video_scores(logits, "softmax").sum(1), torch.ones(1))
+    with pytest.raises(ValueError, match="average"):
+        video_scores(logits, "max")
+
+
+def test_eval_with_its_own_crop_and_logit_averaging(straight, session, tiny_dataset, tmp_path):
+    _, result = straight
+    base = evaluate(session.cfg, result.checkpoint, session=session)
+    cfg = config(tiny_dataset, **{"data.test_crop_size": 32, "data.test_average": "logits"})
+    got = evaluate(cfg, result.checkpoint, out=tmp_path / "e.json")
+    assert (base["crop_size"], base["average"]) == (28, "softmax")
+    assert (got["crop_size"], got["average"]) == (32, "logits") and got["videos"] == 24
+    assert got["gflops"] > base["gflops"]  # counted at 32 x 32, not 28 x 28
 
 
 def test_cli_eval_and_train_errors(straight, tiny_dataset, tmp_path, capsys):

@@ -21,7 +21,7 @@ class DataConfig(BaseModel):
         None, description="Validation list. None: hold out val_fraction of the training list.")
     test_list: Path | None = Field(None, description="Test list used only for final evaluation.")
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of training videos held out.")
-    crop_size: int = Field(56, ge=8, description="Training/test crop side in pixels.")
+    crop_size: int = Field(56, ge=8, description="Training and validation crop side in pixels.")
     short_side: int = Field(64, ge=8, description="Test-time resize of the shorter side in pixels.")
     scale: tuple[float, float] = Field((0.5, 1.0), description="Random-resized-crop area range.")
     flip: bool = Field(False, description="Horizontal flip in training (off when labels depend on direction).")
@@ -37,3 +37,14 @@ class DataConfig(BaseModel):
         0.1, ge=0.0, le=1.0, description="Refuse to train when more than this share of files is bad.")
     test_clips: int = Field(10, ge=1, description="Clips per video in the multi-view test.")
     test_crops: int = Field(3, ge=1, le=3, description="Spatial crops per clip in the multi-view test.")
+    test_crop_size: int | None = Field(
+        None, ge=8, description="Crop side of the multi-view test (None: crop_size). The reference "
+                                "trains on 224 crops and tests 256 crops of a 256 short side.")
+    test_average: Literal["softmax", "logits"] = Field(
+        "softmax", description="What the multi-view test averages over a video's views: class "
+                               "probabilities, or raw logits (the reference's).")
+
+    @property
+    def test_crop(self) -> int:
+        """The crop side of the multi-view test in pixels."""
+        return self.test_crop_size or self.crop_size
