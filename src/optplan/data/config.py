@@ -5,7 +5,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class AugmentConfig(BaseModel):
+    """Colour augmentation of training clips (``optplan.data.augment``). Off by default: colour
+    can be what tells classes apart (the built-in dataset's appearance classes are coloured
+    shapes). The reference's: ``jitter: 0.8, grayscale: 0.2, blur: 0.5`` (``configs/reference.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    jitter: float = Field(0.0, ge=0.0, le=1.0, description="Probability of colour jitter per clip (reference: 0.8).")
+    brightness: float = Field(0.4, ge=0.0, description="Jitter: brightness factor in [1 - b, 1 + b].")
+    contrast: float = Field(0.4, ge=0.0, description="Jitter: contrast factor in [1 - c, 1 + c].")
+    saturation: float = Field(0.4, ge=0.0, description="Jitter: saturation factor in [1 - s, 1 + s].")
+    hue: float = Field(0.1, ge=0.0, le=0.5, description="Jitter: hue turned by up to this share of the wheel.")
+    grayscale: float = Field(0.0, ge=0.0, le=1.0, description="Probability of a grey clip (reference: 0.2).")
+    blur: float = Field(0.0, ge=0.0, le=1.0, description="Probability of a Gaussian blur (reference: 0.5).")
+    blur_sigma: tuple[float, float] = Field(
+        (0.1, 2.0), description="Blur sigma range in pixels of the training crop (reference: 0.1..2 at 224).")
+
+    @field_validator("blur_sigma")
+    @classmethod
+    def _ordered(cls, sigma: tuple[float, float]) -> tuple[float, float]:
+        if not 0.0 < sigma[0] <= sigma[1]:
+            raise ValueError(f"needs 0 < low <= high, got {list(sigma)}")
+        return sigma
+
+    @property
+    def active(self) -> bool:
+        """Whether any colour operation can happen."""
+        return max(self.jitter, self.grayscale, self.blur) > 0.0
 
 
 class DataConfig(BaseModel):
@@ -25,6 +55,8 @@ class DataConfig(BaseModel):
     short_side: int = Field(64, ge=8, description="Test-time resize of the shorter side in pixels.")
     scale: tuple[float, float] = Field((0.5, 1.0), description="Random-resized-crop area range.")
     flip: bool = Field(False, description="Horizontal flip in training (off when labels depend on direction).")
+    augment: AugmentConfig = Field(default_factory=AugmentConfig,
+                                   description="Colour jitter, grayscale and blur of training clips.")
     mean: tuple[float, float, float] = Field((0.45, 0.45, 0.45), description="Normalisation mean (RGB, 0..1).")
     std: tuple[float, float, float] = Field((0.225, 0.225, 0.225), description="Normalisation std (RGB).")
     num_workers: int = Field(1, ge=0, description="DataLoader worker processes (0: main process).")

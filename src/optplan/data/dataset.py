@@ -109,7 +109,7 @@ class VideoDataset(Dataset):
             rng = np.random.default_rng([self.seed, epoch, i])
             frames = self._frames(path, clip, [None], rng)[0]
             return train_transform(frames, crop_size=cfg.crop_size, scale=cfg.scale, flip=cfg.flip,
-                                   mean=cfg.mean, std=cfg.std, rng=rng)
+                                   mean=cfg.mean, std=cfg.std, rng=rng, augment=cfg.augment)
         val = self.mode == "val"
         positions = [0.5] if val else view_positions(cfg.test_clips)
         views = [view for frames in self._frames(path, clip, positions, None)
