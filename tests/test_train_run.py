@@ -10,6 +10,7 @@ import torch
 
 from optplan.cli import main
 from optplan.config import load_config
+from optplan.data.sampling import ClipSpec
 from optplan.knee import KneeRule, read_curve
 from optplan.plan.edge import EdgeJob, run_edge
 from optplan.plan.protocol import Checkpoint, ResumableEdgeRun, ResumableEdgeTrainer
@@ -200,7 +201,7 @@ def test_edge_trainer_implements_the_resumable_protocol(session, tiny_dataset, t
     run = trainer.open(kept, target)
     assert isinstance(run, ResumableEdgeRun)
     start = run.initial_score()
-    assert start == session.score(session.load_model(kept.path), target).score
+    assert start == session.score(session.load_model(kept.path), ClipSpec.from_state(target)).score
     curve = [start, run.train_epoch(), run.train_epoch()]
     snap = run.snapshot()
     # the planner recorded only one epoch before a crash: the second is replayed, not retrained
@@ -280,5 +281,5 @@ def test_a_session_keeps_its_own_thread_count(session, tiny_dataset):
     built later with another count must not change how this one trains and scores."""
     other = TrainSession(config(tiny_dataset, **{"train.threads": 2}))
     assert other.threads == 2 and torch.get_num_threads() == 2
-    session.score(session.new_model(), STATE)
+    session.score(session.new_model(), ClipSpec.from_state(STATE))
     assert torch.get_num_threads() == session.threads == 1

@@ -22,6 +22,7 @@ from optplan.plan.protocol import EdgeTrainer
 from optplan.plan.result import RESULT_FILE, PlanResult
 from optplan.plan.space import BEST
 from optplan.plan.store import SQLiteStore
+from optplan.train.scoring import describe
 from optplan.train.state import State
 
 SCHEDULE_FILE = "schedule.yaml"
@@ -44,15 +45,16 @@ def result_config(cfg: OptplanConfig) -> dict[str, Any]:
     return tree
 
 
-def make_trainer(cfg: OptplanConfig, run_dir: Path, simulate: bool = False) -> EdgeTrainer:
-    """The video trainer for ``cfg`` (or the simulated one, which trains nothing)."""
+def make_trainer(cfg: OptplanConfig, run_dir: Path, graph: StateGraph, simulate: bool = False) -> EdgeTrainer:
+    """The video trainer for ``cfg`` over ``graph``'s states (or the simulated one, which trains
+    nothing)."""
     if simulate:
         from optplan.plan.simulate import SimulatedTrainer
 
         return SimulatedTrainer(cfg.plan.simulate)
     from optplan.train.edge import VideoEdgeTrainer
 
-    return VideoEdgeTrainer(cfg, run_dir)
+    return VideoEdgeTrainer(cfg, run_dir, space=graph.states.values())
 
 
 def model_validator(cfg: OptplanConfig) -> Validator:
@@ -87,7 +89,7 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
     run_dir = Path(run_dir if run_dir is not None else cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     if trainer is None:
-        trainer = make_trainer(cfg, run_dir, simulate)
+        trainer = make_trainer(cfg, run_dir, graph, simulate)
     store = SQLiteStore.in_run_dir(run_dir)
     executor = make_executor(cfg.plan.executor, cfg.plan.workers, cfg.plan.ray_address)
     try:
@@ -100,6 +102,7 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         result = planner.run()
         result.knee_metric = cfg.knee.metric
+        result.score_clip = describe(cfg.knee.score_clip, graph.states.values())
         if hasattr(trainer, "epoch_gflops"):  # trainers that count compute (the video one)
             result.epoch_gflops = {n: trainer.epoch_gflops(s) for n in graph.nodes
                                    if (s := graph.state(n)) is not None}

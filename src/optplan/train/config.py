@@ -39,6 +39,10 @@ class KneeConfig(BaseModel):
     metric: Literal["top1", "top135", "loss"] = Field(
         "top135", description="What validation curves measure: 'top135' (the paper's mean of top-1/3/5), "
                               "'top1', or 'loss' (as exp(-cross-entropy), rising in 0..1).")
+    score_clip: Literal["state", "longest"] = Field(
+        "state", description="Clip setting the curves are scored with: each state's own ('state') or, as "
+                             "the reference, the longest one of the state space ('longest'; see "
+                             "optplan.train.scoring).")
     patience: int = Field(10, ge=1, description="T: epochs past the knee before stopping.")
     max_epochs: int | None = Field(None, ge=1, description="Hard cap of epochs per state (None: paper rule).")
     refits: int | None = Field(
