@@ -93,3 +93,4 @@ def test_the_reference_config_matches_the_reference():
     assert (d.augment.jitter, d.augment.grayscale, d.augment.blur) == (0.8, 0.2, 0.5)
     assert d.scale == (0.2, 1.0) and d.flip and d.mean == (0.485, 0.456, 0.406)
     assert (d.crop_size, d.short_side, d.test_crop, d.test_crops, d.test_average) == (224, 256, 256, 3, "logits")
+    assert cfg.knee.score_clip == "longest" and cfg.plan.sampling == "uniform"
