@@ -33,6 +33,11 @@ class AugmentConfig(BaseModel):
         return sigma
 
     @property
+    def strengths(self) -> tuple[float, float, float]:
+        """Jitter strengths of brightness, contrast and saturation, in that order."""
+        return self.brightness, self.contrast, self.saturation
+
+    @property
     def active(self) -> bool:
         """Whether any colour operation can happen."""
         return max(self.jitter, self.grayscale, self.blur) > 0.0
