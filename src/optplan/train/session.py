@@ -222,7 +222,7 @@ class TrainSession:
             clips = stats.clips * self.dist.world_size
             cost.epochs, cost.clips = cost.epochs + 1, cost.clips + clips
             cost.gflops += self.flops.train(state.clip_length, clips)
-        if scores is not None:
+        if scores is not None and scores.clips:  # (a diverged epoch scored nothing)
             cost.eval_gflops += self.flops(scores.clip_length) * scores.clips
         cost.seconds += seconds
 
