@@ -147,3 +147,42 @@ def test_an_unreadable_dataset_is_refused_before_the_run_directory_is_made(tmp_p
     err = capsys.readouterr().err
     assert "data.root" in err and "optplan data synth" in err and "Traceback" not in err
     assert not run.exists()
+
+
+def test_knee_refits_reach_the_rule_and_the_resume_fingerprint(tmp_path, capsys):
+    """``knee.refits`` travels config -> planner -> edge jobs: each edge stops where the stable
+    rule with that window first stops on its curve, and a resume with another window is refused."""
+    from optplan.knee import first_stop
+
+    stable = [*SMALL, "knee.method=stable", "knee.patience=6"]
+    results = {}
+    for refits in (2, 5):
+        run = tmp_path / f"refits{refits}"
+        assert main(["plan", "--simulate", "--out", str(run), "--quiet", *stable, f"knee.refits={refits}"]) == 0
+        results[refits] = PlanResult.load(run)
+        for edge in results[refits].edges:
+            expected = first_stop(edge.curve, 6, "stable", refits=refits)
+            assert (edge.knee.epochs, edge.knee.epoch) == (expected.epochs, expected.epoch)
+    assert [e.knee.epochs for e in results[2].edges] != [e.knee.epochs for e in results[5].edges]
+    capsys.readouterr()
+    assert main(["plan", "--simulate", "--out", str(tmp_path / "refits2"), "--quiet", *stable, "knee.refits=5"]) == 2
+    assert "config.knee.refits: run has 2, now 5" in capsys.readouterr().err
+
+
+def test_dry_run_bounds_the_plan_and_trains_nothing(tiny_dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["plan", f"data.root={tiny_dataset}", f"data.cache_dir={tmp_path / 'cache'}", "data.crop_size=28",
+            "knee.max_epochs=6", "plan.beam=2", *SMALL, "--out", str(run), "--dry-run"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # 2 x 2 graph: 6 edges, the 4 from a trained node once per kept model (beam 2)
+    assert lines[0] == "10 edge runs to train; 36 train / 12 val / 24 test videos"
+    rows = {"".join(line.split()[:3]): line.split()[3:] for line in lines[2:8]}
+    assert rows["start->c4_x1"][:3] == ["4", "1", "4..6"] and rows["c4_x1->c8_x1"][:3] == ["8", "2", "4..6"]
+    low, high = map(float, rows["start->c4_x1"][3].split(".."))
+    assert high == pytest.approx(low * 6 / 4, rel=1e-3)  # GFLOPs scale with the epochs
+    eight = float(rows["start->c8_x1"][3].split("..")[0])
+    assert 1.5 < eight / low < 2.5  # and with the clip length
+    assert lines[8].split()[:3] == ["total", "10", "40..60"]
+    assert lines[-3].startswith("checkpoints: ") and "frame cache: about" in lines[-2]
+    assert lines[-1] == "nothing trained" and not run.exists() and not (tmp_path / "cache").exists()

@@ -1,9 +1,9 @@
 """The one configuration tree: YAML files validated by pydantic, with dotted overrides.
 
-Each pipeline stage owns its section (``optplan.data.config``, ``optplan.models.config``,
-``optplan.train.config``, ``optplan.plan.config``); this module composes them, loads YAML,
-applies ``key.sub=value`` overrides and turns validation failures into a
-:class:`~optplan.errors.ConfigError` that names the field, the value and what is allowed.
+Every key and its default live in :mod:`optplan.defaults`; this module loads YAML, applies
+``key.sub=value`` overrides and turns validation failures into a
+:class:`~optplan.errors.ConfigError` that names the field, the value and what is allowed. It
+imports nothing of the pipeline, so every stage can import it.
 """
 
 from __future__ import annotations
@@ -12,26 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from optplan.data.config import DataConfig
+from optplan.defaults import OptplanConfig
 from optplan.errors import ConfigError
-from optplan.models.config import ModelConfig
-from optplan.plan.config import PlanConfig
-from optplan.train.config import KneeConfig, TrainConfig
 
-
-class OptplanConfig(BaseModel):
-    """Everything one run needs. Every key has a default; experiment files only override."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    data: DataConfig = Field(default_factory=DataConfig, description="Videos, annotations, clips.")
-    model: ModelConfig = Field(default_factory=ModelConfig, description="Backbone and heads.")
-    train: TrainConfig = Field(default_factory=TrainConfig, description="Optimiser and loop.")
-    knee: KneeConfig = Field(default_factory=KneeConfig, description="When a state is spent.")
-    plan: PlanConfig = Field(default_factory=PlanConfig, description="States and moves.")
-    out: Path = Field(Path("runs/default"), description="Run directory: store, logs, checkpoints.")
+__all__ = ["OptplanConfig", "apply_overrides", "dump_config", "format_validation_error", "load_config",
+           "parse_override", "read_yaml", "validate"]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

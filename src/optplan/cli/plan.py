@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from optplan.cli.common import add_config_arguments, config_from_args
+from optplan.cli.common import add_config_arguments, config_and_overrides, config_from_args
 from optplan.errors import OptplanError
 
 
@@ -25,7 +25,7 @@ def _load(args: argparse.Namespace):
         if run_dir is None or not (run_dir / "config.yaml").is_file():
             raise OptplanError("--resume without CONFIG needs --out RUN holding a config.yaml "
                                "from an earlier 'optplan plan'")
-        cfg = load_config(run_dir / "config.yaml", list(args.overrides))
+        cfg = load_config(run_dir / "config.yaml", config_and_overrides(args)[1])
     else:
         cfg = config_from_args(args)
     plan = {k: v for k, v in (("executor", args.executor), ("workers", args.workers),
@@ -40,6 +40,13 @@ def run(args: argparse.Namespace) -> int:
     from optplan.plan.runner import SCHEDULE_FILE, require_store, run_plan
 
     cfg = _load(args)
+    if args.dry_run:
+        from optplan.plan.dryrun import dry_run
+        from optplan.plan.graph import StateGraph
+        from optplan.plan.runner import model_validator
+
+        print(dry_run(cfg, StateGraph.from_config(cfg.plan, validator=model_validator(cfg))).table())
+        return 0
     run_dir = Path(cfg.out)
     if args.resume:
         require_store(run_dir)
@@ -73,5 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also report the best searched path whose replay fits EPOCHS")
     p.add_argument("--simulate", action="store_true",
                    help="use the simulated trainer (plan.simulate) instead of training videos")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the edges, their epoch and GFLOPs bounds and the disk the plan needs; train nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress or epoch bars")
     p.set_defaults(func=run)

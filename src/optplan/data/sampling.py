@@ -5,7 +5,7 @@
 - ``uniform`` ("sparse"): the video is cut into ``S = clip_length / frames_per_segment`` equal
   segments and ``frames_per_segment`` frames (``frame_step`` apart) are taken from each, at a
   random offset inside the segment (train) or a fixed one (val/test). The reference takes 4
-  frames per segment (:data:`UNIFORM_FRAMES_PER_SEGMENT`), so a stem whose temporal kernel and
+  frames per segment (:data:`optplan.state.UNIFORM_FRAMES_PER_SEGMENT`), so a stem whose temporal kernel and
   stride are 4 sees one segment per output step; training states default to it, while
   ``ClipSpec`` itself defaults to 1 (one frame per segment).
 
@@ -19,8 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-UNIFORM_FRAMES_PER_SEGMENT = 4
-"""Frames per segment of the reference's uniform sampling (4 / 8 / 16 segments of 4 frames)."""
+from optplan.state import UNIFORM_FRAMES_PER_SEGMENT  # noqa: F401  (the reference's, named here too)
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from optplan.knee import Knee, KneeRule
-from optplan.plan.protocol import Checkpoint, EdgeRun, EdgeTrainer
+from optplan.protocol import Checkpoint, EdgeRun, EdgeTrainer
 from optplan.plan.records import DIVERGED, DONE, FAILED
-from optplan.train.state import State
+from optplan.state import State
 
 EpochCallback = Callable[[list[float], "Checkpoint | None"], None]
 """Called after every epoch with the curve so far and the run's snapshot (None if it has none)."""

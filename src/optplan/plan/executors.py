@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 from optplan.errors import OptplanError
 from optplan.plan.edge import EdgeJob, EdgeOutcome, EpochCallback, run_edge
-from optplan.plan.protocol import Checkpoint, EdgeTrainer
+from optplan.protocol import Checkpoint, EdgeTrainer
 
 EXECUTORS = ("inprocess", "process", "ray")
 

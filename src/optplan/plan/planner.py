@@ -22,7 +22,7 @@ from optplan.plan.edge import EdgeJob, EdgeOutcome, EpochCallback
 from optplan.plan.executors import Executor, InProcessExecutor
 from optplan.plan.graph import Edge, StateGraph
 from optplan.plan.progress import Progress, TqdmProgress
-from optplan.plan.protocol import Checkpoint, EdgeTrainer
+from optplan.protocol import Checkpoint, EdgeTrainer
 from optplan.plan.records import (DONE, FAILED, RUNNING, SKIPPED, Candidate, EdgeRecord, NodeRecord,
                                   edge_id)
 from optplan.plan.result import ParetoPoint, PlanResult, Stage, pareto_front
@@ -194,7 +194,6 @@ class Planner:
             why = "" if kept else "no usable incoming edge: " + "; ".join(
                 f"{r.id} {r.status}" + (f" ({r.error.splitlines()[0]})" if r.error else "") for r in runs)
             record = NodeRecord(name, kept, note=why)
-        self.store.put_node(record)
         self._nodes[name] = record
         for slot in range(max(len(record.candidates), 1)):
             for edge in self.graph.outgoing(name):
@@ -252,7 +251,7 @@ class Planner:
         return PlanResult(
             path=path, nodes=[n for n, _ in steps], path_epochs=[c.epochs for _, c in steps],
             path_scores=[c.score for _, c in steps],
-            stages=[Stage(s, c.epochs) for s, (_, c) in zip(path, steps) if c.epochs > 0],
+            stages=[Stage(state=s, epochs=c.epochs) for s, (_, c) in zip(path, steps) if c.epochs > 0],
             score=final.best.score, checkpoint=final.best.checkpoint,
             search_epochs=sum(r.epochs for r in edges), search_seconds=seconds, edges=edges,
             decisions=[self._nodes[n] for n in self.graph.order if n in self._nodes],
@@ -266,7 +265,7 @@ class Planner:
                 continue
             steps = self._states(self._lineage(run.source, run.slot))
             steps.append((run.target, self._candidate(run)))
-            stages = tuple(Stage(self.graph.states[n], c.epochs) for n, c in steps if c.epochs > 0)
+            stages = tuple(Stage(state=self.graph.states[n], epochs=c.epochs) for n, c in steps if c.epochs > 0)
             points.append(ParetoPoint(run.score, sum(s.epochs for s in stages),
                                       tuple(n for n, _ in steps), stages, run.id))
         return pareto_front(points)

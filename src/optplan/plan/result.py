@@ -12,26 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from optplan.plan.protocol import Checkpoint
 from optplan.plan.records import EdgeRecord, NodeRecord
-from optplan.train.state import State
+from optplan.protocol import Checkpoint
+from optplan.state import State
+from optplan.train.schedule import Stage
 
 RESULT_FILE = "result.json"
-
-
-@dataclass(frozen=True)
-class Stage:
-    """Train ``state`` for ``epochs`` epochs (one stage of a schedule)."""
-
-    state: State
-    epochs: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"state": self.state.to_dict(), "epochs": self.epochs}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Stage":
-        return cls(State.from_dict(d["state"]), int(d["epochs"]))
 
 
 def schedule_of(stages: Iterable[Stage]) -> dict[str, Any]:
@@ -63,7 +49,7 @@ class ParetoPoint:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ParetoPoint":
         return cls(d["score"], d["epochs"], tuple(d["nodes"]),
-                   tuple(Stage.from_dict(s) for s in d["stages"]), d["edge"])
+                   tuple(Stage.model_validate(s) for s in d["stages"]), d["edge"])
 
 
 def pareto_front(points: Iterable[ParetoPoint]) -> list[ParetoPoint]:
@@ -172,7 +158,7 @@ class PlanResult:
     def from_dict(cls, d: dict[str, Any]) -> "PlanResult":
         return cls(path=[State.from_dict(s) for s in d["path"]], nodes=list(d["nodes"]),
                    path_epochs=list(d["path_epochs"]), path_scores=list(d["path_scores"]),
-                   stages=[Stage.from_dict(s) for s in d["stages"]],
+                   stages=[Stage.model_validate(s) for s in d["stages"]],
                    score=math.nan if d["score"] is None else d["score"],
                    checkpoint=Checkpoint.from_dict(d.get("checkpoint")),
                    search_epochs=d["search_epochs"], search_seconds=d["search_seconds"],

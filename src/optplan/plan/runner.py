@@ -18,12 +18,12 @@ from optplan.knee import KneeRule
 from optplan.plan.executors import make_executor
 from optplan.plan.graph import StateGraph, Validator
 from optplan.plan.planner import Planner
-from optplan.plan.protocol import EdgeTrainer
+from optplan.protocol import EdgeTrainer
 from optplan.plan.result import RESULT_FILE, PlanResult
 from optplan.plan.space import BEST
 from optplan.plan.store import SQLiteStore
+from optplan.state import State
 from optplan.train.scoring import describe
-from optplan.train.state import State
 
 SCHEDULE_FILE = "schedule.yaml"
 

@@ -8,6 +8,7 @@ A checkpoint is one ``torch.save`` dict with these keys:
 ``epoch``      epochs trained in that state (0 = the source model)
 ``rng``        torch CPU (and CUDA) generator states, to continue bit-for-bit
 ``config``     the whole run config (JSON dict), so ``optplan eval`` can rebuild the model
+``classes``    the class names, index = label (as MMAction2's ``dataset_meta``), or None
 ``meta``       JSON values: the curve so far, cost counters, anything the caller adds
 
 Files are written to a temporary name in the same directory, flushed to disk and renamed, so
@@ -27,7 +28,7 @@ from torch import nn
 
 from optplan.errors import OptplanError
 
-KEYS = ("model", "optimizer", "state", "epoch", "rng", "config", "meta")
+KEYS = ("model", "optimizer", "state", "epoch", "rng", "config", "classes", "meta")
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -56,7 +57,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def make_checkpoint(model: nn.Module, *, optimizer: torch.optim.Optimizer | None = None,
                     state: dict[str, Any] | None = None, epoch: int = 0,
-                    config: dict[str, Any] | None = None,
+                    config: dict[str, Any] | None = None, classes: list[str] | None = None,
                     meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """The checkpoint dict (see the module docstring) of a model as it is now."""
     return {
@@ -66,6 +67,7 @@ def make_checkpoint(model: nn.Module, *, optimizer: torch.optim.Optimizer | None
         "epoch": int(epoch),
         "rng": rng_state(),
         "config": config,
+        "classes": None if classes is None else list(classes),
         "meta": dict(meta or {}),
     }
 

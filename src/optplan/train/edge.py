@@ -1,8 +1,8 @@
 """The real planner adapter: graph edges trained on video with :class:`~optplan.train.run.StateRun`.
 
 ``VideoEdgeTrainer(cfg, run_dir, space)`` implements the planner's ``EdgeTrainer`` protocol (and
-the optional resumable one). Edge u->v trains in ``run_dir/edges/<edge id>/`` (see
-:func:`edge_id`), scored on the clip setting ``knee.score_clip`` picks in the state ``space``.
+the optional resumable one). Edge u->v trains in ``run_dir/edges/<u>.<hash>-<v>/`` (see
+:func:`edge_dir`), scored on the clip setting ``knee.score_clip`` picks in the state ``space``.
 The trainer pickles as its config, directory and space only; each process builds its own
 :class:`TrainSession` on first use.
 """
@@ -17,10 +17,10 @@ from typing import Any, Iterable
 
 from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
-from optplan.plan.protocol import Checkpoint
+from optplan.protocol import Checkpoint, edge_id
+from optplan.state import State
 from optplan.train.run import StateRun
 from optplan.train.scoring import scoring_clip
-from optplan.train.state import State
 
 START = "start"
 
@@ -29,16 +29,26 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", text) or "_"
 
 
-def edge_id(source: Checkpoint | None, state: State) -> str:
-    """``<source state>.<hash>-<target state>`` (``start-<target>`` from scratch): readable, stable
-    across processes, and unique even when a node keeps several models (the planner's beam),
-    since the short hash names the source checkpoint's path."""
+def _origin(source: Checkpoint | None) -> tuple[str, str]:
+    """The source node's name and a short hash of the source checkpoint's path ("" from scratch):
+    stable across processes, and unique even when a node keeps several models (the beam)."""
     if source is None:
-        origin = START
-    else:
-        digest = hashlib.sha1(str(source.path).encode()).hexdigest()[:6]
-        origin = f"{source.meta.get('state', 'ckpt')}.{digest}"
-    return f"{_slug(origin)}-{_slug(state.name)}"
+        return START, ""
+    return source.meta.get("state", "ckpt"), hashlib.sha1(str(source.path).encode()).hexdigest()[:6]
+
+
+def run_id(source: Checkpoint | None, state: State) -> str:
+    """The :func:`~optplan.protocol.edge_id` of training ``state`` from ``source``."""
+    node, digest = _origin(source)
+    return edge_id(node, state.name, digest)
+
+
+def edge_dir(run_dir: Path, source: Checkpoint | None, state: State) -> Path:
+    """``run_dir/edges/<source>.<hash>-<target>`` (``start-<target>`` from scratch): shell-safe,
+    and the layout of earlier runs, so their edges resume."""
+    node, digest = _origin(source)
+    origin = f"{node}.{digest}" if digest else node
+    return run_dir / "edges" / f"{_slug(origin)}-{_slug(state.name)}"
 
 
 class VideoEdgeRun:
@@ -96,11 +106,11 @@ class VideoEdgeTrainer:
         return self.session.epoch_gflops(state)
 
     def edge_dir(self, source: Checkpoint | None, state: State) -> Path:
-        return self.run_dir / "edges" / edge_id(source, state)
+        return edge_dir(self.run_dir, source, state)
 
     def open(self, source: Checkpoint | None, state: State) -> VideoEdgeRun:
         """Start edge ``source -> state`` afresh (what an earlier attempt left is removed)."""
-        return VideoEdgeRun(self._state_run(source, state, resume=False), edge_id(source, state))
+        return VideoEdgeRun(self._state_run(source, state, resume=False), run_id(source, state))
 
     def resume(self, snapshot: Checkpoint, source: Checkpoint | None, state: State,
                scores: list[float]) -> VideoEdgeRun:
@@ -110,9 +120,9 @@ class VideoEdgeTrainer:
         if run.scores[: len(scores)] != list(scores):
             raise OptplanError(f"snapshot {snapshot.path} holds the curve {run.scores}, which does not "
                                f"continue the recorded curve {scores}; the edge must start afresh")
-        return VideoEdgeRun(run, edge_id(source, state), pending=run.scores[len(scores):])
+        return VideoEdgeRun(run, run_id(source, state), pending=run.scores[len(scores):])
 
     def _state_run(self, source: Checkpoint | None, state: State, *, resume: bool) -> StateRun:
         path = None if source is None else source.path
-        return StateRun(self.session, state, self.edge_dir(source, state), path, tag=edge_id(source, state),
+        return StateRun(self.session, state, self.edge_dir(source, state), path, tag=run_id(source, state),
                         resume=resume, score_clip=scoring_clip(state, self.cfg.knee.score_clip, self.space))

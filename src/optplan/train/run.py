@@ -8,7 +8,7 @@ A run directory holds
                   from which a killed run resumes
 ``kept.pt``       the knee epoch's model once decided (the other epoch files are deleted)
 ``curve.csv``     the validation curve so far (``optplan knee`` reads it)
-``log.jsonl``     one line per epoch; ``tb/`` the same as TensorBoard scalars
+``log.jsonl``     one line per epoch (``log.txt`` the same for people); ``tb/`` as TensorBoard scalars
 ``result.json``   curve, knee and cost once the state is finished
 
 Every epoch is seeded from (``train.seed``, the state's name, the epoch), so the run is the same
@@ -33,9 +33,11 @@ from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_chec
 from optplan.train.distributed import barrier
 from optplan.train.engine import Scores
 from optplan.train.logging import RunLogger
+from optplan.train.optim import set_lr
+from optplan.train.schedule import warm_factor
 from optplan.train.scoring import scoring_clip
 from optplan.train.session import TrainSession
-from optplan.train.state import State
+from optplan.state import State
 
 EpochCallback = Callable[[int, list[float]], None]
 """Called after every finished (saved) epoch with the epoch number and the curve so far."""
@@ -90,7 +92,7 @@ class StateRun:
         elif self.main:
             self._clear()
         barrier()
-        self.model = session.load_model(self.source) if self.source else session.new_model()
+        self.model = session.load_model(self.source, fine_tune=True) if self.source else session.new_model()
         self.scores: list[float] = []
         self.epoch = 0
         self.cost = Cost()
@@ -113,11 +115,13 @@ class StateRun:
 
     # --- EdgeRun protocol -------------------------------------------------------------------
     def initial_score(self) -> float:
-        """Score of the source model in this state's clip setting (0.0 from scratch, as in the
-        paper); also saves the source as ``epoch_0.pt`` so ``keep(0)`` can return it."""
+        """Score of the source model on the run's scoring clip setting (0.0 from scratch, as in
+        the paper; a ``model.pretrained`` start is scored); also saves the source as
+        ``epoch_0.pt`` so ``keep(0)`` can return it."""
         if not self.scores:
             start = time.perf_counter()
-            scores = self.session.score(self.net, self.score_clip) if self.source else None
+            scored = self.source or self.session.cfg.model.pretrained
+            scores = self.session.score(self.net, self.score_clip) if scored else None
             self.scores = [scores.score if scores is not None else 0.0]
             self.session.charge(self.cost, self.state, scores=scores, seconds=time.perf_counter() - start)
             self._save_epoch()
@@ -127,6 +131,9 @@ class StateRun:
         """Train one more epoch, score it, save it; returns the score (NaN when diverged)."""
         self.initial_score()
         epoch = self.epoch + 1
+        # A run from scratch warms up (train.warmup_epochs), as the first stage of its replay does.
+        warmup = self.session.cfg.train.warmup_epochs if self.source is None else 0
+        set_lr(self.optimizer, self.state.lr * warm_factor(epoch - 1, warmup))
         start = time.perf_counter()
         stats = self.session.train_one_epoch(self.net, self.optimizer, self.state, epoch,
                                              scaler=self.scaler, desc=f"{self.tag} epoch {epoch}")
@@ -167,7 +174,8 @@ class StateRun:
         """Write ``epoch_<k>.pt`` (model) and ``last.pt`` (everything), then the curve CSV."""
         if self.main:
             cfg = self.session.cfg.model_dump(mode="json")
-            common = dict(state=self.state.to_dict(), epoch=self.epoch, config=cfg)
+            common = dict(state=self.state.to_dict(), epoch=self.epoch, config=cfg,
+                          classes=self.session.classes)
             meta = {"scores": self.scores, "cost": self.cost.to_dict(), "source": self.source,
                     "score_clip": asdict(self.score_clip), "tag": self.tag,
                     "scaler": self.scaler.state_dict() if self.scaler else None}
@@ -192,7 +200,7 @@ class StateRun:
 
     def _clear(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        for pattern in ("epoch_*.pt", "last.pt", "kept.pt", "curve.csv", "result.json", "log.jsonl"):
+        for pattern in ("epoch_*.pt", "last.pt", "kept.pt", "curve.csv", "result.json", "log.jsonl", "log.txt"):
             for path in self.run_dir.glob(pattern):
                 path.unlink()
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Iterable, Literal
 
 from optplan.data.sampling import ClipSpec
-from optplan.train.state import State
+from optplan.state import State
 
 ScoreClip = Literal["state", "longest"]
 
