@@ -9,11 +9,15 @@ without an arrow from the configuration back into the pipeline.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 GridRule = Literal["monotone_lr", "monotone_clip", "one_change", "adjacent"]
+Count = Annotated[int, Field(ge=1)]
+"""A whole number of at least 1 (frames, clips, steps)."""
+PositiveFinite = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+"""A float above 0 that is neither inf nor NaN (learning rates, multipliers, stds)."""
 
 
 FrozenBN = Literal["stats", "all"]
@@ -21,7 +25,32 @@ FrozenBN = Literal["stats", "all"]
 :func:`optplan.models.layers.set_frozen_bn`)."""
 
 
-class AugmentConfig(BaseModel):
+def _admits_bool(annotation: Any) -> bool:
+    return annotation is bool or annotation is Any or any(_admits_bool(a) for a in get_args(annotation))
+
+
+def _holds_bool(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(v, bool) for v in value)
+    return isinstance(value, bool)
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are refused, and so is true/false where a number is meant
+    (pydantic's lax mode would read ``knee.patience: true`` as a patience of 1), also inside
+    lists; the error names the field like any other."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if _holds_bool(value) and not _admits_bool(cls.model_fields[info.field_name].annotation):
+            raise ValueError("true/false given where a number or a name is expected")
+        return value
+
+
+class AugmentConfig(Section):
     """Colour augmentation of training clips (``optplan.data.augment``). Off by default: colour
     can be what tells classes apart (the built-in dataset's appearance classes are coloured
     shapes). The reference's: ``jitter: 0.8, grayscale: 0.2, blur: 0.5`` (``configs/reference.yaml``)."""
@@ -56,10 +85,8 @@ class AugmentConfig(BaseModel):
         return max(self.jitter, self.grayscale, self.blur) > 0.0
 
 
-class DataConfig(BaseModel):
+class DataConfig(Section):
     """Videos and annotations. Defaults point at the built-in dataset (``optplan data synth``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     root: Path = Field(Path("data/synth"), description="Directory the annotation paths are relative to.")
     format: Literal["auto", "ucf101", "hmdb51", "kinetics", "csv", "ssv2"] = Field(
@@ -76,12 +103,14 @@ class DataConfig(BaseModel):
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of training videos held out.")
     crop_size: int = Field(56, ge=8, description="Training and validation crop side in pixels.")
     short_side: int = Field(64, ge=8, description="Test-time resize of the shorter side in pixels.")
-    scale: tuple[float, float] = Field((0.5, 1.0), description="Random-resized-crop area range.")
+    scale: tuple[PositiveFinite, PositiveFinite] = Field(
+        (0.5, 1.0), description="Random-resized-crop area range (shares of the frame, low <= high <= 1).")
     flip: bool = Field(False, description="Horizontal flip in training (off when labels depend on direction).")
     augment: AugmentConfig = Field(default_factory=AugmentConfig,
                                    description="Colour jitter, grayscale and blur of training clips.")
     mean: tuple[float, float, float] = Field((0.45, 0.45, 0.45), description="Normalisation mean (RGB, 0..1).")
-    std: tuple[float, float, float] = Field((0.225, 0.225, 0.225), description="Normalisation std (RGB).")
+    std: tuple[PositiveFinite, PositiveFinite, PositiveFinite] = Field(
+        (0.225, 0.225, 0.225), description="Normalisation std (RGB).")
     num_workers: int = Field(1, ge=0, description="DataLoader worker processes (0: main process).")
     cache: bool = Field(True, description="Keep decoded uint8 frames in a memory-mapped cache.")
     cache_dir: Path | None = Field(None, description="Cache location (None: ROOT/.cache).")
@@ -104,11 +133,25 @@ class DataConfig(BaseModel):
         """The crop side of the multi-view test in pixels."""
         return self.test_crop_size or self.crop_size
 
+    @field_validator("scale")
+    @classmethod
+    def _ordered(cls, scale: tuple[float, float]) -> tuple[float, float]:
+        if not scale[0] <= scale[1] <= 1.0:
+            raise ValueError("the area range must be low <= high <= 1, e.g. [0.5, 1.0]")
+        return scale
 
-class ModelConfig(BaseModel):
+    @field_validator("short_side")
+    @classmethod
+    def _crop_fits(cls, short_side: int, info: ValidationInfo) -> int:
+        crop = info.data.get("crop_size")
+        if crop is not None and short_side < crop:
+            raise ValueError(f"smaller than data.crop_size = {crop}, so the test crop does not fit; "
+                             "raise short_side or lower crop_size")
+        return short_side
+
+
+class ModelConfig(Section):
     """A registry name plus overrides; see ``optplan models`` for the names."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field("dg_p3d_tiny", description="Registered model name (optplan models lists them).")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Overrides passed to the builder.")
@@ -121,12 +164,10 @@ class ModelConfig(BaseModel):
                           "classifier of another class count is re-created.")
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(Section):
     """Optimiser and loop settings shared by every state (the state sets lr, clip and batch)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    seed: int = Field(0, description="Seed for model init, sampling and augmentation.")
+    seed: int = Field(0, ge=0, description="Seed for model init, sampling and augmentation.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto': cuda when available.")
     amp: Literal["off", "bf16", "fp16"] = Field("off", description="Mixed precision on GPU.")
     channels_last: bool = Field(True, description="channels_last_3d memory format on GPU.")
@@ -158,10 +199,8 @@ class TrainConfig(BaseModel):
     progress: bool = Field(True, description="Progress bars on the terminal.")
 
 
-class KneeConfig(BaseModel):
+class KneeConfig(Section):
     """When a state has given what it can (see ``optplan.knee``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     method: Literal["paper", "stable", "kneedle", "gain"] = Field(
         "paper", description="Stopping rule: paper, stable, kneedle or gain (see optplan.knee).")
@@ -180,7 +219,7 @@ class KneeConfig(BaseModel):
         0.01, ge=0.0, description="'gain' rule: stop once the fit promises less than this over the next T epochs.")
 
 
-class SimulationConfig(BaseModel):
+class SimulationConfig(Section):
     """The response surface of :class:`~optplan.plan.SimulatedTrainer` (``--simulate``).
 
     An edge into state v started from a model of score ``s0`` follows
@@ -192,8 +231,6 @@ class SimulationConfig(BaseModel):
     ``diverge_after`` on. With ``noise = 0`` and ``0 <= transfer <= 1`` an edge's score grows
     with its source's, so the dynamic programme is exact.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     seed: int = Field(0, description="Seed of the noise (curves are deterministic given it).")
     noise: float = Field(0.0, ge=0.0, description="Std of the Gaussian noise added to each score.")
@@ -222,27 +259,25 @@ class SimulationConfig(BaseModel):
         return states
 
 
-class PlanConfig(BaseModel):
+class PlanConfig(Section):
     """States and moves. A preset builds the paper's graph from clip settings and lr multipliers;
     'grid' crosses the values of ``grid`` and links them by ``rules``; 'custom' takes ``states``
     and ``edges`` as written."""
 
-    model_config = ConfigDict(extra="forbid")
-
     preset: Literal["paper", "paper-ext", "auto", "grid", "custom"] = Field(
         "paper", description="Graph family: paper, paper-ext, auto (paper with the start linked to "
                              "every clip setting), grid (grid + rules) or custom.")
-    clip_lengths: list[int] = Field([4, 8, 16], description="Clip settings, shortest first (frames).")
-    batch_sizes: list[int] = Field([16, 8, 4], description="Per-step batch per clip setting.")
-    frame_steps: list[int] | None = Field(
+    clip_lengths: list[Count] = Field([4, 8, 16], description="Clip settings, shortest first (frames).")
+    batch_sizes: list[Count] = Field([16, 8, 4], description="Per-step batch per clip setting.")
+    frame_steps: list[Count] | None = Field(
         None, description="Frame step per clip setting (None: 1); a clip spans clip x step frames.")
-    frames_per_segment: list[int] | None = Field(
+    frames_per_segment: list[Count] | None = Field(
         None, description="Uniform sampling: frames taken in a row from each segment, per clip setting "
                           "(None: 4 each, the reference's, so 16 frames are 4 segments of 4; 1: one frame "
                           "per segment).")
-    accumulation: list[int] = Field([1, 2, 4], description="Gradient accumulation per clip setting.")
-    base_lrs: list[float] = Field([0.1, 0.1, 0.1], description="Base learning rate per clip setting.")
-    lr_multipliers: list[float] = Field([1.0, 0.1, 0.01], description="Learning-rate levels.")
+    accumulation: list[Count] = Field([1, 2, 4], description="Gradient accumulation per clip setting.")
+    base_lrs: list[PositiveFinite] = Field([0.1, 0.1, 0.1], description="Base learning rate per clip setting.")
+    lr_multipliers: list[PositiveFinite] = Field([1.0, 0.1, 0.01], description="Learning-rate levels.")
     sampling: Literal["consecutive", "uniform", "both"] = Field(
         "consecutive", description="'both': two subgraphs sharing the start; the better final wins.")
     frozen_bn_longest: bool = Field(True, description="Freeze BatchNorm in the longest-clip states.")

@@ -10,6 +10,7 @@ without importing the planner (``optplan.plan.protocol`` re-exports it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from optplan.state import State
@@ -22,16 +23,34 @@ def edge_id(source: str, target: str, slot: int | str = 0) -> str:
     return f"{source}->{target}" + (f"#{slot}" if slot else "")
 
 
+def resolve_path(path: str | Path, root: str | Path | None) -> Path:
+    """A stored checkpoint path as a file: a relative one is taken from ``root`` (the run
+    directory that stores it, so the directory can move). Paths stored before they were kept
+    relative (absolute, or relative to the directory a plan was started from) are used as
+    they are when ``root`` holds no such file."""
+    path = Path(path)
+    if root is None or path.is_absolute():
+        return path
+    inside = Path(root) / path
+    return inside if inside.exists() or not path.exists() else path
+
+
 @dataclass
 class Checkpoint:
     """What a trainer hands back from :meth:`EdgeRun.keep` and receives again as a source.
 
-    Opaque to the planner, which stores it as JSON: ``path`` names a file (or None for a
-    trainer that keeps models elsewhere) and ``meta`` holds JSON values only.
+    Opaque to the planner, which stores it as JSON: ``path`` names a file, relative to the run
+    directory where the trainer writes into one (or None for a trainer that keeps models
+    elsewhere), and ``meta`` holds JSON values only.
     """
 
     path: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def file(self, run_dir: str | Path | None) -> Path | None:
+        """The file ``path`` names; a relative path is relative to ``run_dir`` (the run
+        directory whose store holds this checkpoint), so a run directory can be moved."""
+        return None if self.path is None else resolve_path(self.path, run_dir)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "meta": self.meta}
@@ -78,3 +97,12 @@ class ResumableEdgeTrainer(EdgeTrainer, Protocol):
     def resume(self, snapshot: Checkpoint, source: Checkpoint | None, state: State,
                scores: list[float]) -> EdgeRun:
         """Continue the edge whose curve so far is ``scores`` (``scores[0]`` = initial score)."""
+
+
+@runtime_checkable
+class CheckingEdgeTrainer(EdgeTrainer, Protocol):
+    """Optional: say whether a checkpoint handed out earlier (maybe in another session) is still
+    whole, so the planner trains its edge again instead of pruning every branch after it."""
+
+    def intact(self, checkpoint: Checkpoint) -> bool:
+        """False when the checkpoint's model is missing or damaged."""

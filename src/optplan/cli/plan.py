@@ -2,7 +2,8 @@
 
 Writes into the run directory: ``plan.sqlite`` (every edge, epoch and decision, as it goes),
 ``config.yaml``, ``result.json`` and ``schedule.yaml`` (what ``optplan train --schedule``
-replays). Running again into the same directory resumes; another config there is refused.
+replays). Running again into the same directory resumes (and retries failed edges); another
+config there is refused. A plan with failed or skipped edges exits 1 unless --allow-failures.
 The work is :func:`optplan.plan.runner.run_plan`; this module reads arguments and prints.
 """
 
@@ -60,6 +61,13 @@ def run(args: argparse.Namespace) -> int:
             f"score {best.score:.4f} in {best.epochs} epochs via {' -> '.join(best.nodes)}"
             if best else "no searched path fits"))
     print(f"wrote {run_dir / SCHEDULE_FILE} and {run_dir / RESULT_FILE}")
+    failed = result.failed_edges
+    if failed and not args.allow_failures:
+        print(f"optplan plan: error: {len(failed)} of {len(result.edges)} edges failed or were skipped "
+              f"({', '.join(e.id for e in failed[:4])}{', ...' if len(failed) > 4 else ''}), so the "
+              "schedule comes from a pruned graph; run again to retry them, or pass --allow-failures "
+              "to accept it", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -82,5 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="use the simulated trainer (plan.simulate) instead of training videos")
     p.add_argument("--dry-run", action="store_true",
                    help="print the edges, their epoch and GFLOPs bounds and the disk the plan needs; train nothing")
+    p.add_argument("--allow-failures", action="store_true",
+                   help="exit 0 even when edges failed or were skipped (default: exit 1)")
     p.add_argument("--quiet", action="store_true", help="no progress or epoch bars")
     p.set_defaults(func=run)

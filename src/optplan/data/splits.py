@@ -46,6 +46,13 @@ class Splits:
     test: list[VideoRecord]
     classes: list[str]
     bad: list[Problem] = field(default_factory=list)
+    frames: dict[str, int] = field(default_factory=dict)
+    """Declared frame count per usable file (0: unknown), as the probe found it."""
+
+    def longest(self) -> int | None:
+        """Frames of the longest usable video, or None when some container does not say."""
+        counts = [self.frames.get(str(r.path), 0) for r in self.train + self.val + self.test]
+        return max(counts) if counts and all(counts) else None
 
 
 class Lists(NamedTuple):
@@ -154,7 +161,7 @@ def load_splits(cfg: DataConfig, seed: int = 0) -> Splits:
     splits = Splits(train_records, val, test.records if test else [], train.classes)
 
     listed = splits.train + splits.val + splits.test
-    problems = probe_records(listed, cache_dir(cfg))
+    problems = probe_records(listed, cache_dir(cfg), frames=splits.frames)
     bad_paths = {p.path for p in problems}
     share = len(problems) / max(1, len({str(r.path) for r in listed}))
     for problem in problems:

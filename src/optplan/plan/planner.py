@@ -5,7 +5,8 @@ its score is the knee score. Once every edge into v has ended, v keeps the best 
 the ``beam`` best) with its parent and epochs. Backtracking from the final node gives the path.
 Edges run as soon as their source is decided, on any :mod:`executor <optplan.plan.executors>`;
 every epoch, edge and decision goes to the :mod:`store <optplan.plan.store>`, so a plan run
-again on the same store trains only what is missing and ends with the identical result.
+again on the same store trains only what is missing (failed edges and edges whose model was
+lost included) and ends with the identical result.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
-from optplan.errors import OptplanError
+from optplan.errors import DiskFull, OptplanError
 from optplan.knee import Knee, KneeRule
 from optplan.plan.edge import EdgeJob, EdgeOutcome, EpochCallback
 from optplan.plan.executors import Executor, InProcessExecutor
 from optplan.plan.graph import Edge, StateGraph
 from optplan.plan.progress import Progress, TqdmProgress
 from optplan.protocol import Checkpoint, EdgeTrainer
-from optplan.plan.records import (DONE, FAILED, RUNNING, SKIPPED, Candidate, EdgeRecord, NodeRecord,
-                                  edge_id)
+from optplan.plan.records import (DONE, FAILED, RUNNING, SKIPPED, USABLE, Candidate, EdgeRecord,
+                                  NodeRecord, edge_id)
 from optplan.plan.result import ParetoPoint, PlanResult, Stage, pareto_front
 from optplan.plan.store import InMemoryStore, PlanStore
 
@@ -118,8 +119,10 @@ class Planner:
         (recorded earlier, source skipped, or a choice node, which trains nothing)."""
         rid = edge_id(edge.source, edge.target, slot)
         stored = self._stored.pop(rid, None) if attempt == 1 else self.store.get_edge(rid)
-        if stored is not None and stored.finished:
+        if stored is not None and self._reusable(stored):
             return self._finish(stored, save=False)
+        if stored is not None and stored.finished:  # failed, skipped, or its model is gone: anew
+            stored = None
         source = self._nodes[edge.source]
         if source.skipped:
             return self._finish(EdgeRecord(edge.source, edge.target, slot, SKIPPED, seconds=0.0,
@@ -135,6 +138,16 @@ class Planner:
         on_epoch = self._epoch_recorder(edge, slot, attempt) if executor.live else None
         self._inflight[executor.submit(self.trainer, job, on_epoch)] = (edge, slot, attempt)
 
+    def _reusable(self, record: EdgeRecord) -> bool:
+        """Whether an earlier session's finished run stands: it ended usable and the trainer
+        (if it can tell, see :class:`~optplan.protocol.CheckingEdgeTrainer`) still has its
+        model. A failed run is tried again; a run whose model was lost is trained again, so
+        that no branch is pruned silently."""
+        if record.status not in USABLE:
+            return False
+        intact = getattr(self.trainer, "intact", None)
+        return record.checkpoint is None or intact is None or intact(record.checkpoint)
+
     def _epoch_recorder(self, edge: Edge, slot: int, attempt: int) -> EpochCallback:
         def record(scores: list[float], snapshot: Checkpoint | None) -> None:
             rec = EdgeRecord(edge.source, edge.target, slot, RUNNING, list(scores),
@@ -148,6 +161,8 @@ class Planner:
         rid = edge_id(edge.source, edge.target, slot)
         try:
             outcome: EdgeOutcome = future.result()
+        except DiskFull:
+            raise
         except Exception as err:  # the worker itself died (pool broken, Ray task lost)
             outcome = EdgeOutcome(rid, [], None, None, 0.0, error=f"{type(err).__name__}: {err}")
         if outcome.status == FAILED and attempt < ATTEMPTS:

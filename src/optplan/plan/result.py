@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from optplan.plan.records import EdgeRecord, NodeRecord
+from optplan.plan.records import FAILED, SKIPPED, EdgeRecord, NodeRecord
 from optplan.protocol import Checkpoint
 from optplan.state import State
 from optplan.train.schedule import Stage
@@ -68,7 +68,7 @@ class PlanResult:
     ``path`` are the chosen states in order (start and choice nodes excluded), ``nodes`` their
     names, ``path_epochs``/``path_scores`` each one's stage epochs and score; ``stages`` drops
     0-epoch stages. ``score`` is the final node's score,
-    ``checkpoint`` its trained model. ``search_epochs`` sums the epochs of every trained edge
+    ``checkpoint`` its trained model (:attr:`model_path` its file). ``search_epochs`` sums the epochs of every trained edge
     and ``search_seconds`` is the wall time of the plan (all sessions of a resumed one).
     """
 
@@ -89,6 +89,12 @@ class PlanResult:
     epoch_gflops: dict[str, float] = field(default_factory=dict)  # state name -> GFLOPs of one epoch
     knee_metric: str | None = None  # what the curves measure (``knee.metric``)
     score_clip: str | None = None  # which clip setting they were scored on (``knee.score_clip``, described)
+    run_dir: Path | None = None  # where the plan ran: stored checkpoint paths are relative to it
+
+    @property
+    def model_path(self) -> Path | None:
+        """The final model's file (None when the trainer keeps no files)."""
+        return None if self.checkpoint is None else self.checkpoint.file(self.run_dir)
 
     def _gflops(self, pairs: Iterable[tuple[str, int]]) -> float | None:
         if not self.epoch_gflops:
@@ -109,6 +115,11 @@ class PlanResult:
     def schedule(self) -> dict[str, Any]:
         """The replayable schedule (YAML-ready dict)."""
         return schedule_of(self.stages)
+
+    @property
+    def failed_edges(self) -> list[EdgeRecord]:
+        """Edges that failed, or were skipped after a failure: the search lacked their branches."""
+        return [e for e in self.edges if e.status in (FAILED, SKIPPED)]
 
     @property
     def replay_epochs(self) -> int:
@@ -177,7 +188,10 @@ class PlanResult:
     def load(cls, path: str | Path) -> "PlanResult":
         """Read a result written by :meth:`save` (a run directory means its result.json)."""
         p = Path(path)
-        return cls.from_dict(json.loads((p / RESULT_FILE if p.is_dir() else p).read_text()))
+        file = p / RESULT_FILE if p.is_dir() else p
+        result = cls.from_dict(json.loads(file.read_text()))
+        result.run_dir = file.parent
+        return result
 
     def table(self) -> str:
         """The chosen path as a text table (what ``optplan plan`` prints)."""

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-from optplan.errors import OptplanError
+from optplan.errors import DiskFull, OptplanError
 from optplan.plan.records import EdgeRecord
 
 STORE_FILE = "plan.sqlite"
@@ -146,6 +146,14 @@ class SQLiteStore(PlanStore):
     def where(self) -> str:
         return str(self.path)
 
+    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
+        try:
+            self._db.execute(sql, args)
+        except sqlite3.OperationalError as err:
+            if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                raise DiskFull(self.path) from None
+            raise
+
     def _one(self, sql: str, *args: Any) -> Any:
         row = self._db.execute(sql, args).fetchone()
         return None if row is None else json.loads(row[0])
@@ -154,16 +162,16 @@ class SQLiteStore(PlanStore):
         return self._one("SELECT value FROM meta WHERE key = ?", key)
 
     def set_meta(self, key: str, value: Any) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
     def get_edge(self, id: str) -> EdgeRecord | None:
         d = self._one("SELECT record FROM edges WHERE id = ?", id)
         return None if d is None else EdgeRecord.from_dict(d)
 
     def put_edge(self, record: EdgeRecord) -> None:
-        self._db.execute("INSERT OR REPLACE INTO edges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (record.id, record.source, record.target, record.slot, record.status,
-                          record.epochs, record.score, record.seconds, json.dumps(record.to_dict())))
+        self._write("INSERT OR REPLACE INTO edges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (record.id, record.source, record.target, record.slot, record.status,
+                     record.epochs, record.score, record.seconds, json.dumps(record.to_dict())))
 
     def edges(self) -> list[EdgeRecord]:
         rows = self._db.execute("SELECT record FROM edges ORDER BY rowid").fetchall()

@@ -18,15 +18,17 @@ a reader sees either the old file or the complete new one; they are read with
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from optplan.errors import OptplanError
+from optplan.errors import OptplanError, space_for
 
 KEYS = ("model", "optimizer", "state", "epoch", "rng", "config", "classes", "meta")
 
@@ -73,20 +75,38 @@ def make_checkpoint(model: nn.Module, *, optimizer: torch.optim.Optimizer | None
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
-    """Write ``checkpoint`` to ``path`` atomically (temp file, fsync, rename); returns the path."""
+    """Write ``checkpoint`` to ``path`` atomically (temp file, fsync, rename); returns the path.
+
+    The bytes are made in memory first, so a full disk surfaces as an ``OSError`` of the write
+    (torch's writer reports it as a bare position mismatch) and becomes
+    :class:`~optplan.errors.DiskFull` naming ``path``; the temp file is removed on any error.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    with space_for(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(buffer.getbuffer())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
+
+
+def is_intact(path: str | Path) -> bool:
+    """Whether ``path`` is a whole checkpoint file: it exists and the zip directory that
+    ``torch.save`` writes last can be read, so a truncated file fails (tensors are not read)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return bool(archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

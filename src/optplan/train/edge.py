@@ -2,9 +2,10 @@
 
 ``VideoEdgeTrainer(cfg, run_dir, space)`` implements the planner's ``EdgeTrainer`` protocol (and
 the optional resumable one). Edge u->v trains in ``run_dir/edges/<u>.<hash>-<v>/`` (see
-:func:`edge_dir`), scored on the clip setting ``knee.score_clip`` picks in the state ``space``.
-The trainer pickles as its config, directory and space only; each process builds its own
-:class:`TrainSession` on first use.
+:func:`edge_dir`), scored on the clip setting ``knee.score_clip`` picks in the state ``space``;
+the checkpoints it hands the planner name files relative to ``run_dir``, so a run directory can
+be moved or resumed from another working directory. The trainer pickles as its config,
+directory and space only; each process builds its own :class:`TrainSession` on first use.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
 from optplan.protocol import Checkpoint, edge_id
 from optplan.state import State
+from optplan.train.checkpoint import is_intact
 from optplan.train.run import StateRun
 from optplan.train.scoring import scoring_clip
 
@@ -58,8 +60,8 @@ class VideoEdgeRun:
     (it was killed between our save and its own): :meth:`train_epoch` hands them out first.
     """
 
-    def __init__(self, run: StateRun, edge: str, pending: list[float] | None = None) -> None:
-        self._run, self.edge, self._pending = run, edge, list(pending or [])
+    def __init__(self, run: StateRun, edge: str, root: Path, pending: list[float] | None = None) -> None:
+        self._run, self.edge, self._root, self._pending = run, edge, root, list(pending or [])
 
     def initial_score(self) -> float:
         return self._run.initial_score()
@@ -72,12 +74,17 @@ class VideoEdgeRun:
     def keep(self, epoch: int) -> Checkpoint:
         path = self._run.keep(epoch)
         score = self._run.scores[epoch]
-        return Checkpoint(path=str(path), meta={"state": self._run.state.name, "edge": self.edge,
-                                                "epoch": epoch,
-                                                "score": score if math.isfinite(score) else None})
+        return Checkpoint(path=self._stored(path),
+                          meta={"state": self._run.state.name, "edge": self.edge, "epoch": epoch,
+                                "score": score if math.isfinite(score) else None})
 
     def snapshot(self) -> Checkpoint:
-        return Checkpoint(path=str(self._run.snapshot()), meta={"edge": self.edge, "epoch": self._run.epoch})
+        return Checkpoint(path=self._stored(self._run.snapshot()),
+                          meta={"edge": self.edge, "epoch": self._run.epoch})
+
+    def _stored(self, path: Path) -> str:
+        """``path`` as the store keeps it: relative to the run directory, which may move."""
+        return path.relative_to(self._root).as_posix()
 
 
 class VideoEdgeTrainer:
@@ -105,12 +112,18 @@ class VideoEdgeTrainer:
         """Training GFLOPs of one epoch in ``state`` (the planner's compute accounting)."""
         return self.session.epoch_gflops(state)
 
+    def intact(self, checkpoint: Checkpoint) -> bool:
+        """Whether a kept model is still a whole file (the planner's ``CheckingEdgeTrainer``)."""
+        path = checkpoint.file(self.run_dir)
+        return path is not None and is_intact(path)
+
     def edge_dir(self, source: Checkpoint | None, state: State) -> Path:
         return edge_dir(self.run_dir, source, state)
 
     def open(self, source: Checkpoint | None, state: State) -> VideoEdgeRun:
         """Start edge ``source -> state`` afresh (what an earlier attempt left is removed)."""
-        return VideoEdgeRun(self._state_run(source, state, resume=False), run_id(source, state))
+        return VideoEdgeRun(self._state_run(source, state, resume=False), run_id(source, state),
+                            self.run_dir)
 
     def resume(self, snapshot: Checkpoint, source: Checkpoint | None, state: State,
                scores: list[float]) -> VideoEdgeRun:
@@ -120,9 +133,10 @@ class VideoEdgeTrainer:
         if run.scores[: len(scores)] != list(scores):
             raise OptplanError(f"snapshot {snapshot.path} holds the curve {run.scores}, which does not "
                                f"continue the recorded curve {scores}; the edge must start afresh")
-        return VideoEdgeRun(run, run_id(source, state), pending=run.scores[len(scores):])
+        return VideoEdgeRun(run, run_id(source, state), self.run_dir, pending=run.scores[len(scores):])
 
     def _state_run(self, source: Checkpoint | None, state: State, *, resume: bool) -> StateRun:
         path = None if source is None else source.path
-        return StateRun(self.session, state, self.edge_dir(source, state), path, tag=run_id(source, state),
-                        resume=resume, score_clip=scoring_clip(state, self.cfg.knee.score_clip, self.space))
+        return StateRun(self.session, state, self.edge_dir(source, state), path, root=self.run_dir,
+                        tag=run_id(source, state), resume=resume,
+                        score_clip=scoring_clip(state, self.cfg.knee.score_clip, self.space))

@@ -26,10 +26,11 @@ from typing import Any, Callable, Iterable
 
 from optplan.config import OptplanConfig
 from optplan.data.sampling import ClipSpec
-from optplan.errors import OptplanError
-from optplan.knee import Knee, KneeRule, write_curve
+from optplan.errors import OptplanError, space_for
+from optplan.knee import Knee, KneeRule, read_curve, write_curve
 from optplan.train.cost import Cost
-from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
+from optplan.protocol import resolve_path
+from optplan.train.checkpoint import is_intact, load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
 from optplan.train.distributed import barrier
 from optplan.train.engine import Scores
 from optplan.train.logging import RunLogger
@@ -73,26 +74,34 @@ class StateRun:
     :meth:`keep`, :meth:`snapshot`; ``optplan.train.edge`` adapts them to the protocol). With
     ``resume`` and a ``last.pt`` of the same state, source and scoring clip in ``run_dir``, it
     continues after that snapshot's epoch; otherwise it starts afresh (removing what an earlier
-    attempt left). ``score_clip`` is the clip setting every epoch is scored with (None: the
-    state's own; see ``optplan.train.scoring``). ``tag`` names the run in logs.
+    attempt left). A run killed while keeping its knee model resumes as kept (:meth:`keep`
+    finishes the job). A relative ``source`` is read from ``root`` (default: the working
+    directory) and recorded as given, so a moved ``root`` still resumes. ``score_clip`` is the
+    clip setting every epoch is scored with (None: the state's own; see
+    ``optplan.train.scoring``). ``tag`` names the run in logs.
     """
 
     def __init__(self, session: TrainSession, state: State, run_dir: str | Path,
-                 source: str | Path | None = None, *, tag: str | None = None,
-                 resume: bool = True, score_clip: ClipSpec | None = None) -> None:
+                 source: str | Path | None = None, *, root: str | Path | None = None,
+                 tag: str | None = None, resume: bool = True, score_clip: ClipSpec | None = None) -> None:
         self.session, self.state, self.run_dir = session, state, Path(run_dir)
         self.score_clip = score_clip or ClipSpec.from_state(state)
         self.source = None if source is None else str(source)
+        self._source_file = None if source is None else resolve_path(source, root)
         self.tag = tag or state.name
         self.main = session.dist.is_main
-        last = self.run_dir / "last.pt"
+        last, kept = self.run_dir / "last.pt", self.run_dir / "kept.pt"
+        self.kept_epoch: int | None = None  # set when the run had kept its knee model already
+        if resume and not last.is_file() and is_intact(kept) and (self.run_dir / "curve.csv").is_file():
+            last = kept  # killed after keep() removed the snapshot: the run is over, only kept
         snapshot = load_checkpoint(last, session.device) if resume and last.is_file() else None
         if snapshot is not None:
             self._check_same_run(snapshot, last)
         elif self.main:
             self._clear()
         barrier()
-        self.model = session.load_model(self.source, fine_tune=True) if self.source else session.new_model()
+        self.model = (session.load_model(self._source_file, fine_tune=True) if self._source_file
+                      else session.new_model())
         self.scores: list[float] = []
         self.epoch = 0
         self.cost = Cost()
@@ -105,7 +114,12 @@ class StateRun:
         self.logger = RunLogger(self.run_dir, tensorboard=session.cfg.train.tensorboard, enabled=self.main)
 
     def _restore(self, snapshot: dict[str, Any]) -> None:
-        """Optimiser, loss scaler, RNG, curve and cost as they were after the snapshot's epoch."""
+        """Optimiser, loss scaler, RNG, curve and cost as they were after the snapshot's epoch;
+        from a kept model (no optimiser), the curve only (its cost counters are lost)."""
+        if snapshot["optimizer"] is None:
+            self.scores = read_curve(self.run_dir / "curve.csv")
+            self.epoch, self.kept_epoch = len(self.scores) - 1, snapshot["epoch"]
+            return
         self.optimizer.load_state_dict(snapshot["optimizer"])
         set_rng_state(snapshot["rng"])
         meta = snapshot["meta"]
@@ -129,6 +143,9 @@ class StateRun:
 
     def train_epoch(self) -> float:
         """Train one more epoch, score it, save it; returns the score (NaN when diverged)."""
+        if self.kept_epoch is not None:
+            raise OptplanError(f"{self.run_dir} kept its model already; its optimiser state is gone, "
+                               "so it cannot train on")
         self.initial_score()
         epoch = self.epoch + 1
         # A run from scratch warms up (train.warmup_epochs), as the first stage of its replay does.
@@ -143,11 +160,12 @@ class StateRun:
         self.scores.append(scores.score)
         self.session.charge(self.cost, self.state, stats, scores, time.perf_counter() - start)
         self._save_epoch()
-        self.logger.log({"epoch": epoch, "state": self.state.name, "loss": stats.loss,
-                         **scores.to_dict(), "lr": self.optimizer.param_groups[0]["lr"],
-                         "clip_length": self.state.clip_length, "seconds": stats.seconds,
-                         "clips_per_s": stats.clips_per_s * self.session.dist.world_size},
-                        step=epoch, prefix=f"{self.tag}/")
+        with space_for(self.run_dir):
+            self.logger.log({"epoch": epoch, "state": self.state.name, "loss": stats.loss,
+                             **scores.to_dict(), "lr": self.optimizer.param_groups[0]["lr"],
+                             "clip_length": self.state.clip_length, "seconds": stats.seconds,
+                             "clips_per_s": stats.clips_per_s * self.session.dist.world_size},
+                            step=epoch, prefix=f"{self.tag}/")
         return scores.score
 
     def keep(self, epoch: int) -> Path:
@@ -155,12 +173,15 @@ class StateRun:
         and the snapshot; returns the kept path."""
         if not 0 <= epoch <= self.epoch:
             raise ValueError(f"cannot keep epoch {epoch}: epochs 0..{self.epoch} were trained")
-        kept = self.run_dir / "kept.pt"
+        kept, chosen = self.run_dir / "kept.pt", self.run_dir / f"epoch_{epoch}.pt"
+        if self.kept_epoch not in (None, epoch):
+            raise ValueError(f"cannot keep epoch {epoch}: epoch {self.kept_epoch} was kept")
         if self.main:
-            (self.run_dir / f"epoch_{epoch}.pt").replace(kept)
+            if chosen.is_file() or not is_intact(kept):  # else a killed keep() renamed it already
+                chosen.replace(kept)
             for path in self.run_dir.glob("epoch_*.pt"):
                 path.unlink()
-            (self.run_dir / "last.pt").unlink(missing_ok=True)
+            (self.run_dir / "last.pt").unlink(missing_ok=True)  # last: until now a kill resumes
         barrier()
         self.logger.close()
         return kept
@@ -180,11 +201,12 @@ class StateRun:
                     "score_clip": asdict(self.score_clip), "tag": self.tag,
                     "scaler": self.scaler.state_dict() if self.scaler else None}
             save_checkpoint(self.run_dir / f"epoch_{self.epoch}.pt",
-                            make_checkpoint(self.model, meta={"score": self.scores[-1], "tag": self.tag},
-                                            **common))
+                            make_checkpoint(self.model, meta={"score": self.scores[-1], "tag": self.tag,
+                                                              "source": self.source}, **common))
             save_checkpoint(self.run_dir / "last.pt",
                             make_checkpoint(self.model, optimizer=self.optimizer, meta=meta, **common))
-            write_curve(self.run_dir / "curve.csv", self.scores)
+            with space_for(self.run_dir / "curve.csv"):
+                write_curve(self.run_dir / "curve.csv", self.scores)
         barrier()
 
     def _check_same_run(self, snapshot: dict[str, Any], path: Path) -> None:

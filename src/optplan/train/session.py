@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from optplan.config import OptplanConfig
-from optplan.data.dataset import ClipSampler, VideoDataset, make_loader
+from optplan.data.dataset import ClipSampler, VideoDataset, loader_generator, make_loader
 from optplan.data.sampling import ClipSpec
 from optplan.data.splits import load_splits
 from optplan.errors import OptplanError
@@ -182,7 +182,8 @@ class TrainSession:
                 sampler = ShardedBatchSampler(ClipSampler(dataset, shuffle=training, seed=self.cfg.train.seed),
                                               batch_size, self.dist, training=training, drop_last=drop_last)
                 loader = DataLoader(dataset, batch_sampler=sampler, num_workers=data.num_workers,
-                                    persistent_workers=data.num_workers > 0, pin_memory=pin)
+                                    persistent_workers=data.num_workers > 0, pin_memory=pin,
+                                    generator=loader_generator(self.cfg.train.seed))
             else:
                 loader = make_loader(dataset, batch_size=batch_size, shuffle=training,
                                      num_workers=data.num_workers, seed=self.cfg.train.seed, pin_memory=pin,
