@@ -202,7 +202,8 @@ class StateRun:
                     "scaler": self.scaler.state_dict() if self.scaler else None}
             save_checkpoint(self.run_dir / f"epoch_{self.epoch}.pt",
                             make_checkpoint(self.model, meta={"score": self.scores[-1], "tag": self.tag,
-                                                              "source": self.source}, **common))
+                                                              "source": self.source,
+                                                              "score_clip": meta["score_clip"]}, **common))
             save_checkpoint(self.run_dir / "last.pt",
                             make_checkpoint(self.model, optimizer=self.optimizer, meta=meta, **common))
             with space_for(self.run_dir / "curve.csv"):
