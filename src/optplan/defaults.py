@@ -133,6 +133,15 @@ class DataConfig(Section):
         """The crop side of the multi-view test in pixels."""
         return self.test_crop_size or self.crop_size
 
+    @field_validator("test_crop_size")
+    @classmethod
+    def _test_crop_fits(cls, test_crop_size: int | None, info: ValidationInfo) -> int | None:
+        short = info.data.get("short_side")
+        if test_crop_size is not None and short is not None and short < test_crop_size:
+            raise ValueError(f"larger than data.short_side = {short}, so the test crop does not fit; "
+                             "raise short_side or lower test_crop_size")
+        return test_crop_size
+
     @field_validator("scale")
     @classmethod
     def _ordered(cls, scale: tuple[float, float]) -> tuple[float, float]:

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from optplan.config import format_validation_error
 from optplan.errors import ConfigError, OptplanError
 from optplan.protocol import edge_id
-from optplan.state import State
+from optplan.state import UNIFORM_FRAMES_PER_SEGMENT, State
 
 PRESETS = ("paper", "paper-ext", "auto")
 SAMPLING_PREFIX = {"consecutive": "c", "uniform": "u"}
@@ -130,6 +130,13 @@ def paper_space(preset: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[
                   frozen_bn_longest=frozen_bn_longest)
     if sampling not in (*SAMPLING_PREFIX, "both"):
         raise OptplanError(f"plan.sampling must be consecutive, uniform or both, got {sampling!r}")
+    if sampling != "consecutive":  # refused here, naming the setting, rather than by State
+        for clip, k in zip(clip_lengths, common["frames_per_segment"]):
+            if clip % (k or UNIFORM_FRAMES_PER_SEGMENT):
+                shown = k or f"{UNIFORM_FRAMES_PER_SEGMENT} (the default)"
+                raise OptplanError(f"plan.frames_per_segment: a uniform clip of {clip} frames cannot take "
+                                   f"{shown} frames per segment; give a divisor of each clip length "
+                                   "(1 takes single frames)")
     samplings = list(SAMPLING_PREFIX) if sampling == "both" else [sampling]
     states, edges, finals = [], [], []
     for s in samplings:
