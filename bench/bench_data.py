@@ -1,7 +1,9 @@
 """Loader throughput: clips/s of the default clip setting with and without the frame cache,
-against a naive loader that decodes the whole video for every clip.
+against a naive loader that decodes the whole video for every clip; with ``--augment``, the
+cached loader with and without the reference's augmentation instead.
 
     .venv/bin/python bench/bench_data.py [--root DIR] [--epochs 3] [--accuracy-epochs 30] [--out FILE]
+    .venv/bin/python bench/bench_data.py --augment [--epochs 5] [--out FILE]
 
 Without ``--root`` the built-in dataset (default size) is written to a temporary directory.
 Each figure is the fastest of ``--epochs`` passes over the training split (batch 8); the cached
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from optplan.data import ClipSpec, DataConfig, VideoDataset, load_splits, make_loader, synthesize
+from optplan.data import AugmentConfig, ClipSpec, DataConfig, VideoDataset, load_splits, make_loader, synthesize
 from optplan.data.sampling import sample_indices
 from optplan.data.transforms import train_transform
 from optplan.data.video import decode
@@ -101,9 +103,64 @@ def main() -> None:
     parser.add_argument("--accuracy-epochs", type=int, default=0,
                         help="also train the tiny model this many epochs on 8 consecutive vs 8 uniform "
                              "frames and report held-out accuracy (0: skip)")
+    parser.add_argument("--augment", action="store_true",
+                        help="time the cached loader with the defaults against the reference's augmentation")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_data_") as work:
-        run(args, Path(work))
+        (run_augment if args.augment else run)(args, Path(work))
+
+
+REFERENCE_AUGMENT = {"scale": (0.2, 1.0), "flip": True,
+                     "augment": AugmentConfig(jitter=0.8, grayscale=0.2, blur=0.5)}
+"""configs/reference.yaml's training augmentation (the mean/std change nothing to the cost)."""
+
+
+def run_augment(args: argparse.Namespace, work: Path) -> None:
+    """Clips/s of the cached loader with today's default augmentation (crop area 0.5..1, no
+    flip, no colour) and with the reference's, side by side: per worker count, the passes
+    alternate between the two so that both see the same machine load."""
+    torch.set_num_threads(1)
+    root = args.root or work / "synth"
+    if args.root is None:
+        synthesize(root)
+    clip, load = ClipSpec(args.clip_length), os.getloadavg()
+    rows = []
+    for workers in (0, 1):
+        base = DataConfig(root=root, cache_dir=work / "cache", num_workers=workers)
+        records = load_splits(base).train
+        loaders = {}
+        for name, cfg in (("defaults", base), ("reference", base.model_copy(update=REFERENCE_AUGMENT))):
+            ds = VideoDataset(records, cfg, mode="train", clip=clip)
+            loaders[name] = (make_loader(ds, batch_size=args.batch_size, shuffle=True, num_workers=workers), ds)
+            clips_per_second(loaders[name][0], 1, ds)  # warm-up: fills the cache, starts the workers
+        best = {name: 0.0 for name in loaders}
+        for epoch in range(args.epochs):
+            for name, (loader, ds) in loaders.items():
+                ds.set_epoch(epoch)
+                best[name] = max(best[name], clips_per_second(loader, 1))
+        rows.append((workers, best["defaults"], best["reference"]))
+        print(f"workers={workers}  defaults {best['defaults']:8.1f}  reference {best['reference']:8.1f} clips/s")
+    end = os.getloadavg()
+    if args.out:
+        lines = [
+            "## Loader throughput with the reference's augmentation (issue 12)",
+            "",
+            f"Command: `.venv/bin/python bench/bench_data.py --augment --epochs {args.epochs} --out {args.out}`  ",
+            f"Dataset: {'built-in default (32 frames of 64x64)' if args.root is None else root}, train split "
+            f"{len(records)} videos, frame cache warm; clip {clip.clip_length} consecutive frames, crop "
+            f"{base.crop_size}x{base.crop_size}, batch {args.batch_size}; torch 1 thread; best of {args.epochs} "
+            "passes, the two settings alternating pass by pass.  ",
+            f"Machine: {os.cpu_count()} cores, load average {load[0]:.2f} at start, {end[0]:.2f} at the end "
+            "(shared with other jobs).  ",
+            "defaults: random resized crop area (0.5, 1), no flip, no colour. reference: area (0.2, 1), flip, "
+            "colour jitter p 0.8, grayscale p 0.2, Gaussian blur p 0.5.",
+            "",
+            "| workers | defaults, clips/s | reference, clips/s | reference / defaults |",
+            "|---:|---:|---:|---:|",
+            *[f"| {w} | {a:.1f} | {b:.1f} | {b / a:.2f} |" for w, a, b in rows],
+            "",
+        ]
+        args.out.write_text("\n".join(lines))
 
 
 def run(args: argparse.Namespace, work: Path) -> None:

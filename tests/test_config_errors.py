@@ -30,6 +30,13 @@ BAD = {
     "key twice": ([], b"knee:\n  patience: 2\n  patience: 3\n", "'patience' appears twice"),
     "missing 2D weights": (["model.pretrained_2d=/nonexistent/resnet50.pth"], None, "model.pretrained_2d"),
     "clips longer than every video": (["plan.clip_lengths=[4,4096]"], None, "plan.clip_lengths"),
+    "test crop above short side": (["data.test_crop_size=40"], None, "data.test_crop_size = 40"),
+    "frames per segment zero": (["plan.sampling=uniform", "plan.frames_per_segment=[0,1]"], None,
+                                "plan.frames_per_segment.0"),
+    "uniform clip off the default segments": (["plan.sampling=uniform", "plan.clip_lengths=[2,8]"], None,
+                                              "plan.frames_per_segment"),
+    "augment probability above 1": (["data.augment.jitter=1.5"], None, "data.augment.jitter"),
+    "bool knee clip": (["knee.score_clip=true"], None, "knee.score_clip"),
 }
 
 

@@ -64,6 +64,18 @@ def test_test_views_are_clips_times_crops(records, tmp_path):
     assert not torch.equal(views[0], views[1]) and not torch.equal(views[0], views[3])  # crops, clips differ
 
 
+def test_test_views_have_a_crop_size_of_their_own(records, tmp_path):
+    """As the reference (train 224, test 256 of a 256 short side): training and validation clips
+    keep crop_size, only the multi-view test uses test_crop_size."""
+    cfg = config(records[0].path.parent, tmp_path, test_clips=1, test_crops=3, short_side=32,
+                 test_crop_size=32)
+    clip = ClipSpec(4)
+    assert VideoDataset(records[:1], cfg, mode="test", clip=clip)[0][0].shape == (3, 3, 4, 32, 32)
+    assert VideoDataset(records[:1], cfg, mode="val", clip=clip)[0][0].shape == (3, 4, 28, 28)
+    assert VideoDataset(records[:1], cfg, mode="train", clip=clip)[0][0].shape == (3, 4, 28, 28)
+    assert config(records[0].path.parent, tmp_path).test_crop == 28  # None: the training crop
+
+
 def test_cache_decodes_once_and_again_after_a_change(records, tmp_path, monkeypatch):
     video = tmp_path / "v.mp4"
     shutil.copy(records[0].path, video)

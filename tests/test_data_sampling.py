@@ -46,9 +46,30 @@ def test_short_video_is_padded_with_its_last_frame():
 
 
 def test_clip_spec_from_state_and_validation():
-    state = State(name="u", lr=0.1, clip_length=8, sampling="uniform", frame_step=2,
-                  extra={"frames_per_segment": 2})
+    state = State(name="u", lr=0.1, clip_length=8, sampling="uniform", frame_step=2, frames_per_segment=2)
     assert ClipSpec.from_state(state) == ClipSpec(8, "uniform", 2, 2)
     with pytest.raises(ValueError):
         ClipSpec(6, sampling="uniform", frames_per_segment=4)
+    with pytest.raises(ValueError, match="frames_per_segment"):
+        State(name="u", lr=0.1, clip_length=6, sampling="uniform")  # the default 4 does not divide 6
     assert view_positions(3) == pytest.approx([1 / 6, 0.5, 5 / 6])
+
+
+def test_a_uniform_state_takes_runs_of_four_frames_by_default(tiny_dataset):
+    """The reference's sparse sampling: 16 frames = 4 segments x 4 consecutive frames, cut from
+    a real decoded video (frames told apart by their pixels)."""
+    from optplan.data.annotations import read_annotations
+    from optplan.data.video import decode
+
+    state = State(name="u16", lr=0.1, clip_length=16, sampling="uniform")
+    assert state.frames_per_segment == 4
+    assert State(name="c16", lr=0.1, clip_length=16).frames_per_segment == 1
+    frames = decode(read_annotations(tiny_dataset / "trainlist01.txt", tiny_dataset).records[0].path)
+    ix = sample_indices(len(frames), ClipSpec.from_state(state), rng=np.random.default_rng(0))
+    runs = ix.reshape(4, 4)
+    assert (np.diff(runs, axis=1) == 1).all()  # 4 runs of 4 consecutive frames ...
+    assert (runs[:, 0] // (len(frames) // 4) == np.arange(4)).all()  # ... one in each quarter
+    clip = frames[ix]
+    assert all(np.array_equal(clip[4 * s + j], frames[runs[s, 0] + j]) for s in range(4) for j in range(4))
+    single = State(name="u16", lr=0.1, clip_length=16, sampling="uniform", frames_per_segment=1)
+    assert np.diff(sample_indices(len(frames), ClipSpec.from_state(single))).min() > 1  # still available

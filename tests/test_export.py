@@ -33,6 +33,7 @@ STAGES = """\
 """
 REST = """\
 # - stage 3's lr_schedule {'warmup': 0, 'kind': 'cosine', 'final': 0.0} (exported as its constant base lr)
+# - stage 4's uniform clips are 8 segments x 4 frames in a row (the framework's uniform sampling takes one frame per segment)
 # - the fresh optimiser (momentum reset) at every stage boundary
 """
 
@@ -83,3 +84,12 @@ def test_cli_reads_a_run_directory_and_writes_the_fragment(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(OptplanError, match="choose one of mmaction2, pyslowfast"):
         export_schedule(load_schedule(SCHEDULE), "detectron")
+
+
+def test_single_frame_segments_need_no_note():
+    """Uniform states take 4 frames per segment by default (the reference's), which neither
+    framework's uniform sampler does; with 1 frame per segment the sampler is the same."""
+    stages = [dict(s, state={**s["state"], "frames_per_segment": 1}) if s["state"].get("sampling") else s
+              for s in SCHEDULE["stages"]]
+    for framework in ("mmaction2", "pyslowfast"):
+        assert "segments x" not in export_schedule(load_schedule({"stages": stages}), framework)

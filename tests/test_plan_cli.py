@@ -237,3 +237,7 @@ def test_dry_run_bounds_the_plan_and_trains_nothing(tiny_dataset, tmp_path, caps
     assert lines[8].split()[:3] == ["total", "10", "40..60"]
     assert lines[-3].startswith("checkpoints: ") and "frame cache: about" in lines[-2]
     assert lines[-1] == "nothing trained" and not run.exists() and not (tmp_path / "cache").exists()
+    assert main([*args, "knee.score_clip=longest"]) == 0  # c4 states validated on 8-frame clips
+    longest = {"".join(line.split()[:3]): line.split()[3:] for line in capsys.readouterr().out.splitlines()[2:8]}
+    assert float(longest["start->c4_x1"][3].split("..")[0]) > low
+    assert longest["start->c8_x1"] == rows["start->c8_x1"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from optplan.config import load_config
 from optplan.errors import OptplanError
 from optplan.plan import PlanConfig, StateGraph, grid_graph
 from optplan.train.state import State
@@ -54,6 +55,20 @@ def test_both_samplings_share_the_start_and_end_in_a_choice():
     assert {e.target for e in g.outgoing("start")} == {"c4_x1", "c8_x1", "u4_x1", "u8_x1"}
     assert g.state("u4_x0.1").sampling == "uniform" and len(g.states) == 8
     assert len(g.edges) == 2 * 6 + 2  # per sampling: 2 from the start, 2 lr, 2 clip moves
+
+
+def test_frames_per_segment_is_a_clip_setting_of_the_presets():
+    g = StateGraph.preset("paper", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3, sampling="both")
+    assert {g.state(f"u{c}_x1").frames_per_segment for c in (4, 8, 16)} == {4}  # the reference's
+    assert {g.state(f"c{c}_x1").frames_per_segment for c in (4, 8, 16)} == {1}
+    one = StateGraph.preset("paper", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3, sampling="uniform",
+                            frames_per_segment=[1, 2, 4])
+    assert [one.state(f"u{c}_x0.1").frames_per_segment for c in (4, 8, 16)] == [1, 2, 4]
+    cfg = load_config(overrides=["plan.sampling=uniform", "plan.frames_per_segment=[1,1,1]"])
+    assert {s.frames_per_segment for s in StateGraph.from_config(cfg.plan).states.values()} == {1}
+    with pytest.raises(OptplanError, match="plan.frames_per_segment has 2 values"):
+        StateGraph.preset("paper", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3, sampling="uniform",
+                          frames_per_segment=[1, 2])
 
 
 def test_round_trip_through_dict():

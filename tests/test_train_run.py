@@ -10,6 +10,7 @@ import torch
 
 from optplan.cli import main
 from optplan.config import load_config
+from optplan.data.sampling import ClipSpec
 from optplan.errors import OptplanError
 from optplan.knee import KneeRule, read_curve
 from optplan.plan.edge import EdgeJob, run_edge
@@ -18,6 +19,7 @@ from optplan.train import State, evaluate, train_schedule, train_state
 from optplan.train.checkpoint import load_checkpoint
 from optplan.train.edge import VideoEdgeTrainer
 from optplan.train.logging import read_log
+from optplan.train.multiview import video_scores
 from optplan.train.session import TrainSession
 
 # The validation list is the training list: on 48 videos the test is whether the engine
@@ -137,6 +139,27 @@ def test_eval_writes_the_expected_json(straight, session, tmp_path):
     assert 0 <= got["top1"] <= got["top5"] <= 1 and got["classes"] == session.classes
 
 
+def test_views_average_softmax_or_logits():
+    """One confident view outvotes two mild ones when logits are averaged (the reference), not
+    when probabilities are."""
+    logits = torch.tensor([[[10.0, 0.0], [0.0, 3.0], [0.0, 3.0]]])  # (1 video, 3 views, 2 classes)
+    assert video_scores(logits, "logits").argmax(1).item() == 0
+    assert video_scores(logits, "softmax").argmax(1).item() == 1
+    assert torch.allclose(video_scores(logits, "softmax").sum(1), torch.ones(1))
+    with pytest.raises(ValueError, match="average"):
+        video_scores(logits, "max")
+
+
+def test_eval_with_its_own_crop_and_logit_averaging(straight, session, tiny_dataset, tmp_path):
+    _, result = straight
+    base = evaluate(session.cfg, result.checkpoint, session=session)
+    cfg = config(tiny_dataset, **{"data.test_crop_size": 32, "data.test_average": "logits"})
+    got = evaluate(cfg, result.checkpoint, out=tmp_path / "e.json")
+    assert (base["crop_size"], base["average"]) == (28, "softmax")
+    assert (got["crop_size"], got["average"]) == (32, "logits") and got["videos"] == 24
+    assert got["gflops"] > base["gflops"]  # counted at 32 x 32, not 28 x 28
+
+
 def test_cli_eval_and_train_errors(straight, tiny_dataset, tmp_path, capsys):
     _, result = straight
     root = tiny_dataset
@@ -182,7 +205,7 @@ def test_edge_trainer_implements_the_resumable_protocol(session, tiny_dataset, t
     run = trainer.open(kept, target)
     assert isinstance(run, ResumableEdgeRun)
     start = run.initial_score()
-    assert start == session.score(session.load_model(kept.file(tmp_path)), target).score
+    assert start == session.score(session.load_model(kept.file(tmp_path)), ClipSpec.from_state(target)).score
     curve = [start, run.train_epoch(), run.train_epoch()]
     snap = run.snapshot()
     # the planner recorded only one epoch before a crash: the second is replayed, not retrained
@@ -262,7 +285,7 @@ def test_a_session_keeps_its_own_thread_count(session, tiny_dataset):
     built later with another count must not change how this one trains and scores."""
     other = TrainSession(config(tiny_dataset, **{"train.threads": 2}))
     assert other.threads == 2 and torch.get_num_threads() == 2
-    session.score(session.new_model(), STATE)
+    session.score(session.new_model(), ClipSpec.from_state(STATE))
     assert torch.get_num_threads() == session.threads == 1
 
 

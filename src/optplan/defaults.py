@@ -50,6 +50,41 @@ class Section(BaseModel):
         return value
 
 
+class AugmentConfig(Section):
+    """Colour augmentation of training clips (``optplan.data.augment``). Off by default: colour
+    can be what tells classes apart (the built-in dataset's appearance classes are coloured
+    shapes). The reference's: ``jitter: 0.8, grayscale: 0.2, blur: 0.5`` (``configs/reference.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    jitter: float = Field(0.0, ge=0.0, le=1.0, description="Probability of colour jitter per clip (reference: 0.8).")
+    brightness: float = Field(0.4, ge=0.0, description="Jitter: brightness factor in [1 - b, 1 + b].")
+    contrast: float = Field(0.4, ge=0.0, description="Jitter: contrast factor in [1 - c, 1 + c].")
+    saturation: float = Field(0.4, ge=0.0, description="Jitter: saturation factor in [1 - s, 1 + s].")
+    hue: float = Field(0.1, ge=0.0, le=0.5, description="Jitter: hue turned by up to this share of the wheel.")
+    grayscale: float = Field(0.0, ge=0.0, le=1.0, description="Probability of a grey clip (reference: 0.2).")
+    blur: float = Field(0.0, ge=0.0, le=1.0, description="Probability of a Gaussian blur (reference: 0.5).")
+    blur_sigma: tuple[float, float] = Field(
+        (0.1, 2.0), description="Blur sigma range in pixels of the training crop (reference: 0.1..2 at 224).")
+
+    @field_validator("blur_sigma")
+    @classmethod
+    def _ordered(cls, sigma: tuple[float, float]) -> tuple[float, float]:
+        if not 0.0 < sigma[0] <= sigma[1]:
+            raise ValueError(f"needs 0 < low <= high, got {list(sigma)}")
+        return sigma
+
+    @property
+    def strengths(self) -> tuple[float, float, float]:
+        """Jitter strengths of brightness, contrast and saturation, in that order."""
+        return self.brightness, self.contrast, self.saturation
+
+    @property
+    def active(self) -> bool:
+        """Whether any colour operation can happen."""
+        return max(self.jitter, self.grayscale, self.blur) > 0.0
+
+
 class DataConfig(Section):
     """Videos and annotations. Defaults point at the built-in dataset (``optplan data synth``)."""
 
@@ -66,11 +101,13 @@ class DataConfig(Section):
         None, description="Validation list. None: hold out val_fraction of the training list.")
     test_list: Path | None = Field(None, description="Test list used only for final evaluation.")
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of training videos held out.")
-    crop_size: int = Field(56, ge=8, description="Training/test crop side in pixels.")
+    crop_size: int = Field(56, ge=8, description="Training and validation crop side in pixels.")
     short_side: int = Field(64, ge=8, description="Test-time resize of the shorter side in pixels.")
     scale: tuple[PositiveFinite, PositiveFinite] = Field(
         (0.5, 1.0), description="Random-resized-crop area range (shares of the frame, low <= high <= 1).")
     flip: bool = Field(False, description="Horizontal flip in training (off when labels depend on direction).")
+    augment: AugmentConfig = Field(default_factory=AugmentConfig,
+                                   description="Colour jitter, grayscale and blur of training clips.")
     mean: tuple[float, float, float] = Field((0.45, 0.45, 0.45), description="Normalisation mean (RGB, 0..1).")
     std: tuple[PositiveFinite, PositiveFinite, PositiveFinite] = Field(
         (0.225, 0.225, 0.225), description="Normalisation std (RGB).")
@@ -84,6 +121,26 @@ class DataConfig(Section):
         0.1, ge=0.0, le=1.0, description="Refuse to train when more than this share of files is bad.")
     test_clips: int = Field(10, ge=1, description="Clips per video in the multi-view test.")
     test_crops: int = Field(3, ge=1, le=3, description="Spatial crops per clip in the multi-view test.")
+    test_crop_size: int | None = Field(
+        None, ge=8, description="Crop side of the multi-view test (None: crop_size). The reference "
+                                "trains on 224 crops and tests 256 crops of a 256 short side.")
+    test_average: Literal["softmax", "logits"] = Field(
+        "softmax", description="What the multi-view test averages over a video's views: class "
+                               "probabilities, or raw logits (the reference's).")
+
+    @property
+    def test_crop(self) -> int:
+        """The crop side of the multi-view test in pixels."""
+        return self.test_crop_size or self.crop_size
+
+    @field_validator("test_crop_size")
+    @classmethod
+    def _test_crop_fits(cls, test_crop_size: int | None, info: ValidationInfo) -> int | None:
+        short = info.data.get("short_side")
+        if test_crop_size is not None and short is not None and short < test_crop_size:
+            raise ValueError(f"larger than data.short_side = {short}, so the test crop does not fit; "
+                             "raise short_side or lower test_crop_size")
+        return test_crop_size
 
     @field_validator("scale")
     @classmethod
@@ -159,6 +216,10 @@ class KneeConfig(Section):
     metric: Literal["top1", "top135", "loss"] = Field(
         "top135", description="What validation curves measure: 'top135' (the paper's mean of top-1/3/5), "
                               "'top1', or 'loss' (as exp(-cross-entropy), rising in 0..1).")
+    score_clip: Literal["state", "longest"] = Field(
+        "state", description="Clip setting the curves are scored with: each state's own ('state') or, as "
+                             "the reference, the longest one of the state space ('longest'; see "
+                             "optplan.train.scoring).")
     patience: int = Field(10, ge=1, description="T: epochs past the knee before stopping.")
     max_epochs: int | None = Field(None, ge=1, description="Hard cap of epochs per state (None: paper rule).")
     refits: int | None = Field(
@@ -219,6 +280,10 @@ class PlanConfig(Section):
     batch_sizes: list[Count] = Field([16, 8, 4], description="Per-step batch per clip setting.")
     frame_steps: list[Count] | None = Field(
         None, description="Frame step per clip setting (None: 1); a clip spans clip x step frames.")
+    frames_per_segment: list[Count] | None = Field(
+        None, description="Uniform sampling: frames taken in a row from each segment, per clip setting "
+                          "(None: 4 each, the reference's, so 16 frames are 4 segments of 4; 1: one frame "
+                          "per segment).")
     accumulation: list[Count] = Field([1, 2, 4], description="Gradient accumulation per clip setting.")
     base_lrs: list[PositiveFinite] = Field([0.1, 0.1, 0.1], description="Base learning rate per clip setting.")
     lr_multipliers: list[PositiveFinite] = Field([1.0, 0.1, 0.01], description="Learning-rate levels.")

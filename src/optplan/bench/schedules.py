@@ -34,9 +34,11 @@ def clip_state(cfg: OptplanConfig, i: int, name: str, *, lr: float | None = None
     """Clip setting ``i`` of the plan section as a State (BatchNorm training) at ``lr``
     (default: the setting's base lr)."""
     p = cfg.plan
+    uniform = p.sampling == "uniform"
     return State(name=name, lr=p.base_lrs[i] if lr is None else lr, clip_length=p.clip_lengths[i],
-                 sampling="uniform" if p.sampling == "uniform" else "consecutive",
+                 sampling="uniform" if uniform else "consecutive",
                  frame_step=(p.frame_steps or [1] * len(p.clip_lengths))[i], batch_size=p.batch_sizes[i],
+                 frames_per_segment=p.frames_per_segment[i] if p.frames_per_segment and uniform else None,
                  accumulation=p.accumulation[i] if accumulation is None else accumulation)
 
 

@@ -77,6 +77,7 @@ def _trainable(config: dict[str, Any], cfg_json: dict[str, Any], budget: float) 
     lineage's ``gflops`` and this epoch's ``epoch_gflops`` after every epoch."""
     from ray import tune
 
+    from optplan.data.sampling import ClipSpec
     from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
     from optplan.train.optim import set_lr
     from optplan.train.session import TrainSession
@@ -102,7 +103,7 @@ def _trainable(config: dict[str, Any], cfg_json: dict[str, Any], budget: float) 
         set_lr(optimizer, lr)
         epoch += 1
         stats = session.train_one_epoch(net, optimizer, state, epoch)
-        score = session.score(net, state).score if math.isfinite(stats.loss) else 0.0
+        score = session.score(net, ClipSpec.from_state(state)).score if math.isfinite(stats.loss) else 0.0
         spent = session.flops.train(state.clip_length, stats.clips)
         gflops += spent
         lineage.append([state.clip_length, lr])

@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "eval", help="multi-view test of a checkpoint (top-1/top-5, confusion matrix)",
         description="Test a checkpoint on the test list (or --split val): data.test_clips clips x "
-                    "data.test_crops crops per video, class scores averaged over views. The model "
+                    "data.test_crops crops of data.test_crop_size pixels per video, class scores "
+                    "averaged over views as data.test_average says (softmax or logits). The model "
                     "and clip setting come from the checkpoint, the data settings from CONFIG.")
     add_config_arguments(p)
     p.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT", help="an optplan checkpoint")

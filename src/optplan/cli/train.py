@@ -16,8 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train one state to its knee, or replay a schedule",
         description="Train a model. --state STATE.yaml trains one state (from --source or from "
                     "scratch) until the knee rule (knee.*) stops it and keeps the knee epoch's "
-                    "model; --schedule SCHEDULE.yaml replays {stages: [{state: ..., epochs: N}]} "
-                    "from scratch (a planned path or a hand-tuned baseline). Re-running into the "
+                    "model (with knee.score_clip=longest its epochs are scored on the longest clip "
+                    "setting of the plan section's states); --schedule SCHEDULE.yaml replays "
+                    "{stages: [{state: ..., epochs: N}]} from scratch (a planned path or a hand-tuned baseline). Re-running into the "
                     "same --out resumes. Multi-process: torchrun --nproc_per_node=N $(which optplan) train ...")
     add_config_arguments(p)
     what = p.add_mutually_exclusive_group(required=True)
@@ -95,6 +96,16 @@ def run(args: argparse.Namespace) -> int:
             dist.destroy_process_group()
 
 
+def _space(cfg) -> tuple:
+    """The states among which ``knee.score_clip: longest`` looks for the longest clip setting:
+    the plan section's (none is needed for 'state')."""
+    if cfg.knee.score_clip != "longest":
+        return ()
+    from optplan.plan.graph import StateGraph
+
+    return tuple(StateGraph.from_config(cfg.plan).states.values())
+
+
 def _train(args: argparse.Namespace, cfg, out: Path, session, work, record: dict) -> int:
     from optplan.config import dump_config
     from optplan.train.multiview import evaluate
@@ -106,7 +117,7 @@ def _train(args: argparse.Namespace, cfg, out: Path, session, work, record: dict
         (out / "config.yaml").write_text(dump_config(cfg))
         (out / RUN_FILE).write_text(json.dumps(record, indent=1))
     if args.state is not None:
-        result = train_state(args.source, work, cfg, out, session=session)
+        result = train_state(args.source, work, cfg, out, session=session, space=_space(cfg))
         knee = result.knee
         line = (f"knee at epoch {knee.epoch} of {result.cost.epochs} (score {knee.score:.4f}"
                 f"{', diverged' if knee.diverged else ''}); kept {result.checkpoint}")

@@ -1,5 +1,5 @@
-"""The ``data`` section's public path; the class lives in :mod:`optplan.defaults` with every key."""
+"""The ``data`` section's public path; the classes live in :mod:`optplan.defaults` with every key."""
 
-from optplan.defaults import DataConfig
+from optplan.defaults import AugmentConfig, DataConfig
 
-__all__ = ["DataConfig"]
+__all__ = ["AugmentConfig", "DataConfig"]

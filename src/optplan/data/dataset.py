@@ -46,7 +46,8 @@ class VideoDataset(Dataset):
 
     ``ds[i]`` (or ``ds[ClipKey]``) -> ``(clip, label)``: train: one random clip, random resized
     crop, (C, T, crop, crop); val: the centre clip, centre crop, same shape; test:
-    (V, C, T, crop, crop) with V = ``cfg.test_clips * cfg.test_crops`` views (clip-major).
+    (V, C, T, S, S) with V = ``cfg.test_clips * cfg.test_crops`` views (clip-major) and S the
+    test crop (``cfg.test_crop``).
     A file that cannot be decoded is logged with its path, counted in ``bad_count`` and
     replaced by the next usable video; a video shorter than the clip is padded by repeating
     its last frame and counted in ``short_count`` (counts include worker processes).
@@ -108,12 +109,13 @@ class VideoDataset(Dataset):
             rng = np.random.default_rng([self.seed, epoch, i])
             frames = self._frames(path, clip, [None], rng)[0]
             return train_transform(frames, crop_size=cfg.crop_size, scale=cfg.scale, flip=cfg.flip,
-                                   mean=cfg.mean, std=cfg.std, rng=rng)
-        positions = [0.5] if self.mode == "val" else view_positions(cfg.test_clips)
-        crops = 1 if self.mode == "val" else cfg.test_crops
+                                   mean=cfg.mean, std=cfg.std, rng=rng, augment=cfg.augment)
+        val = self.mode == "val"
+        positions = [0.5] if val else view_positions(cfg.test_clips)
         views = [view for frames in self._frames(path, clip, positions, None)
-                 for view in eval_views(frames, short_side=cfg.short_side, crop_size=cfg.crop_size,
-                                        crops=crops, mean=cfg.mean, std=cfg.std)]
+                 for view in eval_views(frames, short_side=cfg.short_side,
+                                        crop_size=cfg.crop_size if val else cfg.test_crop,
+                                        crops=1 if val else cfg.test_crops, mean=cfg.mean, std=cfg.std)]
         return views[0] if self.mode == "val" else torch.stack(views)
 
     def _frames(self, path: Path, clip: ClipSpec, positions: list[float | None],

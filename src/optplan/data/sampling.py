@@ -2,9 +2,12 @@
 
 - ``consecutive``: ``clip_length`` frames ``frame_step`` apart from a random start (train) or
   from a fixed position (val: the centre; test: N positions spread over the video).
-- ``uniform``: the video is cut into ``S = clip_length / frames_per_segment`` equal segments
-  and ``frames_per_segment`` frames (``frame_step`` apart) are taken from each, at a random
-  offset inside the segment (train) or a fixed one (val/test).
+- ``uniform`` ("sparse"): the video is cut into ``S = clip_length / frames_per_segment`` equal
+  segments and ``frames_per_segment`` frames (``frame_step`` apart) are taken from each, at a
+  random offset inside the segment (train) or a fixed one (val/test). The reference takes 4
+  frames per segment (:data:`optplan.state.UNIFORM_FRAMES_PER_SEGMENT`), so a stem whose temporal kernel and
+  stride are 4 sees one segment per output step; training states default to it, while
+  ``ClipSpec`` itself defaults to 1 (one frame per segment).
 
 A video shorter than the clip is padded by repeating its last frame (indices are clamped).
 """
@@ -15,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+
+from optplan.state import UNIFORM_FRAMES_PER_SEGMENT  # noqa: F401  (the reference's, named here too)
 
 
 @dataclass(frozen=True)
@@ -37,9 +42,9 @@ class ClipSpec:
 
     @classmethod
     def from_state(cls, state: Any) -> "ClipSpec":
-        """The clip setting of a training ``State`` (``extra['frames_per_segment']``, default 1)."""
+        """The clip setting of a training ``State``."""
         return cls(clip_length=state.clip_length, sampling=state.sampling, frame_step=state.frame_step,
-                   frames_per_segment=int(state.extra.get("frames_per_segment", 1)))
+                   frames_per_segment=state.frames_per_segment)
 
     @property
     def segments(self) -> int:

@@ -1,8 +1,9 @@
 """Spatial transforms of a clip: uint8 frames (T, H, W, 3) in, float tensors (C, T, H, W) out.
 
-The same crop, resize and flip apply to every frame of a clip (a moving box would add motion
-that is not in the video). Cropping, resizing and flipping happen on uint8 frames; only the
-final pixels are converted to float and normalised.
+The same crop, resize, colour change and flip apply to every frame of a clip (a moving box
+would add motion that is not in the video). Cropping, resizing and flipping happen on uint8
+frames, the colour augmentation (``optplan.data.augment``) on the small crop; only the final
+pixels are converted to float and normalised.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from optplan.data.augment import colour_augment
+from optplan.data.config import AugmentConfig
 
 RATIO = (3 / 4, 4 / 3)  # aspect-ratio range of the random resized crop, as in Inception/timm
 
@@ -76,10 +80,14 @@ def to_clip(frames: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...
 
 
 def train_transform(frames: np.ndarray, *, crop_size: int, scale: tuple[float, float], flip: bool,
-                    mean: tuple[float, ...], std: tuple[float, ...], rng: np.random.Generator) -> torch.Tensor:
-    """Random resized crop to ``crop_size``, optional horizontal flip, normalisation -> (C, T, S, S)."""
+                    mean: tuple[float, ...], std: tuple[float, ...], rng: np.random.Generator,
+                    augment: AugmentConfig | None = None) -> torch.Tensor:
+    """Random resized crop to ``crop_size``, colour ``augment`` (see ``optplan.data.augment``),
+    optional horizontal flip, normalisation -> (C, T, S, S); the reference's order."""
     top, left, h, w = random_resized_box(frames.shape[1], frames.shape[2], scale, rng)
     crop = resize(frames_tensor(frames)[..., top:top + h, left:left + w], crop_size, crop_size)
+    if augment is not None:
+        crop = colour_augment(crop, augment, rng)
     if flip and rng.random() < 0.5:
         crop = crop.flip(-1)
     return to_clip(crop, mean, std)

@@ -20,6 +20,7 @@ from optplan.data.video import BadVideo, probe
 from optplan.knee import HORIZON
 from optplan.plan.graph import StateGraph
 from optplan.train.cost import ClipFlops
+from optplan.train.scoring import scoring_clip
 
 CACHE_SAMPLE = 16  # videos probed for the frame cache estimate
 FLOAT_BYTES = 4
@@ -28,7 +29,8 @@ FLOAT_BYTES = 4
 @dataclass(frozen=True)
 class EdgeBound:
     """One edge to train, ``runs`` times (one per kept model of its source), with its epoch
-    range and its GFLOPs (training plus one validation pass per epoch) at both ends."""
+    range and its GFLOPs (training plus one validation pass per epoch, on the clip setting
+    ``knee.score_clip`` picks) at both ends."""
 
     source: str
     target: str
@@ -120,7 +122,8 @@ def dry_run(cfg: OptplanConfig, graph: StateGraph) -> DryRun:
         state = graph.state(edge.target)
         if state is None:  # a choice node passes its source's model on: nothing trains
             continue
-        per_epoch = flops.train(state.clip_length, len(train)) + flops(state.clip_length) * len(val)
+        scored = scoring_clip(state, knee.score_clip, graph.states.values()).clip_length  # the validation clip
+        per_epoch = flops.train(state.clip_length, len(train)) + flops(scored) * len(val)
         runs = 1 if edge.source == graph.start else cfg.plan.beam
         edges.append(EdgeBound(edge.source, edge.target, state.clip_length, runs, (least, most),
                                 (least * per_epoch, most * per_epoch)))

@@ -11,7 +11,7 @@ cannot run are refused with an :class:`~optplan.errors.OptplanError` that names 
 from __future__ import annotations
 
 import heapq
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator
 
 from optplan.errors import OptplanError
 from optplan.plan.space import Edge, Space, grid_space, paper_space, space_from_config
@@ -66,22 +66,15 @@ class StateGraph:
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
-    def preset(cls, name: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[float],
-               lr_multipliers: Sequence[float] = (1.0, 0.1, 0.01),
-               batch_sizes: Sequence[int] | None = None, accumulation: Sequence[int] | None = None,
-               frame_steps: Sequence[int] | None = None, sampling: str = "consecutive",
-               frozen_bn_longest: bool = True, validator: Validator | None = None) -> "StateGraph":
+    def preset(cls, name: str, *, validator: Validator | None = None, **settings: Any) -> "StateGraph":
         """The paper's graph ('paper': base edges; 'paper-ext': plus next-shorter-clip edges).
 
-        Node (i, j) trains clip ``clip_lengths[i]`` at ``base_lrs[i] * lr_multipliers[j]`` with
-        ``batch_sizes[i]`` x ``accumulation[i]`` and ``frame_steps[i]``; ``sampling='both'`` adds a uniform-sampling
-        copy and a choice node ``final``. See :func:`optplan.plan.space.paper_space`.
+        Node (i, j) trains clip ``clip_lengths[i]`` at ``base_lrs[i] * lr_multipliers[j]``; the
+        other per-clip settings (batch, accumulation, frame step, frames per segment) and
+        ``sampling`` ('both' adds a uniform-sampling copy and a choice node ``final``) are the
+        keyword arguments of :func:`optplan.plan.space.paper_space`, passed on as they are.
         """
-        return cls.from_space(paper_space(name, clip_lengths=clip_lengths, base_lrs=base_lrs,
-                                          lr_multipliers=lr_multipliers, batch_sizes=batch_sizes,
-                                          accumulation=accumulation, frame_steps=frame_steps,
-                                          sampling=sampling, frozen_bn_longest=frozen_bn_longest),
-                              validator)
+        return cls.from_space(paper_space(name, **settings), validator)
 
     @classmethod
     def from_config(cls, cfg: Any, validator: Validator | None = None) -> "StateGraph":

@@ -88,6 +88,7 @@ class PlanResult:
     budget_epochs: int | None = None
     epoch_gflops: dict[str, float] = field(default_factory=dict)  # state name -> GFLOPs of one epoch
     knee_metric: str | None = None  # what the curves measure (``knee.metric``)
+    score_clip: str | None = None  # which clip setting they were scored on (``knee.score_clip``, described)
     run_dir: Path | None = None  # where the plan ran: stored checkpoint paths are relative to it
 
     @property
@@ -161,7 +162,8 @@ class PlanResult:
                 "budget_epochs": self.budget_epochs,
                 "budget": budget.to_dict() if budget else None,
                 "epoch_gflops": self.epoch_gflops, "search_gflops": self.search_gflops,
-                "replay_gflops": self.replay_gflops, "knee_metric": self.knee_metric}
+                "replay_gflops": self.replay_gflops, "knee_metric": self.knee_metric,
+                "score_clip": self.score_clip}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PlanResult":
@@ -175,7 +177,8 @@ class PlanResult:
                    decisions=[NodeRecord.from_dict(n) for n in d["decisions"]],
                    pareto=[ParetoPoint.from_dict(p) for p in d["pareto"]],
                    notes=list(d.get("notes", [])), budget_epochs=d.get("budget_epochs"),
-                   epoch_gflops=dict(d.get("epoch_gflops") or {}), knee_metric=d.get("knee_metric"))
+                   epoch_gflops=dict(d.get("epoch_gflops") or {}), knee_metric=d.get("knee_metric"),
+                   score_clip=d.get("score_clip"))
 
     def save(self, path: str | Path) -> None:
         """Write as JSON (``RUN/result.json``)."""

@@ -25,6 +25,7 @@ from optplan.plan.result import RESULT_FILE, PlanResult
 from optplan.plan.space import BEST
 from optplan.plan.store import SQLiteStore
 from optplan.state import State
+from optplan.train.scoring import describe
 
 SCHEDULE_FILE = "schedule.yaml"
 
@@ -46,15 +47,16 @@ def result_config(cfg: OptplanConfig) -> dict[str, Any]:
     return tree
 
 
-def make_trainer(cfg: OptplanConfig, run_dir: Path, simulate: bool = False) -> EdgeTrainer:
-    """The video trainer for ``cfg`` (or the simulated one, which trains nothing)."""
+def make_trainer(cfg: OptplanConfig, run_dir: Path, graph: StateGraph, simulate: bool = False) -> EdgeTrainer:
+    """The video trainer for ``cfg`` over ``graph``'s states (or the simulated one, which trains
+    nothing)."""
     if simulate:
         from optplan.plan.simulate import SimulatedTrainer
 
         return SimulatedTrainer(cfg.plan.simulate)
     from optplan.train.edge import VideoEdgeTrainer
 
-    return VideoEdgeTrainer(cfg, run_dir)
+    return VideoEdgeTrainer(cfg, run_dir, space=graph.states.values())
 
 
 def model_validator(cfg: OptplanConfig) -> Validator:
@@ -107,7 +109,7 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
     run_dir = Path(run_dir if run_dir is not None else cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_dir_lock(run_dir), space_for(run_dir):
-        return _plan_into(run_dir, cfg, graph, trainer or make_trainer(cfg, run_dir, simulate), progress)
+        return _plan_into(run_dir, cfg, graph, trainer or make_trainer(cfg, run_dir, graph, simulate), progress)
 
 
 def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: EdgeTrainer,
@@ -126,6 +128,7 @@ def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: Ed
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         result = planner.run()
         result.knee_metric, result.run_dir = cfg.knee.metric, run_dir
+        result.score_clip = describe(cfg.knee.score_clip, graph.states.values())
         if hasattr(trainer, "epoch_gflops"):  # trainers that count compute (the video one)
             result.epoch_gflops = {n: trainer.epoch_gflops(s) for n in graph.nodes
                                    if (s := graph.state(n)) is not None}

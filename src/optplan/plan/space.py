@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from optplan.config import format_validation_error
 from optplan.errors import ConfigError, OptplanError
 from optplan.protocol import edge_id
-from optplan.state import State
+from optplan.state import UNIFORM_FRAMES_PER_SEGMENT, State
 
 PRESETS = ("paper", "paper-ext", "auto")
 SAMPLING_PREFIX = {"consecutive": "c", "uniform": "u"}
@@ -32,7 +32,7 @@ CHOICE_NODE = "final"  # the virtual node choosing between the sampling subgraph
 BEST = "best"  # plan.final: end the path at the best-scoring node, not at a named one
 # Short names of State fields in generated node names ("c8_lr0.01").
 _ABBREV = {"clip_length": "c", "lr": "lr", "batch_size": "b", "frame_step": "s",
-           "accumulation": "acc", "sampling": "", "frozen_bn": "fbn"}
+           "accumulation": "acc", "sampling": "", "frozen_bn": "fbn", "frames_per_segment": "k"}
 
 
 @dataclass(frozen=True, order=True)
@@ -71,13 +71,16 @@ def _per_clip(values: Sequence[Any] | None, name: str, n: int, default: Any) -> 
 
 def paper_states(prefix: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[float],
                  lr_multipliers: Sequence[float], batch_sizes: Sequence[int],
-                 accumulation: Sequence[int], frame_steps: Sequence[int], sampling: str,
+                 accumulation: Sequence[int], frame_steps: Sequence[int],
+                 frames_per_segment: Sequence[int | None], sampling: str,
                  frozen_bn_longest: bool) -> list[list[State]]:
-    """The (clip i, multiplier j) grid of states, as rows by clip setting."""
+    """The (clip i, multiplier j) grid of states, as rows by clip setting (``frames_per_segment``
+    applies to uniform sampling; None: the State's default)."""
     longest = len(clip_lengths) - 1
     return [[State(name=f"{prefix}{clip}_x{mult:g}", lr=base_lrs[i] * mult, clip_length=clip,
                    sampling=sampling, frame_step=frame_steps[i], batch_size=batch_sizes[i],
                    accumulation=accumulation[i],
+                   frames_per_segment=frames_per_segment[i] if sampling == "uniform" else None,
                    frozen_bn=frozen_bn_longest and longest > 0 and i == longest)
              for mult in lr_multipliers]
             for i, clip in enumerate(clip_lengths)]
@@ -102,10 +105,13 @@ def paper_edges(grid: list[list[State]], start: str, ext: bool, starts: int = 2)
 def paper_space(preset: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[float],
                 lr_multipliers: Sequence[float] = (1.0, 0.1, 0.01),
                 batch_sizes: Sequence[int] | None = None, accumulation: Sequence[int] | None = None,
-                frame_steps: Sequence[int] | None = None, sampling: str = "consecutive", frozen_bn_longest: bool = True,
+                frame_steps: Sequence[int] | None = None, frames_per_segment: Sequence[int] | None = None,
+                sampling: str = "consecutive", frozen_bn_longest: bool = True,
                 start: str = "start") -> Space:
     """The paper's graph. ``sampling='both'`` builds one grid per sampling ('c...' and 'u...'
-    nodes) sharing the start, joined by a choice node ``final`` that keeps the better one."""
+    nodes) sharing the start, joined by a choice node ``final`` that keeps the better one.
+    ``frames_per_segment`` (per clip setting) shapes the uniform states only (None: 4 each, the
+    reference's)."""
     if preset not in PRESETS:
         raise OptplanError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     n = len(clip_lengths)
@@ -120,9 +126,17 @@ def paper_space(preset: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[
                   batch_sizes=_per_clip(batch_sizes, "batch_sizes", n, 8),
                   accumulation=_per_clip(accumulation, "accumulation", n, 1),
                   frame_steps=_per_clip(frame_steps, "frame_steps", n, 1),
+                  frames_per_segment=_per_clip(frames_per_segment, "frames_per_segment", n, None),
                   frozen_bn_longest=frozen_bn_longest)
     if sampling not in (*SAMPLING_PREFIX, "both"):
         raise OptplanError(f"plan.sampling must be consecutive, uniform or both, got {sampling!r}")
+    if sampling != "consecutive":  # refused here, naming the setting, rather than by State
+        for clip, k in zip(clip_lengths, common["frames_per_segment"]):
+            if clip % (k or UNIFORM_FRAMES_PER_SEGMENT):
+                shown = k or f"{UNIFORM_FRAMES_PER_SEGMENT} (the default)"
+                raise OptplanError(f"plan.frames_per_segment: a uniform clip of {clip} frames cannot take "
+                                   f"{shown} frames per segment; give a divisor of each clip length "
+                                   "(1 takes single frames)")
     samplings = list(SAMPLING_PREFIX) if sampling == "both" else [sampling]
     states, edges, finals = [], [], []
     for s in samplings:
@@ -205,7 +219,7 @@ def space_from_config(cfg: Any) -> Space:
     if cfg.preset in PRESETS:
         return paper_space(cfg.preset, clip_lengths=cfg.clip_lengths, base_lrs=cfg.base_lrs,
                            lr_multipliers=cfg.lr_multipliers, batch_sizes=cfg.batch_sizes,
-                           frame_steps=cfg.frame_steps,
+                           frame_steps=cfg.frame_steps, frames_per_segment=cfg.frames_per_segment,
                            accumulation=cfg.accumulation, sampling=cfg.sampling,
                            frozen_bn_longest=cfg.frozen_bn_longest)
     if cfg.preset == "grid":

@@ -69,6 +69,7 @@ class ReportData:
     search_gflops: float | None = None
     replay_gflops: float | None = None
     knee_metric: str | None = None
+    score_clip: str | None = None
     title: str = "optplan run"
     grid_layout: bool = True
     baselines: list[dict[str, Any]] = field(default_factory=list)

@@ -75,6 +75,7 @@ def summary_rows(data: ReportData) -> list[tuple[str, Any]]:
         ("chosen path", " \u2192 ".join([data.start, *data.path])),
         ("path score (validation, knee fit)", data.score),
         ("validation metric of the knee", data.knee_metric or "top135"),
+        ("validation clip of the knee", data.score_clip or "state: each state's own clip setting"),
         ("epochs of the replayed schedule", data.schedule_epochs),
         ("training GFLOPs of the replayed schedule", data.replay_gflops),
         ("search cost (epochs, all edges)", data.search_epochs),

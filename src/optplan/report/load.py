@@ -118,6 +118,7 @@ def load_run(run_dir: str | Path) -> ReportData:
         path=chosen_nodes(result.decisions, graph.start, graph.final),
         stages=list(result.stages), score=result.score, search_epochs=result.search_epochs,
         search_seconds=result.search_seconds, search_gflops=result.search_gflops,
-        replay_gflops=result.replay_gflops, knee_metric=result.knee_metric, title=f"optplan report: {run.resolve().name}",
+        replay_gflops=result.replay_gflops, knee_metric=result.knee_metric, score_clip=result.score_clip,
+        title=f"optplan report: {run.resolve().name}",
         baselines=read_baselines(run / BASELINES_FILE),
         evaluation=read_evaluation(run / EVAL_FILE), notes=list(result.notes))

@@ -41,21 +41,23 @@ class Cost:
 class ClipFlops:
     """Forward GFLOPs of one clip of a model, by clip length (cached: one meta-device count each).
 
-    ``model`` is the config's model section; ``crop`` the square training crop in pixels.
+    ``model`` is the config's model section; ``crop`` the square training crop in pixels (a call
+    may name another, as the multi-view test does).
     """
 
     def __init__(self, model_name: str, num_classes: int, crop: int, kwargs: dict[str, Any]) -> None:
         self.model_name, self.num_classes, self.crop, self.kwargs = model_name, num_classes, crop, kwargs
-        self._cache: dict[int, float] = {}
+        self._cache: dict[tuple[int, int], float] = {}
 
-    def __call__(self, clip_length: int) -> float:
-        if clip_length not in self._cache:
+    def __call__(self, clip_length: int, crop: int | None = None) -> float:
+        key = (clip_length, crop or self.crop)
+        if key not in self._cache:
             from optplan.models.flops import model_cost
 
-            cost = model_cost(self.model_name, (clip_length, self.crop, self.crop),
+            cost = model_cost(self.model_name, (clip_length, key[1], key[1]),
                               num_classes=self.num_classes, **self.kwargs)
-            self._cache[clip_length] = cost.gflops or 0.0
-        return self._cache[clip_length]
+            self._cache[key] = cost.gflops or 0.0
+        return self._cache[key]
 
     def train(self, clip_length: int, clips: int) -> float:
         """Training GFLOPs of ``clips`` clips of ``clip_length`` frames (forward + backward)."""

@@ -1,10 +1,11 @@
 """The real planner adapter: graph edges trained on video with :class:`~optplan.train.run.StateRun`.
 
-``VideoEdgeTrainer(cfg, run_dir)`` implements the planner's ``EdgeTrainer`` protocol (and the
-optional resumable one). Edge u->v trains in ``run_dir/edges/<u>.<hash>-<v>/`` (see
-:func:`edge_dir`); the checkpoints it hands the planner name files relative to ``run_dir``, so a run directory
-can be moved or resumed from another working directory. The trainer pickles as its config
-and directory only; each process builds its own :class:`TrainSession` on first use.
+``VideoEdgeTrainer(cfg, run_dir, space)`` implements the planner's ``EdgeTrainer`` protocol (and
+the optional resumable one). Edge u->v trains in ``run_dir/edges/<u>.<hash>-<v>/`` (see
+:func:`edge_dir`), scored on the clip setting ``knee.score_clip`` picks in the state ``space``;
+the checkpoints it hands the planner name files relative to ``run_dir``, so a run directory can
+be moved or resumed from another working directory. The trainer pickles as its config,
+directory and space only; each process builds its own :class:`TrainSession` on first use.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
@@ -21,6 +22,7 @@ from optplan.protocol import Checkpoint, edge_id
 from optplan.state import State
 from optplan.train.checkpoint import is_intact
 from optplan.train.run import StateRun
+from optplan.train.scoring import scoring_clip
 
 START = "start"
 
@@ -86,14 +88,16 @@ class VideoEdgeRun:
 
 
 class VideoEdgeTrainer:
-    """Factory of edge runs on the configured data and model (the planner's ``EdgeTrainer``)."""
+    """Factory of edge runs on the configured data and model (the planner's ``EdgeTrainer``);
+    ``space`` is the graph's states, among which ``knee.score_clip: longest`` finds the clip
+    setting to score with."""
 
-    def __init__(self, cfg: OptplanConfig, run_dir: str | Path) -> None:
-        self.cfg, self.run_dir = cfg, Path(run_dir)
+    def __init__(self, cfg: OptplanConfig, run_dir: str | Path, space: Iterable[State] = ()) -> None:
+        self.cfg, self.run_dir, self.space = cfg, Path(run_dir), tuple(space)
         self._session = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"cfg": self.cfg, "run_dir": self.run_dir, "_session": None}
+        return {"cfg": self.cfg, "run_dir": self.run_dir, "space": self.space, "_session": None}
 
     @property
     def session(self):
@@ -134,4 +138,5 @@ class VideoEdgeTrainer:
     def _state_run(self, source: Checkpoint | None, state: State, *, resume: bool) -> StateRun:
         path = None if source is None else source.path
         return StateRun(self.session, state, self.edge_dir(source, state), path, root=self.run_dir,
-                        tag=run_id(source, state), resume=resume)
+                        tag=run_id(source, state), resume=resume,
+                        score_clip=scoring_clip(state, self.cfg.knee.score_clip, self.space))

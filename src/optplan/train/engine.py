@@ -76,6 +76,7 @@ class Scores:
     clips: int
     loss: float = math.nan
     metric: str = "top135"
+    clip_length: int = 0  # frames of the clips scored (what the pass cost)
 
     @property
     def score(self) -> float:

@@ -85,6 +85,10 @@ def _notes(schedule: Schedule, framework: str) -> list[str]:
                          "(exported as its constant base lr)")
         if stage.state.extra:
             lines.append(f"- stage {i}'s extra settings {stage.state.extra}")
+        if stage.state.sampling == "uniform" and stage.state.frames_per_segment > 1:
+            k = stage.state.frames_per_segment
+            lines.append(f"- stage {i}'s uniform clips are {stage.state.clip_length // k} segments x {k} frames "
+                         "in a row (the framework's uniform sampling takes one frame per segment)")
     if len(trained) > 1:
         lines.append("- the fresh optimiser (momentum reset) at every stage boundary")
     return lines

@@ -1,8 +1,11 @@
-"""The multi-view test of a checkpoint: N clips x 3 crops per video, softmax scores averaged.
+"""The multi-view test of a checkpoint: N clips x 3 crops per video, view scores averaged.
 
 A dual-head model already averages its two heads' logits in eval mode; the views of one video
-are then averaged as class probabilities (as PySlowFast's test does) and the video counts as
-right when its label is the top class. Results: top-1, top-5 and the confusion matrix.
+are then averaged (``data.test_average``) as class probabilities (the default, as PySlowFast's
+test does) or as raw logits (the reference's ``merge_score``: one confident view then weighs
+more), and the video counts as right when its label is the top class. The test crop has its
+own size (``data.test_crop_size``: the reference trains at 224 and tests at 256). Results:
+top-1, top-5 and the confusion matrix.
 """
 
 from __future__ import annotations
@@ -23,10 +26,22 @@ from optplan.train.session import TrainSession
 from optplan.state import State
 
 
+def video_scores(logits: torch.Tensor, average: str) -> torch.Tensor:
+    """Class scores (N, K) of N videos from the logits (N, V, K) of their V views: the mean of
+    the views' softmax (``average='softmax'``) or of their logits (``'logits'``)."""
+    if average == "softmax":
+        return logits.softmax(dim=-1).mean(dim=1)
+    if average == "logits":
+        return logits.mean(dim=1)
+    raise ValueError(f"average must be 'softmax' or 'logits', got {average!r}")
+
+
 @torch.no_grad()
-def test_views(model: torch.nn.Module, batches, session: TrainSession) -> tuple[torch.Tensor, torch.Tensor]:
+def test_views(model: torch.nn.Module, batches, session: TrainSession,
+               average: str = "softmax") -> tuple[torch.Tensor, torch.Tensor]:
     """Confusion matrix (K, K) (rows: true class, columns: predicted) and top-(1, 3, 5) hits
-    over batches of ``(N, V, C, T, H, W)`` views, summed over processes."""
+    over batches of ``(N, V, C, T, H, W)`` views averaged as ``average`` says (see
+    :func:`video_scores`), summed over processes."""
     torch.set_num_threads(session.threads)
     model.eval()
     k = len(session.classes)
@@ -38,10 +53,10 @@ def test_views(model: torch.nn.Module, batches, session: TrainSession) -> tuple[
         x, y = precision.to_device(views.flatten(0, 1), labels)
         with precision.autocast():
             logits = model(x).float()
-        probs = logits.softmax(dim=1).view(n, v, k).mean(dim=1)
-        confusion.index_put_((y, probs.argmax(dim=1)), torch.ones(n, dtype=torch.float64,
-                                                                   device=precision.device), accumulate=True)
-        hits += topk_hits(probs, y)
+        scores = video_scores(logits.view(n, v, k), average)
+        confusion.index_put_((y, scores.argmax(dim=1)), torch.ones(n, dtype=torch.float64,
+                                                                    device=precision.device), accumulate=True)
+        hits += topk_hits(scores, y)
     all_reduce_sum(confusion)
     all_reduce_sum(hits)
     return confusion, hits
@@ -50,12 +65,13 @@ def test_views(model: torch.nn.Module, batches, session: TrainSession) -> tuple[
 def evaluate(cfg: OptplanConfig, checkpoint: str | Path, *, split: str = "test",
              out: str | Path | None = None, session: TrainSession | None = None) -> dict[str, Any]:
     """Test ``checkpoint`` on the ``split`` list ('test' or 'val') with
-    ``cfg.data.test_clips`` x ``cfg.data.test_crops`` views per video.
+    ``cfg.data.test_clips`` x ``cfg.data.test_crops`` views per video of ``cfg.data.test_crop``
+    pixels, averaged as ``cfg.data.test_average`` says.
 
     The model architecture and the clip setting come from the checkpoint (its config's model
     section and its state); data settings come from ``cfg``. Writes the result as JSON to
     ``out`` when given and returns it: ``top1``, ``top5`` (0..1), ``confusion`` (K x K counts,
-    rows = true class), ``classes``, ``videos``, ``views``.
+    rows = true class), ``classes``, ``videos``, ``views``, ``crop_size``, ``average``.
     """
     if split not in ("test", "val"):
         raise OptplanError(f"split must be 'test' or 'val', got {split!r}")
@@ -77,7 +93,7 @@ def evaluate(cfg: OptplanConfig, checkpoint: str | Path, *, split: str = "test",
     views = cfg.data.test_clips * cfg.data.test_crops
     per_step = max(1, cfg.train.eval_batch_size // views) * session.dist.world_size
     batches = session.loader(split, clip, per_step, mode="test")
-    confusion, hits = test_views(model, batches, session)
+    confusion, hits = test_views(model, batches, session, cfg.data.test_average)
     videos = int(confusion.sum().item())
     result = {
         "checkpoint": str(checkpoint),
@@ -85,10 +101,12 @@ def evaluate(cfg: OptplanConfig, checkpoint: str | Path, *, split: str = "test",
         "model": cfg.model.name,
         "clip": {"clip_length": clip.clip_length, "sampling": clip.sampling, "frame_step": clip.frame_step},
         "views": views,
+        "crop_size": cfg.data.test_crop,
+        "average": cfg.data.test_average,
         "videos": videos,
         "top1": hits[0].item() / videos,
         "top5": hits[2].item() / videos,
-        "gflops": session.flops(clip.clip_length) * videos * views,  # forward only
+        "gflops": session.flops(clip.clip_length, cfg.data.test_crop) * videos * views,  # forward only
         "classes": list(session.classes),
         "confusion": confusion.to(torch.int64).tolist(),
     }

@@ -26,6 +26,7 @@ from optplan.train.engine import Scores
 from optplan.train.logging import RunLogger
 from optplan.train.optim import set_lr
 from optplan.train.schedule import Schedule, load_schedule
+from optplan.train.scoring import scoring_clip
 from optplan.train.session import TrainSession
 
 StageCallback = Callable[[int, int, list[list[float]]], None]
@@ -66,7 +67,8 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
     """Train ``schedule`` from scratch into ``run_dir`` (resuming from ``last.pt`` when there).
 
     Stages of 0 epochs are skipped. A diverged epoch (non-finite loss) ends the replay early
-    with its NaN score on the curve. Returns the curves, ``final.pt`` and the cost.
+    with its NaN score on the curve. Epochs are scored as ``cfg.knee.score_clip`` says, the
+    schedule's stages being the state space. Returns the curves, ``final.pt`` and the cost.
     """
     schedule = load_schedule(schedule)
     run_dir = Path(run_dir)
@@ -79,6 +81,9 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
     snap = load_checkpoint(last, session.device) if last.is_file() else None
     if snap is not None and snap["meta"].get("schedule") != schedule.to_dict():
         raise OptplanError(f"{last} belongs to another schedule; choose another output directory")
+    if snap is not None and snap["meta"].get("score_clip") != cfg.knee.score_clip:
+        raise OptplanError(f"{last} was scored with knee.score_clip={snap['meta'].get('score_clip')}, not "
+                           f"{cfg.knee.score_clip}; choose another output directory")
     model = session.new_model()
     curves: list[list[float]] = [[] for _ in schedule.stages]
     cost, start_stage, start_epoch = Cost(), 0, 0
@@ -94,6 +99,7 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
         if i < start_stage or stage.epochs == 0 or diverged:
             continue
         state = stage.state
+        clip = scoring_clip(state, cfg.knee.score_clip, [s.state for s in schedule.stages])
         optimizer, net = session.prepare(model, state)
         scaler = session.scaler()
         first = start_epoch if i == start_stage else 0
@@ -108,11 +114,12 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
             tic = time.perf_counter()
             stats = session.train_one_epoch(net, optimizer, state, epoch + 1, scaler=scaler,
                                             desc=f"stage {i + 1}/{len(schedule.stages)} epoch {epoch + 1}")
-            scores = session.score(net, state) if math.isfinite(stats.loss) else Scores.diverged()
+            scores = session.score(net, clip) if math.isfinite(stats.loss) else Scores.diverged()
             curves[i].append(scores.score)
             session.charge(cost, state, stats, scores, time.perf_counter() - tic)
             if main:
-                meta = {"schedule": schedule.to_dict(), "stage": i, "curves": curves, "cost": cost.to_dict()}
+                meta = {"schedule": schedule.to_dict(), "stage": i, "curves": curves, "cost": cost.to_dict(),
+                        "score_clip": cfg.knee.score_clip}
                 save_checkpoint(last, make_checkpoint(model, optimizer=optimizer, state=state.to_dict(),
                                                       epoch=epoch + 1, config=cfg.model_dump(mode="json"),
                                                       meta=meta))

@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from optplan.config import OptplanConfig
+from optplan.data.sampling import ClipSpec
 from optplan.errors import OptplanError, space_for
 from optplan.knee import Knee, KneeRule, read_curve, write_curve
 from optplan.train.cost import Cost
@@ -35,6 +36,7 @@ from optplan.train.engine import Scores
 from optplan.train.logging import RunLogger
 from optplan.train.optim import set_lr
 from optplan.train.schedule import warm_factor
+from optplan.train.scoring import scoring_clip
 from optplan.train.session import TrainSession
 from optplan.state import State
 
@@ -70,17 +72,20 @@ class StateRun:
 
     Offers what the planner's ``EdgeRun`` needs (:meth:`initial_score`, :meth:`train_epoch`,
     :meth:`keep`, :meth:`snapshot`; ``optplan.train.edge`` adapts them to the protocol). With
-    ``resume`` and a ``last.pt`` of the same state and source in ``run_dir``, it continues after
-    that snapshot's epoch; otherwise it starts afresh (removing what an earlier attempt left).
-    A run killed while keeping its knee model resumes as kept (:meth:`keep` finishes the job).
-    A relative ``source`` is read from ``root`` (default: the working directory) and recorded
-    as given, so a moved ``root`` still resumes. ``tag`` names the run in logs.
+    ``resume`` and a ``last.pt`` of the same state, source and scoring clip in ``run_dir``, it
+    continues after that snapshot's epoch; otherwise it starts afresh (removing what an earlier
+    attempt left). A run killed while keeping its knee model resumes as kept (:meth:`keep`
+    finishes the job). A relative ``source`` is read from ``root`` (default: the working
+    directory) and recorded as given, so a moved ``root`` still resumes. ``score_clip`` is the
+    clip setting every epoch is scored with (None: the state's own; see
+    ``optplan.train.scoring``). ``tag`` names the run in logs.
     """
 
     def __init__(self, session: TrainSession, state: State, run_dir: str | Path,
                  source: str | Path | None = None, *, root: str | Path | None = None,
-                 tag: str | None = None, resume: bool = True) -> None:
+                 tag: str | None = None, resume: bool = True, score_clip: ClipSpec | None = None) -> None:
         self.session, self.state, self.run_dir = session, state, Path(run_dir)
+        self.score_clip = score_clip or ClipSpec.from_state(state)
         self.source = None if source is None else str(source)
         self._source_file = None if source is None else resolve_path(source, root)
         self.tag = tag or state.name
@@ -124,13 +129,13 @@ class StateRun:
 
     # --- EdgeRun protocol -------------------------------------------------------------------
     def initial_score(self) -> float:
-        """Score of the source model in this state's clip setting (0.0 from scratch, as in the
-        paper; a ``model.pretrained`` start is scored); also saves the source as ``epoch_0.pt``
-        so ``keep(0)`` can return it."""
+        """Score of the source model on the run's scoring clip setting (0.0 from scratch, as in
+        the paper; a ``model.pretrained`` start is scored); also saves the source as
+        ``epoch_0.pt`` so ``keep(0)`` can return it."""
         if not self.scores:
             start = time.perf_counter()
             scored = self.source or self.session.cfg.model.pretrained
-            scores = self.session.score(self.net, self.state) if scored else None
+            scores = self.session.score(self.net, self.score_clip) if scored else None
             self.scores = [scores.score if scores is not None else 0.0]
             self.session.charge(self.cost, self.state, scores=scores, seconds=time.perf_counter() - start)
             self._save_epoch()
@@ -149,7 +154,7 @@ class StateRun:
         start = time.perf_counter()
         stats = self.session.train_one_epoch(self.net, self.optimizer, self.state, epoch,
                                              scaler=self.scaler, desc=f"{self.tag} epoch {epoch}")
-        scores = (self.session.score(self.net, self.state) if math.isfinite(stats.loss)
+        scores = (self.session.score(self.net, self.score_clip) if math.isfinite(stats.loss)
                   else Scores.diverged())
         self.epoch = epoch
         self.scores.append(scores.score)
@@ -193,10 +198,12 @@ class StateRun:
             common = dict(state=self.state.to_dict(), epoch=self.epoch, config=cfg,
                           classes=self.session.classes)
             meta = {"scores": self.scores, "cost": self.cost.to_dict(), "source": self.source,
-                    "tag": self.tag, "scaler": self.scaler.state_dict() if self.scaler else None}
+                    "score_clip": asdict(self.score_clip), "tag": self.tag,
+                    "scaler": self.scaler.state_dict() if self.scaler else None}
             save_checkpoint(self.run_dir / f"epoch_{self.epoch}.pt",
                             make_checkpoint(self.model, meta={"score": self.scores[-1], "tag": self.tag,
-                                                              "source": self.source}, **common))
+                                                              "source": self.source,
+                                                              "score_clip": meta["score_clip"]}, **common))
             save_checkpoint(self.run_dir / "last.pt",
                             make_checkpoint(self.model, optimizer=self.optimizer, meta=meta, **common))
             with space_for(self.run_dir / "curve.csv"):
@@ -209,6 +216,10 @@ class StateRun:
             raise OptplanError(f"{path} belongs to another run (state {snapshot.get('state', {}).get('name')!r} "
                                f"from {meta.get('source')!r}); choose another output directory or "
                                f"delete it to start over")
+        if meta.get("score_clip") != asdict(self.score_clip):
+            raise OptplanError(f"{path} was scored on the clip setting {meta.get('score_clip')}, not "
+                               f"{asdict(self.score_clip)} (knee.score_clip changed?); choose another "
+                               f"output directory or delete it to start over")
 
     def _clear(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -218,19 +229,21 @@ class StateRun:
 
 
 def train_state(source: str | Path | None, state: State, cfg: OptplanConfig, run_dir: str | Path, *,
-                session: TrainSession | None = None,
-                on_epoch: EpochCallback | None = None) -> StateResult:
+                session: TrainSession | None = None, on_epoch: EpochCallback | None = None,
+                space: Iterable[State] = ()) -> StateResult:
     """Train ``state`` from ``source`` (None: scratch) until the knee rule of ``cfg.knee`` stops.
 
-    Resumes a killed run from ``run_dir/last.pt``; a finished run (``result.json``) is
-    returned as it is. The result's ``checkpoint`` is the knee epoch's model (``kept.pt``).
+    Epochs are scored on the clip setting ``cfg.knee.score_clip`` picks among ``state`` and the
+    state ``space`` (see ``optplan.train.scoring``). Resumes a killed run from
+    ``run_dir/last.pt``; a finished run (``result.json``) is returned as it is. The result's
+    ``checkpoint`` is the knee epoch's model (``kept.pt``).
     """
     run_dir = Path(run_dir)
     done = run_dir / "result.json"
     if done.is_file():
         return StateResult.from_dict(json.loads(done.read_text()))
     session = session.serves(cfg) if session is not None else TrainSession(cfg)
-    run = StateRun(session, state, run_dir, source)
+    run = StateRun(session, state, run_dir, source, score_clip=scoring_clip(state, cfg.knee.score_clip, space))
     scores = [run.initial_score()] if not run.scores else list(run.scores)
     rule = KneeRule.from_config(cfg.knee)
     while (knee := rule.decide(scores)) is None:

@@ -3,12 +3,13 @@
 A :class:`TrainSession` is built once from the config (reading and probing the annotation
 lists is the slow part) and then serves any number of states, edges and schedules: it hands
 out models (fresh or from a checkpoint), trains one epoch of a state and scores a model on
-the validation list with the state's clip setting.
+the validation list with a given clip setting.
 """
 
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -239,21 +240,21 @@ class TrainSession:
 
     def charge(self, cost: Cost, state: State, stats: EpochStats | None = None,
                scores: Scores | None = None, seconds: float = 0.0) -> None:
-        """Add one epoch's training (``stats``, all processes' clips) and one validation pass
-        (``scores``) in ``state``'s clip setting, and their wall ``seconds``, to ``cost``."""
+        """Add one epoch's training (``stats``, all processes' clips) in ``state``'s clip setting,
+        one validation pass (``scores``, in its own clip length) and their wall ``seconds`` to ``cost``."""
         if stats is not None:
             clips = stats.clips * self.dist.world_size
             cost.epochs, cost.clips = cost.epochs + 1, cost.clips + clips
             cost.gflops += self.flops.train(state.clip_length, clips)
-        if scores is not None:
-            cost.eval_gflops += self.flops(state.clip_length) * scores.clips
+        if scores is not None and scores.clips:  # (a diverged epoch scored nothing)
+            cost.eval_gflops += self.flops(scores.clip_length) * scores.clips
         cost.seconds += seconds
 
-    def score(self, model: nn.Module, state: State) -> Scores:
-        """Validation scores with one centre clip per video in ``state``'s clip setting; their
-        ``score`` is ``knee.metric``."""
+    def score(self, model: nn.Module, clip: ClipSpec) -> Scores:
+        """Validation scores with one centre clip per video cut as ``clip`` says (the state's
+        own or the longest, see ``optplan.train.scoring``); their ``score`` is ``knee.metric``."""
         torch.set_num_threads(self.threads)
         batch = self.cfg.train.eval_batch_size * self.dist.world_size
-        batches = self.loader("val", ClipSpec.from_state(state), batch)
-        return validate(model, batches, precision=self.precision, reduce=all_reduce_sum,
-                        metric=self.cfg.knee.metric)
+        scores = validate(model, self.loader("val", clip, batch), precision=self.precision,
+                          reduce=all_reduce_sum, metric=self.cfg.knee.metric)
+        return replace(scores, clip_length=clip.clip_length)
