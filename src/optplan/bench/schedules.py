@@ -79,11 +79,15 @@ def multigrid(cfg: OptplanConfig, budget: float, epoch_gflops: EpochGflops) -> S
     """PySlowFast's long cycle inside the three step-decay phases (see the module docstring)."""
     n = len(cfg.plan.clip_lengths)
     acc = cfg.plan.accumulation[n // 2]
-    stages = []
+    stages, target, spent = [], 0.0, 0.0
     for p, (share, mult) in enumerate(PHASES):
         for i in range(n):
             state = clip_state(cfg, i, f"mg{p}c{i}", lr=cfg.plan.base_lrs[i] * mult, accumulation=acc)
-            epochs = round(share * budget / n / epoch_gflops(state))
+            # round what is still owed, not each share alone: on a budget of a few epochs the
+            # shares are fractions of an epoch, and rounding each would drop most of the budget
+            target += share * budget / n
+            epochs = max(0, round((target - spent) / epoch_gflops(state)))
+            spent += epochs * epoch_gflops(state)
             if epochs:
                 stages.append(Stage(state=state, epochs=epochs))
     return Schedule(stages=stages or [Stage(state=clip_state(cfg, n // 2, "mg"), epochs=1)])
