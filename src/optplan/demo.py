@@ -1,7 +1,8 @@
 """``optplan demo``: the whole method on the built-in dataset, in one call.
 
-Generates the dataset when it is absent, plans the paper's state graph scaled for CPU (tiny
-DG-P3D, clip settings x lr multipliers, a short patience), tests the final model with the
+Generates the dataset when it is absent, plans a state graph scaled for CPU (tiny DG-P3D,
+clip settings x lr multipliers, a short patience; the settings that won the benchmark, see
+``configs/demo.yaml``), tests the final model with the
 multi-view protocol on the test split, writes the HTML report and returns a summary.
 Running it again into the same run directory resumes the plan (nothing is trained twice).
 """
