@@ -3,15 +3,20 @@ cost, beams and choices, divergence and failures, crash-safe resume, and the exe
 
 from __future__ import annotations
 
+import functools
 import math
+import random
 
 import pytest
 
-from optplan.errors import OptplanError
+from optplan import knee
+from optplan.config import validate
+from optplan.errors import ConfigError, OptplanError
 from optplan.knee import KneeRule, first_stop
 from optplan.plan import (Checkpoint, EdgeJob, InMemoryStore, ParetoPoint, Planner,
                           ProcessExecutor, Progress, SimulatedTrainer, SQLiteStore, StateGraph,
                           pareto_front, run_edge)
+from optplan.plan.objective import Objective
 from optplan.plan.records import DIVERGED, FAILED, SKIPPED
 
 T = 4  # patience; with FAST the knee settles, so every edge stops at exactly knee + T
@@ -383,3 +388,87 @@ def test_end_at_the_best_node_matches_exhaustive_search():
     assert best.search_epochs == fixed.search_epochs  # the same edges were trained
     with pytest.raises(OptplanError, match="end must be"):
         Planner(graph, trainer, end="last")
+
+
+# -- cost-aware objective and racing ------------------------------------------------------
+
+@pytest.fixture
+def cached_fits(monkeypatch):
+    """Knee fits memoised by curve: the tests below train the same deterministic curves in
+    several plans and in exhaustive search, and each fit costs ~0.1 s of a shared CPU."""
+    fit = functools.lru_cache(maxsize=None)(knee._fit_params)
+    monkeypatch.setattr(knee, "_fit_params", lambda scores: fit(tuple(float(s) for s in scores)))
+
+
+def random_surface(seed, **extra):
+    """A noise-free simulated surface drawn at random (the knee model fits its curves exactly)."""
+    rng = random.Random(seed)
+    return SimulatedTrainer(ceiling=rng.uniform(0.3, 0.6), clip_gain=rng.uniform(0.0, 0.15),
+                            lr_gain=rng.uniform(-0.05, 0.1), transfer=rng.uniform(0.0, 0.8),
+                            speed=rng.uniform(0.3, 1.5), overfit=rng.uniform(0.005, 0.03), **extra)
+
+
+def every_path(graph, trainer, patience):
+    """Train every path from the start (prefixes shared): {nodes: (score, replay GFLOPs)}."""
+    found = {}
+
+    def walk(node, checkpoint, gflops, nodes):
+        for e in graph.outgoing(node):
+            state = graph.state(e.target)
+            out = run_edge(trainer, EdgeJob(e.name, checkpoint, state, KneeRule(patience=patience)))
+            cost = gflops + out.knee.epoch * trainer.epoch_gflops(state)
+            found[(*nodes, e.target)] = (out.knee.score, cost)
+            walk(e.target, out.checkpoint, cost, (*nodes, e.target))
+
+    walk(graph.start, None, 0.0, ())
+    return found
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_budgeted_dp_equals_exhaustive_search_under_the_budget(seed, cached_fits):
+    graph, trainer = paper(), random_surface(seed)
+    every = every_path(graph, trainer, T)
+    for end in ("graph", "best"):
+        paths = {p: v for p, v in every.items() if end == "best" or p[-1] == graph.final}
+        costs = sorted(cost for _, cost in paths.values())
+        for budget in (costs[0], costs[len(costs) // 2], costs[-1]):
+            r = Planner(graph, trainer, patience=T, end=end,
+                        objective=Objective("score_at_budget", budget_gflops=budget)).run()
+            best = max(score for score, cost in paths.values() if cost <= budget)
+            score, cost = paths[tuple(r.nodes)]  # the chosen path, as exhaustive search trained it
+            # separate knee fits of the same curves: equal up to the BLAS kernel's last bits
+            assert r.score == pytest.approx(best, abs=1e-5) and score == pytest.approx(best, abs=1e-5)
+            assert r.replay_gflops == pytest.approx(cost) and cost <= budget
+            assert r.budget_gflops == budget
+            fits = [p for p in r.pareto_gflops if p.gflops <= budget]  # the front agrees with the DP
+            assert fits[-1].score == pytest.approx(r.score, abs=1e-5)
+        unbounded = Planner(graph, trainer, patience=T, end=end).run()
+        assert r.score == pytest.approx(unbounded.score, abs=1e-5)  # the whole budget: the paper's DP
+        with pytest.raises(OptplanError, match=r"no path to the final node .* fits plan.budget_gflops=%g"
+                           % (costs[0] / 2)):
+            Planner(graph, trainer, patience=T, end=end,
+                    objective=Objective("score_at_budget", budget_gflops=costs[0] / 2)).run()
+
+
+def test_pareto_front_of_complete_paths_in_gflops(paper_result):
+    front = paper_result.pareto_gflops
+    assert front and all(p.nodes[-1] == "c16_x0.01" for p in front)
+    assert all(a.gflops < b.gflops and a.score < b.score for a, b in zip(front, front[1:]))
+    for p in front:  # an epoch of c-frame clips costs c GFLOPs on the default surface
+        assert p.gflops == pytest.approx(sum(s.epochs * s.state.clip_length for s in p.stages))
+    assert paper_result.replay_gflops == pytest.approx(front[-1].gflops)
+    assert paper_result.search_gflops == pytest.approx(
+        sum(e.epochs * paper().state(e.target).clip_length for e in paper_result.edges))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(objective="score_at_budget"), "needs a positive plan.budget_gflops"),
+    (dict(budget_gflops=100.0), "plan.budget_gflops is used only by plan.objective=score_at_budget"),
+    (dict(objective="score_at_budget", budget_gflops=100.0, beam=2), "leave plan.beam at 1")])
+def test_objective_settings_are_validated_naming_the_field(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        validate({"plan": kwargs})
+    with pytest.raises((ValueError, OptplanError), match=message):
+        beam = kwargs.pop("beam", 1)
+        Planner(small(), SimulatedTrainer(), beam=beam,
+                objective=Objective(kwargs.get("objective", "score"), kwargs.get("budget_gflops")))

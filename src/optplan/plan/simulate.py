@@ -44,6 +44,10 @@ class SimulatedTrainer:
                   "overfit": c.overfit, **c.states.get(state.name, {})}
         return values["ceiling"], values["speed"], values["overfit"]
 
+    def epoch_gflops(self, state: State) -> float:
+        """Training GFLOPs of one epoch in ``state`` (proportional to its clip length)."""
+        return self.config.epoch_gflops_per_frame * state.clip_length
+
     def open(self, source: Checkpoint | None, state: State) -> "SimulatedRun":
         return SimulatedRun(self, source, state)
 
