@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import math
-import random
 
 import pytest
 
@@ -17,6 +16,7 @@ from optplan.plan import (Checkpoint, EdgeJob, InMemoryStore, ParetoPoint, Plann
                           ProcessExecutor, Progress, SimulatedTrainer, SQLiteStore, StateGraph,
                           pareto_front, run_edge)
 from optplan.plan.objective import Objective
+from optplan.plan.racing import Racing
 from optplan.plan.records import DIVERGED, FAILED, SKIPPED
 
 T = 4  # patience; with FAST the knee settles, so every edge stops at exactly knee + T
@@ -400,14 +400,6 @@ def cached_fits(monkeypatch):
     monkeypatch.setattr(knee, "_fit_params", lambda scores: fit(tuple(float(s) for s in scores)))
 
 
-def random_surface(seed, **extra):
-    """A noise-free simulated surface drawn at random (the knee model fits its curves exactly)."""
-    rng = random.Random(seed)
-    return SimulatedTrainer(ceiling=rng.uniform(0.3, 0.6), clip_gain=rng.uniform(0.0, 0.15),
-                            lr_gain=rng.uniform(-0.05, 0.1), transfer=rng.uniform(0.0, 0.8),
-                            speed=rng.uniform(0.3, 1.5), overfit=rng.uniform(0.005, 0.03), **extra)
-
-
 def every_path(graph, trainer, patience):
     """Train every path from the start (prefixes shared): {nodes: (score, replay GFLOPs)}."""
     found = {}
@@ -426,7 +418,7 @@ def every_path(graph, trainer, patience):
 
 @pytest.mark.parametrize("seed", [0, 2])
 def test_budgeted_dp_equals_exhaustive_search_under_the_budget(seed, cached_fits):
-    graph, trainer = paper(), random_surface(seed)
+    graph, trainer = paper(), SimulatedTrainer.random(seed)
     every = every_path(graph, trainer, T)
     for end in ("graph", "best"):
         paths = {p: v for p, v in every.items() if end == "best" or p[-1] == graph.final}
@@ -472,3 +464,33 @@ def test_objective_settings_are_validated_naming_the_field(kwargs, message):
         beam = kwargs.pop("beam", 1)
         Planner(small(), SimulatedTrainer(), beam=beam,
                 objective=Objective(kwargs.get("objective", "score"), kwargs.get("budget_gflops")))
+
+
+@pytest.mark.parametrize("end", ["graph", "best"])
+def test_racing_keeps_the_chosen_path_and_saves_epochs(end, cached_fits):
+    # Noise-free surfaces follow the knee model, the case in which the racing bound holds.
+    saved = raced = 0
+    for seed in range(4):
+        graph, trainer = StateGraph.preset("auto", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3), SimulatedTrainer.random(seed)
+        full = Planner(graph, trainer, patience=T, end=end).run()
+        race = Planner(graph, trainer, patience=T, end=end, racing=Racing()).run()
+        assert race.nodes == full.nodes and race.path_epochs == full.path_epochs
+        assert race.score == pytest.approx(full.score, abs=1e-5)
+        assert race.search_epochs <= full.search_epochs
+        lost = [e for e in race.edges if e.knee.stop == "race"]
+        assert all(e.score < max(r.score for r in race.edges if r.target == e.target) for e in lost)
+        saved += full.search_epochs - race.search_epochs
+        raced += len(lost)
+    assert raced > 0 and saved > 0
+
+
+def test_a_race_is_judged_only_against_a_bar_and_after_patience():
+    bending = [0.0, 0.3, 0.45, 0.52, 0.56, 0.58, 0.59]  # fitted maximum ~0.599
+    rule = KneeRule(patience=4)
+    assert Racing().lost(bending, rule) is None  # no competitor has finished
+    assert Racing().against(0.9).lost(bending[:4], rule) is None  # too young to judge
+    assert Racing().against(0.6).lost(bending, rule) is None  # within reach (+ margin)
+    assert Racing().against(0.9).lost(bending[:6], rule) is None  # the fit still runs off upwards
+    lost = Racing().against(0.9).lost(bending, rule)
+    assert lost.stop == "race" and lost.epoch == 6 and lost.score == 0.59 and lost.reached
+    assert Racing(margin=0.5).against(0.9).lost(bending, rule) is None

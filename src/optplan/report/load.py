@@ -120,4 +120,5 @@ def load_run(run_dir: str | Path) -> ReportData:
         search_seconds=result.search_seconds, search_gflops=result.search_gflops,
         replay_gflops=result.replay_gflops, knee_metric=result.knee_metric, title=f"optplan report: {run.resolve().name}",
         baselines=read_baselines(run / BASELINES_FILE),
-        evaluation=read_evaluation(run / EVAL_FILE), notes=list(result.notes))
+        evaluation=read_evaluation(run / EVAL_FILE), notes=list(result.notes),
+        pareto=list(result.pareto_gflops), budget_gflops=result.budget_gflops)

@@ -36,9 +36,10 @@ class KneeConfig(BaseModel):
 
     method: Literal["paper", "stable", "kneedle", "gain"] = Field(
         "paper", description="Stopping rule: paper, stable, kneedle or gain (see optplan.knee).")
-    metric: Literal["top1", "top135", "loss"] = Field(
-        "top135", description="What validation curves measure: 'top135' (the paper's mean of top-1/3/5), "
-                              "'top1', or 'loss' (as exp(-cross-entropy), rising in 0..1).")
+    metric: Literal["auto", "top1", "top135", "loss"] = Field(
+        "auto", description="What validation curves measure: 'top135' (the paper's mean of top-1/3/5), "
+                            "'top1', 'loss' (as exp(-cross-entropy), rising in 0..1), or 'auto' "
+                            "(top1 under 50 classes, where top-1/3/5 saturates; top135 otherwise).")
     patience: int = Field(10, ge=1, description="T: epochs past the knee before stopping.")
     max_epochs: int | None = Field(None, ge=1, description="Hard cap of epochs per state (None: paper rule).")
     refits: int | None = Field(

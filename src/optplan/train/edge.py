@@ -90,6 +90,11 @@ class VideoEdgeTrainer:
         """Training GFLOPs of one epoch in ``state`` (the planner's compute accounting)."""
         return self.session.epoch_gflops(state)
 
+    @property
+    def knee_metric(self) -> str:
+        """What the curves measure (``knee.metric``, ``auto`` resolved on the data's classes)."""
+        return self.session.metric
+
     def edge_dir(self, source: Checkpoint | None, state: State) -> Path:
         return self.run_dir / "edges" / edge_id(source, state)
 

@@ -24,7 +24,7 @@ from optplan.models import create_model, set_frozen_bn
 from optplan.train.checkpoint import load_checkpoint, unwrap
 from optplan.train.cost import ClipFlops, Cost
 from optplan.train.distributed import ShardedBatchSampler, all_reduce_sum, init_distributed, wrap_model
-from optplan.train.engine import EpochStats, Precision, Scores, train_epoch, validate
+from optplan.train.engine import EpochStats, Precision, Scores, resolve_metric, train_epoch, validate
 from optplan.train.optim import make_optimizer
 from optplan.train.state import State
 from optplan.train.threads import auto_threads
@@ -70,6 +70,7 @@ class TrainSession:
         self._loaders: dict[tuple[str, str, int], DataLoader] = {}
         m = cfg.model
         self.flops = ClipFlops(m.name, len(self.classes), cfg.data.crop_size, {"dropout": m.dropout, **m.kwargs})
+        self.metric = resolve_metric(cfg.knee.metric, len(self.classes))  # what curves measure
 
     def serves(self, cfg: OptplanConfig) -> "TrainSession":
         """Return self if it was built for ``cfg``'s data, model and train sections (the knee
@@ -77,7 +78,7 @@ class TrainSession:
         for section in ("data", "model", "train"):
             if getattr(cfg, section) != getattr(self.cfg, section):
                 raise ValueError(f"the session was built for another {section} config than the one given")
-        if cfg.knee.metric != self.cfg.knee.metric:  # the session scores curves in its metric
+        if resolve_metric(cfg.knee.metric, len(self.classes)) != self.metric:  # it scores in its own
             raise ValueError("the session was built for another knee.metric than the one given")
         return self
 
@@ -227,9 +228,9 @@ class TrainSession:
 
     def score(self, model: nn.Module, state: State) -> Scores:
         """Validation scores with one centre clip per video in ``state``'s clip setting; their
-        ``score`` is ``knee.metric``."""
+        ``score`` is ``knee.metric`` (:attr:`metric`, ``auto`` resolved)."""
         torch.set_num_threads(self.threads)
         batch = self.cfg.train.eval_batch_size * self.dist.world_size
         batches = self.loader("val", ClipSpec.from_state(state), batch)
         return validate(model, batches, precision=self.precision, reduce=all_reduce_sum,
-                        metric=self.cfg.knee.metric)
+                        metric=self.metric)
