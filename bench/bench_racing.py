@@ -5,9 +5,9 @@ changes, on random simulated surfaces.
     .venv/bin/python bench/bench_racing.py --seeds 30 --patience 10
 
 Each surface (``SimulatedTrainer.random(seed)``) is planned on the 'auto' 3 x 3 graph twice,
-without and with ``plan.racing`` (margin 0.01), noise-free (the curves follow the knee model:
-the case the racing bound is sound for) and with Gaussian noise of std 0.01 per score (where
-it is not guaranteed). Both plans of a surface fit the same curves until an edge is cut, so
+without and with ``plan.racing`` (margin 0.01; an edge judged after T epochs, the default, or
+after 5), noise-free (the curves follow the knee model: the case the racing bound is sound
+for) and with Gaussian noise of std 0.01 and 0.03 per score (where it is not guaranteed). Both plans of a surface fit the same curves until an edge is cut, so
 knee fits are memoised by curve (exact: a fit is a pure function of the curve).
 """
 
@@ -24,29 +24,30 @@ def memoise_fits() -> None:
     knee._fit_params = lambda scores: fit(tuple(float(s) for s in scores))
 
 
-def compare(seeds: int, patience: int, noise: float, end: str) -> str:
+def compare(seeds: int, patience: int, noise: float, after: int | None) -> str:
+    """One row: both plans of every surface, the path compared for both ``plan.final``s."""
     from optplan.plan import Planner, SimulatedTrainer, StateGraph
     from optplan.plan.racing import RACE, Racing
 
     graph = StateGraph.preset("auto", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3)
-    epochs = [0, 0]
-    gflops = [0.0, 0.0]
-    changed, raced, edges, drop = 0, 0, 0, 0.0
+    epochs, gflops = [0, 0], [0.0, 0.0]
+    changed, raced, edges, drop = [0, 0], 0, 0, 0.0
     for seed in range(seeds):
         trainer = SimulatedTrainer.random(seed, noise=noise, seed=seed)
-        full = Planner(graph, trainer, patience=patience, end=end).run()
-        race = Planner(graph, trainer, patience=patience, end=end, racing=Racing()).run()
-        for i, r in enumerate((full, race)):
+        for i, end in enumerate(("graph", "best")):
+            full = Planner(graph, trainer, patience=patience, end=end).run()
+            race = Planner(graph, trainer, patience=patience, end=end, racing=Racing(after=after)).run()
+            if race.nodes != full.nodes or race.path_epochs != full.path_epochs:
+                changed[i] += 1
+                drop += full.score - race.score
+        for i, r in enumerate((full, race)):  # the same edges train whatever the end node
             epochs[i] += r.search_epochs
             gflops[i] += r.search_gflops
         raced += sum(e.knee is not None and e.knee.stop == RACE for e in race.edges)
         edges += len(race.edges)
-        if race.nodes != full.nodes or race.path_epochs != full.path_epochs:
-            changed += 1
-            drop += full.score - race.score
-    return (f"| {patience} | {noise:g} | {end} | {seeds} | {epochs[0]} -> {epochs[1]} "
+    return (f"| {patience} | {after or 'T'} | {noise:g} | {seeds} | {epochs[0]} -> {epochs[1]} "
             f"({1 - epochs[1] / epochs[0]:.1%}) | {1 - gflops[1] / gflops[0]:.1%} | "
-            f"{raced}/{edges} | {changed} | {drop / max(changed, 1):+.4f} |")
+            f"{raced}/{edges} | {changed[0]} / {changed[1]} | {drop / max(sum(changed), 1):+.4f} |")
 
 
 def main() -> None:
@@ -55,13 +56,13 @@ def main() -> None:
     parser.add_argument("--patience", type=int, nargs="+", default=[4, 10], help="knee T values")
     args = parser.parse_args()
     memoise_fits()
-    print("| T | noise | end | surfaces | search epochs (saved) | search GFLOPs saved | edges raced "
-          "| paths changed | mean score lost where changed |")
+    print("| T | judged after | noise | surfaces | search epochs (saved) | search GFLOPs saved "
+          "| edges raced | paths changed (final node / best node) | mean score lost where changed |")
     print("|---|---|---|---|---|---|---|---|---|")
     for patience in args.patience:
-        for noise in (0.0, 0.01):
-            for end in ("graph", "best"):
-                print(compare(args.seeds, patience, noise, end), flush=True)
+        for after in [None] + ([5] if patience > 5 else []):
+            for noise in (0.0, 0.01, 0.03):
+                print(compare(args.seeds, patience, noise, after), flush=True)
 
 
 if __name__ == "__main__":

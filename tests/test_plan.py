@@ -494,3 +494,21 @@ def test_a_race_is_judged_only_against_a_bar_and_after_patience():
     lost = Racing().against(0.9).lost(bending, rule)
     assert lost.stop == "race" and lost.epoch == 6 and lost.score == 0.59 and lost.reached
     assert Racing(margin=0.5).against(0.9).lost(bending, rule) is None
+    patient = KneeRule(patience=10)  # judged after T epochs by default, or after ``after``
+    assert Racing().against(0.9).lost(bending, patient) is None
+    assert Racing(after=6).against(0.9).lost(bending, patient).stop == "race"
+
+
+@pytest.mark.parametrize("kill_after", [10, 40])
+def test_a_racing_plan_resumes_to_the_same_result(tmp_path, kill_after, cached_fits):
+    graph, trainer = StateGraph.preset("auto", clip_lengths=[4, 8], base_lrs=[0.1] * 2), SimulatedTrainer.random(1)
+    whole = Planner(graph, trainer, patience=T, racing=Racing()).run()
+    assert any(e.knee.stop == "race" for e in whole.edges)
+    with pytest.raises(Killed):
+        Planner(graph, Counting(trainer, budget=kill_after), SQLiteStore(tmp_path / "plan.sqlite"),
+                patience=T, racing=Racing()).run()
+    rest = Counting(trainer)
+    r = Planner(graph, rest, SQLiteStore(tmp_path / "plan.sqlite"), patience=T, racing=Racing()).run()
+    assert essence(r) == essence(whole) and rest.epochs == whole.search_epochs - kill_after
+    with pytest.raises(OptplanError, match="racing"):  # racing changes what a plan finds
+        Planner(graph, trainer, SQLiteStore(tmp_path / "plan.sqlite"), patience=T).run()

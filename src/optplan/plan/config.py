@@ -104,6 +104,8 @@ class PlanConfig(BaseModel):
                                             "the same state (see optplan.plan.racing).")
     race_margin: float = Field(
         0.01, ge=0.0, description="racing: score units added to an edge's optimistic bound.")
+    race_after: int | None = Field(
+        None, ge=1, description="racing: epochs an edge trains before it can be judged (None: knee.patience).")
     simulate: SimulationConfig = Field(
         default_factory=SimulationConfig, description="Response surface of the simulated trainer.")
 

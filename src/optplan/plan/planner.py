@@ -22,10 +22,10 @@ from typing import Any
 
 from optplan.errors import OptplanError
 from optplan.knee import Knee, KneeRule
+from optplan.plan.config import objective_problem
 from optplan.plan.edge import EdgeJob, EdgeOutcome, EpochCallback
 from optplan.plan.executors import Executor, InProcessExecutor
 from optplan.plan.graph import Edge, StateGraph
-from optplan.plan.config import objective_problem
 from optplan.plan.objective import Objective
 from optplan.plan.progress import Progress, TqdmProgress
 from optplan.plan.protocol import Checkpoint, EdgeTrainer
@@ -105,7 +105,7 @@ class Planner:
         executor = self.executor or InProcessExecutor()
         self._nodes: dict[str, NodeRecord] = {}
         self._runs: dict[str, EdgeRecord] = {}
-        self._ready: list[tuple[int, int, Edge]] = []
+        self._ready: list[tuple[tuple[float, ...], int, Edge]] = []  # (priority, slot, edge)
         self._inflight: dict[Future, tuple[Edge, int, int]] = {}
         self._stored = {r.id: r for r in self.store.edges()}  # what earlier sessions recorded
         self._epoch_gflops = self._count_gflops()

@@ -7,8 +7,9 @@ bound is the higher of the best score observed so far and the maximum of the kne
 fitted to the curve over the knee's whole horizon, plus ``margin``. When the curve follows
 the knee model (the simulated surfaces without noise do), later fits agree with the current
 one, the edge's final knee score cannot exceed the bound, and racing leaves the chosen path
-unchanged; on noisy curves ``margin`` is the slack. The bound is judged only once the knee
-rule itself could judge (``patience`` epochs trained), so a young curve is never cut.
+unchanged; on noisy curves ``margin`` is the slack. The bound is judged once ``after`` epochs
+are trained (default: the knee's patience T, when the knee rule itself starts judging; the fit
+needs at least 4); judging earlier saves more and trusts a shorter curve's fit more.
 """
 
 from __future__ import annotations
@@ -26,15 +27,17 @@ MARGIN = 0.01  # a hundredth of the score scale, as the gain rule's default
 
 @dataclass(frozen=True)
 class Racing:
-    """``margin`` (score units) added to an edge's optimistic bound; ``bar`` the kept score the
+    """``margin`` (score units) added to an edge's optimistic bound; ``after`` the epochs an
+    edge trains before it can be judged (None: the knee's patience); ``bar`` the kept score the
     edge must be able to beat (set per edge by the planner; None: no competitor has finished)."""
 
     margin: float = MARGIN
+    after: int | None = None
     bar: float | None = None
 
     def __post_init__(self) -> None:
-        if self.margin < 0:
-            raise ValueError(f"the racing margin must be >= 0, got {self.margin}")
+        if self.margin < 0 or (self.after is not None and self.after < 1):
+            raise ValueError(f"racing needs margin >= 0 and after >= 1 epoch, got {self.margin}, {self.after}")
 
     def against(self, bar: float | None) -> "Racing":
         """This rule racing against ``bar``."""
@@ -51,7 +54,7 @@ class Racing:
     def lost(self, scores: Sequence[float], rule: KneeRule) -> Knee | None:
         """A stop (``Knee.stop == 'race'``, keeping the best observed epoch) when the curve can
         no longer reach :attr:`bar`; None to train on."""
-        if self.bar is None or len(scores) - 1 < rule.patience:
+        if self.bar is None or len(scores) - 1 < (self.after or rule.patience):
             return None
         bound = self.bound(scores)
         if bound is None or bound >= self.bar:
@@ -61,4 +64,4 @@ class Racing:
                     method=rule.method, epochs=len(scores) - 1, stop=RACE)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"margin": self.margin}
+        return {"margin": self.margin, "after": self.after}

@@ -99,7 +99,7 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
                           config=result_config(cfg),
                           end="best" if cfg.plan.final == BEST else "graph",
                           objective=Objective.from_config(cfg.plan),
-                          racing=Racing(cfg.plan.race_margin) if cfg.plan.racing else None)
+                          racing=Racing(cfg.plan.race_margin, cfg.plan.race_after) if cfg.plan.racing else None)
         store.check_config(planner.fingerprint())  # refuse a foreign run dir before writing
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         result = planner.run()
