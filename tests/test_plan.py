@@ -1,5 +1,6 @@
 """The planner with the simulated trainer: the DP against exhaustive search, the knee-rule
-cost, beams and choices, divergence and failures, crash-safe resume, and the executors."""
+cost, beams and choices, divergence and failures, crash-safe resume, the executors, the
+budgeted objective against exhaustive search under the budget, and racing."""
 
 from __future__ import annotations
 
@@ -12,11 +13,9 @@ from optplan import knee
 from optplan.config import validate
 from optplan.errors import ConfigError, OptplanError
 from optplan.knee import KneeRule, first_stop
-from optplan.plan import (Checkpoint, EdgeJob, InMemoryStore, ParetoPoint, Planner,
-                          ProcessExecutor, Progress, SimulatedTrainer, SQLiteStore, StateGraph,
-                          pareto_front, run_edge)
-from optplan.plan.objective import Objective
-from optplan.plan.racing import Racing
+from optplan.plan import (Checkpoint, EdgeJob, InMemoryStore, Objective, ParetoPoint, Planner,
+                          ProcessExecutor, Progress, Racing, SimulatedTrainer, SQLiteStore,
+                          StateGraph, pareto_front, run_edge)
 from optplan.plan.records import DIVERGED, FAILED, SKIPPED
 
 T = 4  # patience; with FAST the knee settles, so every edge stops at exactly knee + T
@@ -481,6 +480,7 @@ def test_racing_keeps_the_chosen_path_and_saves_epochs(end, cached_fits):
         assert all(e.score < max(r.score for r in race.edges if r.target == e.target) for e in lost)
         saved += full.search_epochs - race.search_epochs
         raced += len(lost)
+        assert (f"({len(lost)} stopped by racing)" in race.table()) == bool(lost)
     assert raced > 0 and saved > 0
 
 

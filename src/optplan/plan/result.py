@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from optplan.plan.protocol import Checkpoint
+from optplan.plan.racing import RACE
 from optplan.plan.records import EdgeRecord, NodeRecord
 from optplan.train.state import State
 
@@ -223,7 +224,8 @@ class PlanResult:
                   f" ({self.replay_gflops:,.0f} GFLOPs{budget})")
         search = ("" if self.search_gflops is None else f" ({self.search_gflops:,.0f} GFLOPs)")
         metric = f" ({self.knee_metric})" if self.knee_metric else ""
+        raced = sum(e.knee is not None and e.knee.stop == RACE for e in self.edges)
         lines.append(f"score{metric} {self.score:.4f}; replay {self.replay_epochs} epochs{gflops}; search "
                      f"{self.search_epochs} epochs{search} over {sum(e.epochs > 0 for e in self.edges)} "
-                     f"edges in {self.search_seconds:.1f} s")
+                     f"edges{f' ({raced} stopped by racing)' if raced else ''} in {self.search_seconds:.1f} s")
         return "\n".join(lines)
