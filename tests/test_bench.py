@@ -31,7 +31,7 @@ TINY = {
     "regimes": {"mixed": {"synth": {"regime": "mixed", "num_classes": 4, "videos_per_class": 8, "frames": 16,
                                     "size": 32, "test_share": 0.5}}},
     "rows": ["planned", "search_model", "cosine", "short_long", "multigrid", "random"],
-    "variants": {"best": ["plan.final=best", "knee.metric=top135"]},
+    "variants": {"best": ["plan.final=best", "knee.metric=top1"]},
 }
 
 
@@ -63,9 +63,9 @@ def test_every_row_runs_on_every_seed_and_is_tested(tiny_bench):
         assert r["seeds"] == [0, 1], name
         assert all(0.0 <= v <= 1.0 for v in r["top1"].values()) and all(v > 0 for v in r["train_gflops"].values())
     planned = json.loads((out / "mixed" / "seed0" / "planned.json").read_text())
-    assert planned["test_videos"] == 16 and planned["knee_metric"] == "top1"  # auto, 4 classes
+    assert planned["test_videos"] == 16 and planned["knee_metric"] == "top135"
     assert planned["search_gflops"] > planned["train_gflops"] > 0
-    assert json.loads((out / "mixed" / "seed0" / "planned_best.json").read_text())["knee_metric"] == "top135"
+    assert json.loads((out / "mixed" / "seed0" / "planned_best.json").read_text())["knee_metric"] == "top1"
     # the search model is the plan's own: its training cost is the planned path's
     assert rows["search_model"]["train_gflops"][0] == pytest.approx(planned["replay_gflops"])
     assert (out / "table.md").read_text().count("| optplan") == 3
