@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -134,11 +135,20 @@ def test_diverged_curve_ends_with_the_best_finite_score():
         fit_knee([0.1, 0.2, math.nan, 0.3, 0.4, 0.5])
 
 
-def test_too_few_points_cannot_be_fitted_and_the_rule_waits():
-    with pytest.raises(KneeFitError):
-        fit_knee([0.0, 0.5, 0.6, 0.6])
-    assert knee_reached([0.0, 0.5, 0.6, 0.6], patience=2) is None  # would be "reached" if fitted
-    assert fit_knee([0.0, 0.5, 0.6, 0.6, 0.6]).epochs == 4
+def test_short_curves_are_fitted_as_the_reference_does_at_small_patience():
+    """With T <= 3 the reference fits once T epochs are in, on fewer points than parameters."""
+    from scipy.optimize import OptimizeWarning, curve_fit
+
+    y = [0.5, 0.45, 0.4, 0.38]  # the start model is the best: the knee is epoch 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OptimizeWarning)  # no covariance from 4 points
+        popt, _ = curve_fit(curve, np.arange(4.0), np.array(y), bounds=([0, 0, -np.inf, 0, 0], [np.inf] * 5))
+    assert fit_knee(y).params == pytest.approx(tuple(popt), rel=1e-6, abs=1e-9)
+    knee = first_stop(y, patience=3)
+    assert knee is not None and (knee.epochs, knee.epoch) == (3, 0)  # stops at x* + T = 3
+    assert knee_reached([0.5, 0.4], patience=1).epoch == 0  # two points fit (T = 1)
+    with pytest.raises(KneeFitError, match="at least 2 points"):
+        fit_knee([0.5])
 
 
 def test_bad_arguments():

@@ -49,14 +49,39 @@ def test_eval_output_is_mean_of_the_two_heads() -> None:
     torch.testing.assert_close(model(x), (temporal + spatial) / 2)
 
 
-def test_dual_head_feature_shapes_follow_the_paper() -> None:
-    # 16x224: stem /4 in time, /4 in space -> res4 at 4x14x14; temporal res5 halves H, W; the
-    # spatial head max-pools time to 1 and keeps 14x14.
+@pytest.mark.parametrize("frames,positions", [(16, 1), (32, 2), (64, 4)])
+def test_dual_head_feature_shapes_follow_the_reference(frames: int, positions: int) -> None:
+    # stem /4 in time, /4 in space -> res4 at (T/4)x14x14; temporal res5 halves H, W; the spatial
+    # head max-pools time in windows of 4 (the reference: T/16 positions) and keeps 14x14.
     with torch.device("meta"):
         model = create_model("dg_p3d_r50").eval()
-        temporal, spatial = model.forward_features(torch.zeros(1, 3, 16, 224, 224))
-    assert temporal.shape == (1, 2048, 4, 7, 7)
-    assert spatial.shape == (1, 2048, 1, 14, 14)
+        every = create_model("dg_p3d_r50", spatial_time_pool="all").eval()
+        x = torch.zeros(1, 3, frames, 224, 224)
+        temporal, spatial = model.forward_features(x)
+        _, pooled_whole = every.forward_features(x)
+    assert temporal.shape == (1, 2048, frames // 4, 7, 7)
+    assert spatial.shape == (1, 2048, positions, 14, 14)
+    assert pooled_whole.shape == (1, 2048, 1, 14, 14)
+
+
+@pytest.mark.parametrize("frames,positions", [(4, 1), (6, 1), (8, 1), (12, 1), (16, 2)])
+def test_spatial_head_of_a_short_res4(frames: int, positions: int) -> None:
+    # The tiny stem halves time: res4 has frames / 2 positions. Below 4 they are pooled whole;
+    # past the last whole window of 4 they are left out (as the reference's max-pool does).
+    model = create_model("dg_p3d_tiny", num_classes=3).eval()
+    x = clips(1, frames, 32)
+    with torch.no_grad():
+        res4 = model.layer3(model.layer2(model.layer1(model.maxpool(F.relu(model.bn1(model.conv1(x)))))))
+        _, spatial = model.forward_features(x)
+        expected = res4[:, :, : 4 * positions] if res4.shape[2] >= 4 else res4
+        expected = expected.unflatten(2, (positions, -1)).amax(dim=3)
+        torch.testing.assert_close(spatial, model.layer4_spatial(expected))
+    assert spatial.shape[2] == positions
+
+
+def test_spatial_time_pool_is_checked() -> None:
+    with pytest.raises(ValueError, match="spatial_time_pool must be 'reference' or 'all'"):
+        create_model("dg_p3d_tiny", spatial_time_pool="mean")
 
 
 def test_block_types_cycle_a_b_c_by_global_index() -> None:
@@ -103,20 +128,52 @@ def test_fresh_p3d_block_treats_frames_independently(kind: str) -> None:
     assert not torch.allclose(block(x), per_frame, atol=1e-3)
 
 
-def test_global_context_is_zero_at_init_and_learns_a_bias() -> None:
-    with_gc = P3DBottleneck(64, 16, "B", global_context=True).eval()
-    without = P3DBottleneck(64, 16, "B", global_context=False).eval()
-    without.load_state_dict({k: v for k, v in with_gc.state_dict().items() if ".gc." not in f".{k}"})
-    x = torch.randn(2, 64, 4, 8, 8)
-    torch.testing.assert_close(with_gc(x), without(x))
+def test_global_context_starts_as_its_random_bias_and_learns_from_the_clip() -> None:
+    # As the reference: only the last FC's weight is zeroed; its bias keeps the random init.
+    gc = P3DBottleneck(64, 16, "B", global_context=True).eval().gc
+    assert gc.fc2.weight.abs().sum() == 0 and gc.fc2.bias.abs().min() > 0
+    x, other = torch.randn(2, 64, 4, 8, 8), 3 * torch.randn(2, 64, 4, 8, 8)
+    torch.testing.assert_close(gc(x), gc.fc2.bias.expand(2, -1)[:, :, None, None, None])
+    torch.testing.assert_close(gc(other), gc(x))  # the same constant for every clip
     with torch.no_grad():
-        with_gc.gc.fc2.bias.fill_(1.0)
-    assert not torch.allclose(with_gc(x), without(x))
+        gc.fc2.weight.fill_(0.1)  # a trained FC adds what the clip's context says
+    assert not torch.allclose(gc(other), gc(x))
 
 
-def test_frozen_bn_keeps_statistics_and_affine_through_a_training_step() -> None:
+def _bn_keys(state: dict) -> list[str]:
+    return [k for k in state if ".bn" in f".{k}" or "downsample.1" in k]
+
+
+def test_frozen_bn_stats_mode_trains_affine_and_the_stem() -> None:
+    # The reference: running statistics fixed, affine weights trained, the stem's BN not frozen.
     model = create_model("dg_p3d_tiny", num_classes=3, dropout=0.0)
-    assert set_frozen_bn(model, True) == 21  # stem + 5 blocks x 3 + 5 projections
+    assert set_frozen_bn(model, True, "stats") == 20  # 5 blocks x 3 + 5 projections, not the stem
+    model.train()
+    x = clips()
+    before = copy.deepcopy(model.state_dict())
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    classification_loss(model(x), torch.tensor([0, 1])).backward()
+    opt.step()
+    after = model.state_dict()
+    frozen = [k for k in _bn_keys(before) if not k.startswith("bn1.")]
+    stats = [k for k in frozen if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    affine = [k for k in frozen if k.endswith(("weight", "bias"))]
+    assert len(stats) == 20 * 3 and all(torch.equal(before[k], after[k]) for k in stats)
+    assert len(affine) == 20 * 2 and not any(torch.equal(before[k], after[k]) for k in affine)
+    for key in ("bn1.running_mean", "bn1.running_var", "bn1.weight"):  # the stem trains
+        assert not torch.equal(before[key], after[key]), key
+    model.eval()
+    torch.testing.assert_close(model(x), copy.deepcopy(model).eval()(x))
+
+
+def test_frozen_bn_modes_are_checked() -> None:
+    with pytest.raises(ValueError, match="one of stats, all"):
+        set_frozen_bn(create_model("p3d_tiny"), True, "affine")
+
+
+def test_frozen_bn_all_mode_keeps_statistics_and_affine_through_a_training_step() -> None:
+    model = create_model("dg_p3d_tiny", num_classes=3, dropout=0.0)
+    assert set_frozen_bn(model, True, "all") == 21  # stem + 5 blocks x 3 + 5 projections
     model.train()  # the trainer's per-epoch call must not unfreeze
     x = clips()
     temporal, spatial = model(x)  # frozen BN in train mode computes what eval mode does
@@ -126,7 +183,7 @@ def test_frozen_bn_keeps_statistics_and_affine_through_a_training_step() -> None
     classification_loss(model(x), torch.tensor([0, 1])).backward()
     opt.step()
     after = model.state_dict()
-    bn_keys = [k for k in before if ".bn" in f".{k}" or "downsample.1" in k]
+    bn_keys = _bn_keys(before)
     assert len(bn_keys) == 21 * 5 and all(torch.equal(before[k], after[k]) for k in bn_keys)
     assert not torch.equal(before["layer1.0.conv1.weight"], after["layer1.0.conv1.weight"])
     set_frozen_bn(model, False)
@@ -137,7 +194,7 @@ def test_frozen_bn_keeps_statistics_and_affine_through_a_training_step() -> None
 def test_frozen_bn_applies_to_sync_batchnorm() -> None:
     # Distributed GPU training converts BN to SyncBatchNorm after the model is built.
     model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(create_model("p3d_tiny"))
-    assert set_frozen_bn(model, True) == 17
+    assert set_frozen_bn(model, True, "all") == 17
     before = model.bn1.running_var.clone()
     model.train()(clips())
     assert isinstance(model.bn1, torch.nn.SyncBatchNorm) and torch.equal(model.bn1.running_var, before)
@@ -167,6 +224,14 @@ def test_paper_and_baseline_parameter_counts() -> None:
 def test_flops_match_the_known_r3d18_cost() -> None:
     # torchvision lists r3d_18 at 40.70 GMACs for 16x112x112; FlopCounterMode counts 2 per MAC.
     assert model_cost("r3d_18").gflops == pytest.approx(81.39, abs=0.01)
+
+
+def test_dg_p3d_r50_flops_are_the_references_at_16_32_64_frames() -> None:
+    gflops = [model_cost("dg_p3d_r50", input_size=(t, 224, 224)).gflops for t in (16, 32, 64)]
+    assert gflops == pytest.approx([47.26, 94.50, 188.99], abs=0.01)  # 189.0 to four figures
+    pooled_whole = [model_cost("dg_p3d_r50", input_size=(t, 224, 224), spatial_time_pool="all").gflops
+                    for t in (32, 64)]
+    assert pooled_whole == pytest.approx([87.72, 168.64], abs=0.01)
     assert model_cost("dg_p3d_tiny", input_size=(1, 56, 56)).flops is None  # below min T
 
 
@@ -224,6 +289,10 @@ def test_cli_lists_models_with_params_and_gflops(capsys: pytest.CaptureFixture[s
     assert "33.37M" in r3d and "81.39" in r3d and "16x112x112" in r3d
     assert run_models_cli(["dg_p3d_tiny", "--clip", "1", "--size", "32"]) == 0
     assert "T<2" in capsys.readouterr().out
+    assert run_models_cli(["dg_p3d_r50", "--clip", "16", "32", "64", "--size", "224"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("dg_p3d_r50")]
+    assert [r.split()[4:6] for r in rows] == [["16x224x224", "47.26"], ["32x224x224", "94.50"],
+                                              ["64x224x224", "188.99"]]  # the reference's 189.0
     assert run_models_cli(["p3d_tiny", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["params"], row["input"], row["min_t"]) == (579_146, "8x56x56", 2)

@@ -282,7 +282,7 @@ def test_in_memory_store_copies_records():
     rec = store.get_edge("start->c4_x1")
     rec.curve.append(1.0)
     assert store.get_edge("start->c4_x1").curve == r.edges[0].curve
-    assert store.get_node("c8_x0.1").best.score == r.score
+    assert next(d for d in r.decisions if d.name == "c8_x0.1").best.score == r.score
 
 
 # -- executors ----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ plan of a tiny graph on the built-in videos (killed mid-edge and resumed to the 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,7 @@ def test_real_plan_of_a_tiny_graph(real_run):
     assert all(2 <= e.epochs <= 3 for e in result.edges)
     assert result.search_epochs == sum(e.epochs for e in result.edges)
     assert result.nodes[-1] == "c8_x0.1" and result.score > 0
-    assert Path(result.checkpoint.path).is_file() and (real_run / "edges").is_dir()
+    assert result.model_path.is_file() and (real_run / "edges").is_dir()
     assert yaml.safe_load((real_run / "schedule.yaml").read_text()) == result.schedule
 
 
@@ -87,9 +88,9 @@ def test_real_plan_with_a_beam_keeps_each_model_apart(real_run, tiny_dataset, tm
     run = tmp_path / "beam"
     assert main(["plan", "--out", str(run), "--quiet", *real_args(tiny_dataset), "plan.beam=2"]) == 0
     beam, single = PlanResult.load(run), PlanResult.load(real_run)
-    kept = [e.checkpoint.path for e in beam.edges if e.checkpoint is not None]
+    kept = [e.checkpoint.file(run) for e in beam.edges if e.checkpoint is not None]
     assert len(beam.edges) > len(single.edges) and len(set(kept)) == len(kept) == len(beam.edges)
-    assert all(Path(p).is_file() for p in kept)
+    assert all(p.is_file() for p in kept)
     first = {(e.source, e.target): e.curve for e in single.edges}
     assert all(first[(e.source, e.target)] == e.curve for e in beam.edges if e.slot == 0)
     assert beam.score >= single.score
@@ -112,25 +113,75 @@ class KillAfter(Progress):
 
 
 @pytest.mark.slow
-def test_real_plan_killed_mid_edge_resumes_to_the_same_result(real_run, tiny_dataset, tmp_path):
+def test_real_plan_killed_mid_edge_resumes_to_the_same_result(real_run, tiny_dataset, tmp_path, monkeypatch):
+    """Killed, moved and resumed from another working directory: the same result."""
     from optplan.config import load_config
     from optplan.train.edge import VideoEdgeTrainer
 
     cfg = load_config(None, real_args(tiny_dataset))
     graph = StateGraph.from_config(cfg.plan)
 
-    def planner(progress):
-        return Planner(graph, VideoEdgeTrainer(cfg, tmp_path), SQLiteStore.in_run_dir(tmp_path),
+    def planner(run, progress):
+        return Planner(graph, VideoEdgeTrainer(cfg, run), SQLiteStore.in_run_dir(run),
                        patience=2, max_epochs=3, progress=progress)
 
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(Killed):
-        planner(KillAfter(5)).run()  # the second edge has 2 of its 3 epochs
-    stored = {e.id: e for e in SQLiteStore.in_run_dir(tmp_path).edges()}
+        planner(Path("first"), KillAfter(5)).run()  # the second edge has 2 of its 3 epochs
+    stored = {e.id: e for e in SQLiteStore.in_run_dir("first").edges()}
     assert stored["c4_x1->c4_x0.1"].status == "running" and stored["c4_x1->c4_x0.1"].epochs == 2
-    resumed, reference = planner(False).run(), PlanResult.load(real_run)
+    (tmp_path / "first").rename(tmp_path / "moved")
+    monkeypatch.chdir(tmp_path / "moved" / "edges")
+    resumed, reference = planner(tmp_path / "moved", False).run(), PlanResult.load(real_run)
     assert resumed.nodes == reference.nodes and resumed.score == reference.score
     assert [(e.id, e.curve, e.knee.epoch) for e in resumed.edges] == \
         [(e.id, e.curve, e.knee.epoch) for e in reference.edges]
+
+
+@pytest.mark.slow
+def test_a_lost_or_truncated_model_is_trained_again(real_run, tiny_dataset, tmp_path):
+    """A kept model that later edges or the result need is gone or cut short: its edge is
+    trained again (not silently pruned), and the plan ends as it did."""
+    from optplan.train.checkpoint import is_intact
+
+    run = tmp_path / "copy"
+    shutil.copytree(real_run, run)
+    final = PlanResult.load(run).model_path
+    final.write_bytes(final.read_bytes()[:1000])
+    first = run / "edges" / "start-c4_x1" / "kept.pt"  # every c4 edge starts from it
+    first.unlink()
+    assert main(["plan", "--out", str(run), "--quiet", *real_args(tiny_dataset)]) == 0
+    again, reference = PlanResult.load(run), PlanResult.load(real_run)
+    assert again.nodes == reference.nodes and again.score == reference.score
+    assert [(e.id, e.curve) for e in again.edges] == [(e.id, e.curve) for e in reference.edges]
+    assert is_intact(again.model_path) and is_intact(first)
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_the_plan_naming_the_file_and_it_resumes_once_freed(
+        real_run, tiny_dataset, tmp_path, monkeypatch, capsys):
+    import errno
+    import os
+
+    fsync, writes = os.fsync, []
+
+    def full(fd):
+        writes.append(fd)
+        if len(writes) == 9:  # a checkpoint a few epochs into the plan
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    run = tmp_path / "run"
+    assert main(["plan", "--out", str(run), "--quiet", *real_args(tiny_dataset)]) == 2
+    err = capsys.readouterr().err
+    assert f"no space left on device at {run / 'edges'}" in err and "Traceback" not in err
+    assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
+    monkeypatch.undo()
+    assert main(["plan", "--out", str(run), "--quiet", *real_args(tiny_dataset)]) == 0
+    again, reference = PlanResult.load(run), PlanResult.load(real_run)
+    assert again.nodes == reference.nodes and again.score == reference.score
+    assert [(e.id, e.curve) for e in again.edges] == [(e.id, e.curve) for e in reference.edges]
 
 
 def test_states_the_model_cannot_take_are_refused_before_training(tmp_path, capsys):
@@ -147,3 +198,42 @@ def test_an_unreadable_dataset_is_refused_before_the_run_directory_is_made(tmp_p
     err = capsys.readouterr().err
     assert "data.root" in err and "optplan data synth" in err and "Traceback" not in err
     assert not run.exists()
+
+
+def test_knee_refits_reach_the_rule_and_the_resume_fingerprint(tmp_path, capsys):
+    """``knee.refits`` travels config -> planner -> edge jobs: each edge stops where the stable
+    rule with that window first stops on its curve, and a resume with another window is refused."""
+    from optplan.knee import first_stop
+
+    stable = [*SMALL, "knee.method=stable", "knee.patience=6"]
+    results = {}
+    for refits in (2, 5):
+        run = tmp_path / f"refits{refits}"
+        assert main(["plan", "--simulate", "--out", str(run), "--quiet", *stable, f"knee.refits={refits}"]) == 0
+        results[refits] = PlanResult.load(run)
+        for edge in results[refits].edges:
+            expected = first_stop(edge.curve, 6, "stable", refits=refits)
+            assert (edge.knee.epochs, edge.knee.epoch) == (expected.epochs, expected.epoch)
+    assert [e.knee.epochs for e in results[2].edges] != [e.knee.epochs for e in results[5].edges]
+    capsys.readouterr()
+    assert main(["plan", "--simulate", "--out", str(tmp_path / "refits2"), "--quiet", *stable, "knee.refits=5"]) == 2
+    assert "config.knee.refits: run has 2, now 5" in capsys.readouterr().err
+
+
+def test_dry_run_bounds_the_plan_and_trains_nothing(tiny_dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["plan", f"data.root={tiny_dataset}", f"data.cache_dir={tmp_path / 'cache'}", "data.crop_size=28",
+            "knee.max_epochs=6", "plan.beam=2", *SMALL, "--out", str(run), "--dry-run"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # 2 x 2 graph: 6 edges, the 4 from a trained node once per kept model (beam 2)
+    assert lines[0] == "10 edge runs to train; 36 train / 12 val / 24 test videos"
+    rows = {"".join(line.split()[:3]): line.split()[3:] for line in lines[2:8]}
+    assert rows["start->c4_x1"][:3] == ["4", "1", "4..6"] and rows["c4_x1->c8_x1"][:3] == ["8", "2", "4..6"]
+    low, high = map(float, rows["start->c4_x1"][3].split(".."))
+    assert high == pytest.approx(low * 6 / 4, rel=1e-3)  # GFLOPs scale with the epochs
+    eight = float(rows["start->c8_x1"][3].split("..")[0])
+    assert 1.5 < eight / low < 2.5  # and with the clip length
+    assert lines[8].split()[:3] == ["total", "10", "40..60"]
+    assert lines[-3].startswith("checkpoints: ") and "frame cache: about" in lines[-2]
+    assert lines[-1] == "nothing trained" and not run.exists() and not (tmp_path / "cache").exists()

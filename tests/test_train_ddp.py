@@ -15,7 +15,8 @@ from optplan.train import State, train_state
 from optplan.train.run import StateResult
 from optplan.train.checkpoint import load_checkpoint
 
-# Frozen BN and no dropout: nothing then depends on how the batch is split across processes.
+# All BN frozen (the stem's too: train.frozen_bn=all) and no dropout: nothing then depends on how
+# the batch is split across processes (CPU processes have no SyncBatchNorm).
 # A small lr keeps the float summation-order noise from growing (this tiny net at lr 0.02
 # amplifies 1e-8 differences to 1e-4 within one epoch), so the weights can be compared tightly.
 STATE = State(name="ddp", lr=0.001, clip_length=4, batch_size=8, accumulation=2, frozen_bn=True)
@@ -24,7 +25,7 @@ STATE = State(name="ddp", lr=0.001, clip_length=4, batch_size=8, accumulation=2,
 def config(root):
     over = {"data.root": root, "data.val_list": root / "trainlist01.txt", "data.crop_size": 28,
             "data.short_side": 32, "data.num_workers": 0, "train.threads": 1,
-            "train.progress": False, "train.tensorboard": False, "model.dropout": 0.0,
+            "train.progress": False, "train.tensorboard": False, "train.frozen_bn": "all", "model.dropout": 0.0,
             "knee.patience": 10, "knee.max_epochs": 2}
     return load_config(None, [f"{k}={v}" for k, v in over.items()])
 
@@ -58,3 +59,17 @@ def test_two_processes_give_the_one_process_curve(tiny_dataset, tmp_path):
     for key in moved:  # equal up to float summation order
         diff = (got[key] - ref[key]).abs().max().item()
         assert torch.allclose(got[key], ref[key], atol=1e-6, rtol=1e-5), (key, diff)
+
+
+def test_more_processes_than_gpus_is_a_clear_error(monkeypatch):
+    """NCCL needs a GPU per process; a second process on a one-GPU node is refused by name, not
+    with CUDA's 'invalid device ordinal' (seen on an H100 node)."""
+    from optplan.errors import OptplanError
+    from optplan.train.distributed import init_distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(OptplanError, match=r"only 1 GPU\(s\) are visible.*nproc_per_node=1"):
+        init_distributed(use_cuda=True)

@@ -191,6 +191,13 @@ def test_sharded_batches_partition_each_global_batch():
         ShardedBatchSampler(items, 3, DistInfo(rank=0, world_size=2), training=True)
 
 
+def test_sharded_sampler_drops_a_short_last_training_batch_with_drop_last():
+    items = list(range(10))
+    for training, expected in ((True, [[0, 1], [4, 5]]), (False, [[0, 1], [4, 5], [8]])):
+        sampler = ShardedBatchSampler(items, 4, DistInfo(rank=0, world_size=2), training=training, drop_last=True)
+        assert list(sampler) == expected and len(sampler) == len(expected)
+
+
 def test_state_pickles_for_process_pools():
     assert pickle.loads(pickle.dumps(STATE)) == STATE
 
@@ -213,6 +220,31 @@ def test_gradient_accumulation_equals_one_big_batch():
     assert stats.clips == 8 and stats.steps == 1 and math.isfinite(stats.loss)
     for a, b in zip(big.parameters(), small.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_a_last_partial_accumulation_group_steps_or_is_dropped():
+    from optplan.train.engine import Precision, train_epoch
+
+    cpu = Precision(torch.device("cpu"))
+    batches = [(torch.randn(4, 3, 2, 6, 6), torch.randint(0, 5, (4,))) for _ in range(3)]
+    first_group = _tiny_net()
+    train_epoch(first_group, batches[:2], torch.optim.SGD(first_group.parameters(), lr=0.5),
+                precision=cpu, accumulation=2)
+    kept, dropped = _tiny_net(), _tiny_net()
+    train_epoch(kept, batches, torch.optim.SGD(kept.parameters(), lr=0.5), precision=cpu, accumulation=2)
+    opt = torch.optim.SGD(dropped.parameters(), lr=0.5)
+    stats = train_epoch(dropped, batches, opt, precision=cpu, accumulation=2, drop_partial=True)
+    assert stats.clips == 12 and stats.steps == 3  # the dropped group was computed all the same
+    for a, b, c in zip(dropped.parameters(), first_group.parameters(), kept.parameters()):
+        assert torch.equal(a, b) and not torch.equal(a, c) and a.grad is None
+
+
+def test_train_config_frozen_bn_mode_and_drop_options():
+    cfg = TrainConfig()
+    assert (cfg.frozen_bn, cfg.drop_last, cfg.drop_last_accumulation) == ("stats", True, True)  # the reference
+    assert TrainConfig(frozen_bn="all").frozen_bn == "all"
+    with pytest.raises(ValueError, match="frozen_bn"):
+        TrainConfig(frozen_bn="affine")
 
 
 def test_bf16_autocast_path_trains():

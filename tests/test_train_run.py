@@ -10,6 +10,7 @@ import torch
 
 from optplan.cli import main
 from optplan.config import load_config
+from optplan.errors import OptplanError
 from optplan.knee import KneeRule, read_curve
 from optplan.plan.edge import EdgeJob, run_edge
 from optplan.plan.protocol import Checkpoint, ResumableEdgeRun, ResumableEdgeTrainer
@@ -112,12 +113,14 @@ def test_schedule_replay_runs_each_stage(session, tmp_path):
     assert resumed.curves == result.curves
     again = load_checkpoint(resumed.checkpoint)["model"]
     assert all(torch.equal(again[k], final["model"][k]) for k in again)
-    # the frozen-BN stage trained the weights but left the first stage's BN statistics alone
+    # the frozen-BN stage (train.frozen_bn: stats) trained the weights and BN affine but left the
+    # first stage's BN statistics alone, except the stem's
     first = train_schedule({"stages": schedule["stages"][:1]}, session.cfg, tmp_path / "first", session=session)
     before = load_checkpoint(first.checkpoint)["model"]
     stats = [k for k in before if k.endswith(("running_mean", "running_var"))]
-    assert stats and all(torch.equal(final["model"][k], before[k]) for k in stats)
-    assert not torch.equal(final["model"]["conv1.weight"], before["conv1.weight"])
+    assert stats and all(torch.equal(final["model"][k], before[k]) == (not k.startswith("bn1.")) for k in stats)
+    for key in ("conv1.weight", "layer1.0.bn1.weight"):
+        assert not torch.equal(final["model"][key], before[key]), key
 
 
 def test_eval_writes_the_expected_json(straight, session, tmp_path):
@@ -170,15 +173,16 @@ def test_edge_trainer_implements_the_resumable_protocol(session, tiny_dataset, t
     first = run_edge(trainer, EdgeJob(id="e1", source=None, state=STATE, rule=KneeRule(patience=2, max_epochs=3)))
     assert first.error is None and first.knee.reached
     kept = first.checkpoint
-    assert kept.meta["state"] == "c4" and kept.meta["edge"] == "start-c4"
-    assert kept.path == str(tmp_path / "edges" / "start-c4" / "kept.pt")
+    assert kept.meta["state"] == "c4" and kept.meta["edge"] == "start->c4"
+    assert kept.path == "edges/start-c4/kept.pt"  # relative to the run directory, which may move
+    assert kept.file(tmp_path) == tmp_path / "edges" / "start-c4" / "kept.pt"
 
     # edge c4 -> c8 from that checkpoint: interrupted after 1 epoch, resumed by the planner
     target = State(name="c8", lr=0.002, clip_length=8, batch_size=8)
     run = trainer.open(kept, target)
     assert isinstance(run, ResumableEdgeRun)
     start = run.initial_score()
-    assert start == session.score(session.load_model(kept.path), target).score
+    assert start == session.score(session.load_model(kept.file(tmp_path)), target).score
     curve = [start, run.train_epoch(), run.train_epoch()]
     snap = run.snapshot()
     # the planner recorded only one epoch before a crash: the second is replayed, not retrained
@@ -264,3 +268,73 @@ def test_a_session_keeps_its_own_thread_count(session, tiny_dataset):
     assert other.threads == 2 and torch.get_num_threads() == 2
     session.score(session.new_model(), STATE)
     assert torch.get_num_threads() == session.threads == 1
+
+
+@pytest.mark.slow
+def test_warm_up_from_scratch_in_the_search_and_its_replay(tiny_dataset, tmp_path):
+    """``train.warmup_epochs`` ramps lr over a fresh model's first epochs, in a state run from
+    scratch and in the first stage of the replay alike, so the replay still retraces the run; a
+    run from a source does not warm up."""
+    cfg = config(tiny_dataset, **{"train.warmup_epochs": 2, "knee.max_epochs": 3, "knee.patience": 10})
+    session = TrainSession(cfg)
+    run = train_state(None, STATE, cfg, tmp_path / "run", session=session)
+    lrs = [json.loads(line)["lr"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert lrs == pytest.approx([STATE.lr / 3, STATE.lr * 2 / 3, STATE.lr])
+    onward = train_state(run.checkpoint, STATE, config(tiny_dataset, **{"train.warmup_epochs": 2,
+                         "knee.max_epochs": 1, "knee.patience": 10}), tmp_path / "onward", session=session)
+    assert onward.cost.epochs == 1
+    assert json.loads((tmp_path / "onward" / "log.jsonl").read_text())["lr"] == pytest.approx(STATE.lr)
+    schedule = {"stages": [{"state": STATE.to_dict(), "epochs": 3}]}
+    replay = train_schedule(schedule, cfg, tmp_path / "replay", session=session)
+    assert replay.curves[0] == run.curve  # same process, same inputs: bit-identical
+
+
+@pytest.mark.parametrize("mode", ["stats", "all"])
+def test_prepare_freezes_bn_after_the_syncbn_conversion(session, tiny_dataset, monkeypatch, mode):
+    """Distributed GPU training converts BN to SyncBatchNorm, which drops the freezing hooks:
+    the session must freeze after converting. Here the session believes it is one of two GPU
+    processes; SyncBatchNorm runs on CPU without a process group, and DDP is left out."""
+    import copy
+
+    import optplan.train.session as session_module
+    from optplan.train.distributed import DistInfo
+    from optplan.train.engine import Precision
+
+    gpu = copy.copy(session)
+    gpu.cfg = config(tiny_dataset, **{"train.frozen_bn": mode})
+    gpu.dist, gpu.precision = DistInfo(rank=0, world_size=2), Precision(torch.device("cuda"))
+    monkeypatch.setattr(session_module, "wrap_model", lambda model, info, device: model)
+    model = session.new_model()
+    before = copy.deepcopy(model.state_dict())
+    optimizer, net = gpu.prepare(model, STATE.model_copy(update={"frozen_bn": True}))
+    norms = {n: m for n, m in net.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+    assert norms and all(isinstance(m, torch.nn.SyncBatchNorm) for m in norms.values())
+    net.train()
+    loss = sum(torch.nn.functional.cross_entropy(o, torch.tensor([0, 1])) for o in net(torch.randn(2, 3, 4, 28, 28)))
+    loss.backward()
+    optimizer.step()
+    after = net.state_dict()
+    for name in norms:
+        stem = name == "bn1"
+        stats_moved = not torch.equal(before[f"{name}.running_mean"], after[f"{name}.running_mean"])
+        affine_moved = not torch.equal(before[f"{name}.weight"], after[f"{name}.weight"])
+        assert stats_moved == (mode == "stats" and stem), name
+        assert affine_moved == (mode == "stats"), name
+
+
+def test_drop_last_sets_the_clips_of_an_epoch_and_refuses_an_epoch_without_a_step(session, tiny_dataset):
+    import copy
+
+    model, clips = session.new_model(), len(session.splits.train)
+    too_big = STATE.model_copy(update={"batch_size": clips + 1})
+    too_long = STATE.model_copy(update={"batch_size": 4, "accumulation": clips // 4 + 1})
+    for state in (too_big, too_long):
+        with pytest.raises(OptplanError, match="would make no optimiser step"):
+            session.check_state(model, state)
+    keep = copy.copy(session)
+    keep.cfg = config(tiny_dataset, **{"train.drop_last": False, "train.drop_last_accumulation": False})
+    for state in (too_big, too_long):
+        keep.check_state(model, state)
+    odd = STATE.model_copy(update={"batch_size": 5})  # what an epoch trains is what it costs
+    assert (session.epoch_clips(odd), keep.epoch_clips(odd)) == (clips - clips % 5, clips)
+    assert session.epoch_gflops(odd) == pytest.approx(keep.epoch_gflops(odd) * (clips - clips % 5) / clips)

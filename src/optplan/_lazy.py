@@ -1,8 +1,8 @@
 """Lazy package exports (PEP 562), shared by the pipeline packages.
 
-``optplan.config`` imports each package's config module, and ``optplan --help`` must not pay
-for torch, PyAV or scipy: so a package's ``__init__`` names its exports and their submodules,
-and each name is imported on first use.
+``optplan --help`` and a light import such as ``optplan.train.State`` must not pay for torch,
+PyAV or scipy: so a package's ``__init__`` names its exports and their submodules, and each name
+is imported on first use.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The one configuration tree: YAML files validated by pydantic, with dotted overrides.
 
-Each pipeline stage owns its section (``optplan.data.config``, ``optplan.models.config``,
-``optplan.train.config``, ``optplan.plan.config``); this module composes them, loads YAML,
-applies ``key.sub=value`` overrides and turns validation failures into a
-:class:`~optplan.errors.ConfigError` that names the field, the value and what is allowed.
+Every key and its default live in :mod:`optplan.defaults`; this module loads YAML, applies
+``key.sub=value`` overrides and turns validation failures into a
+:class:`~optplan.errors.ConfigError` that names the field, the value and what is allowed. It
+imports nothing of the pipeline, so every stage can import it.
 """
 
 from __future__ import annotations
@@ -12,26 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from optplan.data.config import DataConfig
+from optplan.defaults import OptplanConfig
 from optplan.errors import ConfigError
-from optplan.models.config import ModelConfig
-from optplan.plan.config import PlanConfig
-from optplan.train.config import KneeConfig, TrainConfig
 
-
-class OptplanConfig(BaseModel):
-    """Everything one run needs. Every key has a default; experiment files only override."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    data: DataConfig = Field(default_factory=DataConfig, description="Videos, annotations, clips.")
-    model: ModelConfig = Field(default_factory=ModelConfig, description="Backbone and heads.")
-    train: TrainConfig = Field(default_factory=TrainConfig, description="Optimiser and loop.")
-    knee: KneeConfig = Field(default_factory=KneeConfig, description="When a state is spent.")
-    plan: PlanConfig = Field(default_factory=PlanConfig, description="States and moves.")
-    out: Path = Field(Path("runs/default"), description="Run directory: store, logs, checkpoints.")
+__all__ = ["OptplanConfig", "apply_overrides", "dump_config", "format_validation_error", "load_config",
+           "parse_override", "read_yaml", "validate"]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -68,7 +55,7 @@ def format_validation_error(err: ValidationError, source: str = "config") -> str
     for item in err.errors():
         field = ".".join(str(p) for p in item["loc"]) or "(root)"
         given = item.get("input")
-        msg = item["msg"]
+        msg = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; `optplan config --defaults` lists every key)"
         shown = repr(given) if not isinstance(given, dict) else "{...}"
@@ -84,13 +71,34 @@ def validate(tree: dict[str, Any], source: str = "config") -> OptplanConfig:
         raise ConfigError(format_validation_error(err, source)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key written twice in one mapping: PyYAML would keep the last
+    silently, so a second ``train:`` section would drop the first one's settings unseen."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key.value!r} appears twice; merge the two into one", key.start_mark)
+                seen.add(key.value)
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, refusing missing files and non-mapping documents clearly."""
+    """Read a YAML mapping, refusing missing files, text that is not UTF-8, keys given twice
+    and non-mapping documents clearly (YAML errors give the line)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} does not exist")
     try:
-        tree = yaml.safe_load(p.read_text()) or {}
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {str(p)!r} is not UTF-8 text (byte {err.start} cannot be "
+                          f"decoded); save it as UTF-8") from None
+    try:
+        tree = yaml.load(text, Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {str(p)!r} is not valid YAML: {err}") from None
     if not isinstance(tree, dict):

@@ -136,12 +136,12 @@ def run_demo(quick: bool = False, *, data_dir: str | Path | None = None, out: st
     t = time.perf_counter()
     result = run_plan(cfg, run_dir, progress=not quiet)
     timings["plan"] = time.perf_counter() - t
-    if result.checkpoint is None or result.checkpoint.path is None:
+    if result.model_path is None:
         raise OptplanError(f"the plan in {run_dir} produced no final model: "
                            + ("; ".join(result.notes) or "every edge failed"))
 
     t = time.perf_counter()
-    test = evaluate(cfg, result.checkpoint.path, split="test", out=run_dir / "eval.json")
+    test = evaluate(cfg, result.model_path, split="test", out=run_dir / "eval.json")
     timings["test"] = time.perf_counter() - t
 
     t = time.perf_counter()

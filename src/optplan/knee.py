@@ -45,8 +45,10 @@ the knee is the epoch of the best finite score, which is the state's score, and
 ``diverged=True``. ``max_epochs`` (off by default so the paper rule stays exact) ends a state
 whose fitted maximum keeps running off towards x = 999 (a curve still rising slowly): the knee
 is then the best fitted epoch inside the trained range (the best observed one when no fit
-succeeds). Fewer than five points (the model has five parameters) cannot be fitted:
-:func:`fit_knee` raises :class:`KneeFitError` and the rules wait for more epochs.
+succeeds). Like the reference, the fit runs on as few points as the rule has once T epochs are
+trained, fewer than the model's five parameters when T <= 3: ``curve_fit``'s bounded solver then
+returns one of the many exact fits, the one its default start leads to. A single point cannot be
+fitted: :func:`fit_knee` raises :class:`KneeFitError` and the rules wait for more epochs.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ MIN_GAIN = 0.01  # the 'gain' rule's default: a hundredth of the score scale ove
 
 HORIZON = 1000  # the reference searches the knee over x = 0..999
 NUM_PARAMS = 5  # a, b, c, d, e
+MIN_FIT_POINTS = 2  # the reference fits from T + 1 >= 2 points (T >= 1), even below NUM_PARAMS
 # Bounds of (a, b, c, d, e) exactly as the reference passes them to curve_fit.
 _BOUNDS = ([0.0, 0.0, -np.inf, 0.0, 0.0], [np.inf] * NUM_PARAMS)
 
@@ -112,8 +115,8 @@ def _fit_params(scores: Sequence[float]) -> tuple[float, ...]:
     from scipy.optimize import OptimizeWarning, curve_fit
 
     y = np.asarray(scores, dtype=float)
-    if y.ndim != 1 or len(y) < NUM_PARAMS:
-        raise KneeFitError(f"need at least {NUM_PARAMS} points to fit the knee, got {len(y)}")
+    if y.ndim != 1 or len(y) < MIN_FIT_POINTS:
+        raise KneeFitError(f"need at least {MIN_FIT_POINTS} points to fit the knee, got {len(y)}")
     if not np.all(np.isfinite(y)):
         raise KneeFitError("the curve holds NaN or infinite scores")
     x = np.arange(len(y), dtype=float)
@@ -137,7 +140,7 @@ def fit_knee(scores: Sequence[float]) -> Knee:
     """Fit the curve model to ``scores`` and return its knee (argmax over x = 0..999).
 
     The returned knee is not a decision (``reached=False``); see :func:`knee_reached`.
-    Raises :class:`KneeFitError` for fewer than 5 points, non-finite scores or no convergence.
+    Raises :class:`KneeFitError` for fewer than 2 points, non-finite scores or no convergence.
     """
     params = _fit_params(scores)
     epoch, score = _argmax(params)
@@ -201,7 +204,7 @@ def _stable(y: np.ndarray, patience: int, refits: int | None) -> Knee | None:
     paper = _paper(y, patience)
     if paper is not None:  # never train longer than the paper rule
         return replace(paper, method="stable", score=_clip(paper.score, y))
-    if n < max(k, patience) or len(y) - k + 1 < NUM_PARAMS:
+    if n < max(k, patience) or len(y) - k + 1 < NUM_PARAMS:  # every refit determined
         return None
     knees = []
     for end in range(len(y) - k + 1, len(y) + 1):  # the last k prefixes, the whole curve last

@@ -148,7 +148,7 @@ def _planned(name: str, ctx: RowContext) -> dict[str, Any]:
 
 def _search_model(ctx: RowContext) -> dict[str, Any]:
     plan = ctx.plan
-    return {**_test(ctx, Path(plan.checkpoint.path)), "train_gflops": plan.replay_gflops,
+    return {**_test(ctx, plan.model_path), "train_gflops": plan.replay_gflops,
             "search_gflops": plan.search_gflops, "val_score": plan.score, "within_budget": True}
 
 

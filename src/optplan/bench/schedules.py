@@ -22,7 +22,7 @@ from typing import Callable
 
 from optplan.config import OptplanConfig
 from optplan.train.schedule import Cosine, Linear, Plateau, Schedule, Stage, Step
-from optplan.train.state import State
+from optplan.state import State
 
 EpochGflops = Callable[[State], float]
 SINGLE_CLIP = ("cosine", "step", "plateau", "linear")

@@ -175,7 +175,10 @@ def tune_search(kind: str, cfg: OptplanConfig, work: Path, *, budget: float, sea
             tune_config=tune.TuneConfig(scheduler=scheduler, metric="score", mode="max", num_samples=samples,
                                         search_alg=BasicVariantGenerator(random_state=seed)),
             run_config=tune.RunConfig(name=kind, storage_path=str((work / "ray").resolve()), stop=stopper,
-                                      verbose=0, checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
+                                      verbose=0,
+                                      # PBT exploits other trials' checkpoints; keeping only 2 let
+                                      # Ray delete one before an exploit read it (a flaky test)
+                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=4)))
         results = tuner.fit()
         finished = [r for r in results if r.metrics and r.checkpoint is not None]
         if kind == "asha":  # prefer trials that ran their whole schedule

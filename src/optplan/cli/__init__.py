@@ -3,7 +3,8 @@
 Each subcommand lives in its own module of this package exposing ``register(subparsers)``;
 the handler it sets as ``func`` receives the parsed namespace and returns an exit status.
 User mistakes (:class:`~optplan.errors.OptplanError`) print one message and exit 2, without a
-traceback; Ctrl-C exits 130 after the handler has saved what it can.
+traceback; Ctrl-C exits 130 after the handler has saved what it can. Dotted overrides
+(``key.sub=value``) may follow options, as PySlowFast takes them at the end.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from optplan import __version__
 from optplan.errors import OptplanError
 
 # Order is the order shown in ``optplan --help``: the pipeline, then the tools.
-SUBCOMMAND_MODULES = ["demo", "data", "models", "train", "eval", "knee", "plan", "report", "bench", "config"]
+SUBCOMMAND_MODULES = ["demo", "data", "models", "train", "eval", "knee", "plan", "report", "export", "bench", "config"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,9 +40,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_override(arg: str) -> bool:
+    return "=" in arg and not arg.startswith("-")
+
+
+def _take_trailing_overrides(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                             extra: list[str]) -> None:
+    """Add the overrides argparse left over (those after an option) to the command's own.
+
+    argparse fills the ``KEY=VALUE`` positional from one run of positionals only, so in
+    ``optplan plan c.yaml --out R knee.patience=3`` the last one is left over. Anything else
+    left over, or an override to a command that takes none, is refused as argparse would.
+    """
+    if not extra:
+        return
+    if not hasattr(args, "overrides") or not all(map(_is_override, extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = [*args.overrides, *extra]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    _take_trailing_overrides(parser, args, extra)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2

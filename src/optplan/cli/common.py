@@ -8,7 +8,8 @@ from optplan.config import OptplanConfig, load_config
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    """``CONFIG`` (YAML, optional unless ``required``) and trailing ``key.sub=value`` overrides."""
+    """``CONFIG`` (YAML, optional unless ``required``) and ``key.sub=value`` overrides (before or
+    after the options: :func:`optplan.cli.main` adds those after to ``overrides``)."""
     parser.add_argument("config", nargs=None if required else "?", metavar="CONFIG",
                         help="YAML config file" + ("" if required else " (default: built-in defaults)"))
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
@@ -16,10 +17,13 @@ def add_config_arguments(parser: argparse.ArgumentParser, required: bool = False
 
 
 def config_and_overrides(args: argparse.Namespace) -> tuple[str | None, list[str]]:
-    """CONFIG and the overrides from the command line; a CONFIG that looks like an override is one."""
+    """CONFIG and the overrides from the command line; a CONFIG that looks like an override is one.
+    ``--quiet`` also silences the epoch bars (``train.progress=false``), not only the command's own."""
     path, overrides = args.config, list(args.overrides)
     if path is not None and "=" in path and not path.endswith((".yaml", ".yml")):
         path, overrides = None, [path, *overrides]
+    if getattr(args, "quiet", False):
+        overrides.append("train.progress=false")
     return path, overrides
 
 

@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
 
 from optplan.cli.common import add_config_arguments, config_from_args
 
 
-def _describe(model_cls, prefix: str = "") -> list[str]:
-    from pydantic import BaseModel
+def _inline(value: Any) -> str:
+    """A JSON-ready value as one line of YAML flow style (``[4, 8]``, ``null``, ``runs/default``)."""
+    return yaml.safe_dump([value], default_flow_style=True, width=float("inf")).strip()[1:-1]
 
+
+def describe(model: BaseModel, prefix: str = "") -> list[str]:
+    """Every key of ``model`` with its value and meaning, as YAML lines that load back (values
+    dumped in pydantic's JSON mode: paths as strings, tuples as lists, None as null)."""
+    values = model.model_dump(mode="json")
     lines = []
-    for name, field in model_cls.model_fields.items():
-        ann = field.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            lines.append(f"{prefix}{name}:  # {field.description or ''}")
-            lines += _describe(ann, prefix + "  ")
+    for name, field in type(model).model_fields.items():
+        comment = f"  # {' '.join(field.description.split())}" if field.description else ""
+        child = getattr(model, name)
+        if isinstance(child, BaseModel):
+            lines.append(f"{prefix}{name}:{comment}")
+            lines += describe(child, prefix + "  ")
         else:
-            default = field.get_default(call_default_factory=True)
-            lines.append(f"{prefix}{name}: {default!r}  # {field.description or ''}")
+            lines.append(f"{prefix}{name}: {_inline(values[name])}{comment}")
     return lines
 
 
@@ -26,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from optplan.config import OptplanConfig, dump_config
 
     if args.defaults:
-        print("\n".join(_describe(OptplanConfig)))
+        print("\n".join(describe(OptplanConfig())))
     else:
         print(dump_config(config_from_args(args)), end="")
     return 0

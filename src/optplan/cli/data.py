@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from optplan.data.annotations import FORMATS
 from optplan.errors import OptplanError
 
 
@@ -41,14 +42,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.set_defaults(func=run_synth)
 
     check = sub.add_parser("check", help="decode every listed video and list the problems by file",
-                           description="Decode every video listed in DIR's annotation files (or in "
-                                       "--annotations) completely; print one row per problem file. "
-                                       "Exit status 1 if any file has a problem.")
-    check.add_argument("dir", type=Path, metavar="DIR", help="dataset root (annotation paths are relative to it)")
+                           description="Decode every video of a dataset's training, validation and "
+                                       "test lists (found from DIR as 'plan' finds them, or set with "
+                                       "--config and data.* overrides, or given with --annotations) "
+                                       "completely; print one row per problem file. Exit status 1 if "
+                                       "any file has a problem.")
+    check.add_argument("dir", type=Path, nargs="?", metavar="DIR",
+                       help="dataset root, as data.root (default: the config's data.root)")
+    check.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                       help="config overrides, e.g. data.train_list=LIST data.split=2 data.class_names=MAP")
+    check.add_argument("--config", type=Path, metavar="CONFIG", help="YAML config whose data section is used")
     check.add_argument("--annotations", type=Path, action="append", metavar="FILE",
-                       help="annotation file to check (repeatable; default: the lists found in DIR)")
-    check.add_argument("--format", default="auto", choices=["auto", "ucf101", "kinetics", "csv", "ssv2"],
-                       help="annotation format (default: detected)")
+                       help="annotation file to check (repeatable; default: the configured or found lists)")
+    check.add_argument("--format", default=None, choices=["auto", *FORMATS],
+                       help="annotation format (default: data.format, detected)")
     check.add_argument("--min-frames", type=int, default=1,
                        help="report videos with fewer frames as 'short' (default 1)")
     check.set_defaults(func=run_check)
@@ -66,18 +73,32 @@ def run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_config(args: argparse.Namespace):
+    """The data section ``plan`` would use, with DIR and --format on top; a DIR that is a
+    ``key=value`` override is one."""
+    from optplan.config import load_config
+
+    overrides = list(args.overrides)
+    if args.dir is not None and "=" in str(args.dir) and not args.dir.exists():
+        args.dir, overrides = None, [str(args.dir), *overrides]
+    data = load_config(args.config, overrides).data
+    update = {k: v for k, v in (("root", args.dir), ("format", args.format)) if v is not None}
+    return data.model_copy(update=update)
+
+
 def run_check(args: argparse.Namespace) -> int:
     from optplan.data.annotations import read_annotations
     from optplan.data.check import check_records, format_problems
-    from optplan.data.splits import read_dataset
+    from optplan.data.splits import read_lists
 
-    if not args.dir.is_dir():
-        raise OptplanError(f"dataset directory {str(args.dir)!r} does not exist")
+    data = _check_config(args)
+    if not Path(data.root).is_dir():
+        raise OptplanError(f"dataset directory {str(data.root)!r} does not exist")
     if args.annotations:
-        records = [r for f in args.annotations for r in read_annotations(f, args.dir, args.format).records]
+        records = [r for f in args.annotations
+                   for r in read_annotations(f, data.root, data.format, split=data.split).records]
     else:
-        train, test = read_dataset(args.dir, format=args.format)
-        records = train.records + (test.records if test else [])
+        records = [r for part in read_lists(data) if part is not None for r in part.records]
     checked, problems = check_records(records, min_frames=args.min_frames)
     print(format_problems(problems, checked))
     return 1 if problems else 0

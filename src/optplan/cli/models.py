@@ -18,9 +18,10 @@ def parse_input(text: str) -> tuple[int, int, int]:
     return int(t), int(h), int(w or h)
 
 
-def _input_size(args: argparse.Namespace, default: tuple[int, int, int]) -> tuple[int, int, int]:
+def _input_sizes(args: argparse.Namespace, default: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+    """One clip size per ``--clip`` value (or the one of ``--input`` / the model's default)."""
     t, h, w = parse_input(args.input) if args.input else default
-    return (args.clip or t, args.size or h, args.size or w)
+    return [(clip, args.size or h, args.size or w) for clip in args.clip or [t]]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,10 +32,11 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for name in names:
         info = model_info(name)
-        cost = model_cost(name, _input_size(args, info.input_size), args.num_classes)
-        rows.append(dict(name=name, family=info.family, heads=2 if info.dual_head else 1,
-                         params=cost.params, input="x".join(map(str, cost.input_size)),
-                         gflops=cost.gflops, min_t=cost.min_clip_length, description=info.description))
+        for size in _input_sizes(args, info.input_size):
+            cost = model_cost(name, size, args.num_classes)
+            rows.append(dict(name=name, family=info.family, heads=2 if info.dual_head else 1,
+                             params=cost.params, input="x".join(map(str, cost.input_size)),
+                             gflops=cost.gflops, min_t=cost.min_clip_length, description=info.description))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -52,10 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list the 3D backbones with parameters and GFLOPs",
                        description="List registered models (or the NAMES given) with parameter "
                                    "count and forward GFLOPs for one clip; each model's default "
-                                   "input unless --input/--clip/--size is given.")
+                                   "input unless --input/--clip/--size is given; several --clip "
+                                   "values give one row each.")
     p.add_argument("names", nargs="*", metavar="NAME", help="models to show (default: all)")
     p.add_argument("--input", metavar="TxHxW", help="clip size, e.g. 16x224x224 (frames x pixels)")
-    p.add_argument("--clip", type=int, metavar="T", help="frames per clip (overrides --input's T)")
+    p.add_argument("--clip", type=int, nargs="+", metavar="T",
+                   help="frames per clip, one row per value, e.g. --clip 16 32 64 (overrides --input's T)")
     p.add_argument("--size", type=int, metavar="S", help="crop side in pixels (overrides H and W)")
     p.add_argument("--num-classes", type=int, default=None, metavar="K",
                    help="classifier outputs (default: each model's own)")

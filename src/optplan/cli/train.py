@@ -8,6 +8,8 @@ from pathlib import Path
 
 from optplan.cli.common import add_config_arguments, config_from_args
 
+RUN_FILE = "train.json"  # the settings a run directory was made with (see _run_record)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -22,10 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     what.add_argument("--state", type=Path, metavar="STATE.yaml", help="a State: name, lr, clip_length, ...")
     what.add_argument("--schedule", type=Path, metavar="SCHEDULE.yaml", help="stages to replay")
     p.add_argument("--source", type=Path, default=None, metavar="CKPT",
-                   help="with --state: start from this checkpoint (default: from scratch)")
+                   help="with --state: start from these weights: an optplan, MMAction2 or PySlowFast "
+                        "checkpoint or a state dict; a classifier of another class count is re-created "
+                        "(default: from scratch or model.pretrained)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default: the config's out)")
     p.add_argument("--test", action="store_true",
                    help="afterwards, run the multi-view test on the test list (writes OUT/test.json)")
+    p.add_argument("--quiet", action="store_true", help="no epoch bars (train.progress=false)")
     p.set_defaults(func=run)
 
 
@@ -34,7 +39,7 @@ def _read_state(path: Path):
 
     from optplan.config import format_validation_error, read_yaml
     from optplan.errors import ConfigError
-    from optplan.train.state import State
+    from optplan.state import State
 
     tree = read_yaml(path)
     tree = tree.get("state", tree)  # accept {state: {...}} as a schedule stage writes it
@@ -42,6 +47,29 @@ def _read_state(path: Path):
         return State.model_validate(tree)
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, f"state {str(path)!r}")) from None
+
+
+def _run_record(args: argparse.Namespace, cfg, work) -> dict:
+    """What a run directory was made with: the state or schedule, the source and the config
+    (without the keys that change only how it runs, as a resumed plan allows)."""
+    from optplan.plan.runner import result_config
+
+    what = {"state": work.to_dict()} if args.state is not None else {"schedule": work.to_dict()}
+    source = None if args.source is None else str(args.source)
+    return json.loads(json.dumps({**what, "source": source, "config": result_config(cfg)}))
+
+
+def _refuse_another_run(out: Path, record: dict) -> None:
+    """Re-running into ``out`` resumes (or returns the finished result) only with the same
+    settings; anything else would print the old result as if it were the new one."""
+    from optplan.errors import OptplanError
+    from optplan.plan.store import config_diff
+
+    path = out / RUN_FILE
+    if path.is_file() and (stored := json.loads(path.read_text())) != record:
+        raise OptplanError(f"{out} holds a training run made with other settings:\n  "
+                           + "\n  ".join(config_diff(stored, record))
+                           + "\nuse a new --out, or the settings the run was made with")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,11 +81,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out is not None else Path(cfg.out)
     if args.source is not None and args.state is None:
         raise OptplanError("--source applies to --state only; a schedule always starts from scratch")
-    # Check the state/schedule before reading any video.
+    # Check the state/schedule, and that --out holds no other run, before reading any video.
     work = _read_state(args.state) if args.state is not None else load_schedule(args.schedule)
+    record = _run_record(args, cfg, work)
+    _refuse_another_run(out, record)
     session = TrainSession(cfg)
     try:
-        return _train(args, cfg, out, session, work)
+        return _train(args, cfg, out, session, work, record)
     finally:
         if session.dist.active:
             import torch.distributed as dist
@@ -65,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             dist.destroy_process_group()
 
 
-def _train(args: argparse.Namespace, cfg, out: Path, session, work) -> int:
+def _train(args: argparse.Namespace, cfg, out: Path, session, work, record: dict) -> int:
     from optplan.config import dump_config
     from optplan.train.multiview import evaluate
     from optplan.train.replay import train_schedule
@@ -74,6 +104,7 @@ def _train(args: argparse.Namespace, cfg, out: Path, session, work) -> int:
     if session.dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(dump_config(cfg))
+        (out / RUN_FILE).write_text(json.dumps(record, indent=1))
     if args.state is not None:
         result = train_state(args.source, work, cfg, out, session=session)
         knee = result.knee

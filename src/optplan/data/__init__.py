@@ -5,8 +5,8 @@ UCF101/HMDB51 lists, Kinetics CSVs, ``path,label`` CSVs and Something-Something 
 ``VideoDataset`` + ``make_loader`` cut clips (``ClipSpec``: consecutive or uniform sampling)
 from PyAV-decoded, cached frames.
 
-Names are imported on first use (PEP 562): ``optplan.config`` imports ``optplan.data.config``,
-and the command line must not pay for torch and PyAV just to print ``--help``.
+Names are imported on first use (PEP 562): the command line must not pay for torch and PyAV
+just to print ``--help``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,6 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "config": ["DataConfig"],
     "dataset": ["ClipKey", "ClipSampler", "VideoDataset", "make_loader"],
     "sampling": ["ClipSpec", "sample_indices"],
-    "splits": ["Splits", "find_lists", "load_splits"],
+    "splits": ["Splits", "find_lists", "load_splits", "read_lists"],
     "synth": ["render_video", "synthesize"],
 })

@@ -2,18 +2,27 @@
 
 Formats (``DataConfig.format``; ``auto`` tells them apart by extension and first line):
 
-- ``ucf101``: UCF101 / HMDB51 split lists: ``classInd.txt`` (``1 ApplyEyeMakeup``) next to the
+- ``ucf101``: UCF101-style split lists: ``classInd.txt`` (``1 ApplyEyeMakeup``) next to the
   list or in the root; list lines ``Class/v_x.avi 1`` (1-based class index) or just the path,
   whose first directory is then the class name (as in UCF101's ``testlist01.txt``).
+- ``hmdb51``: HMDB51's ``testTrainMulti_7030_splits`` folder: one ``<class>_test_split<N>.txt``
+  per class and split N (1-3), lines ``name.avi F`` with F = 1 train, 2 test, 0 unused; the
+  class is the file name's, the video ``<class>/name.avi`` under the root (or ``hmdb51_org/``).
 - ``kinetics``: CSV with ``label,youtube_id,time_start,time_end[,split]``; the file is
-  ``{youtube_id}_{start:06d}_{end:06d}.mp4`` (the name Kinetics downloaders write) under
-  ``root/label/`` (spaces kept or turned into ``_``) or directly under ``root``.
-- ``csv``: ``path,label`` lines (header optional), or ``path label`` as MMAction-style lists
-  write them; labels are names or 0-based indices. A ``.txt`` list with no ``classInd.txt``
-  is read this way.
+  ``{youtube_id}_{start:06d}_{end:06d}.mp4`` (the name Kinetics downloaders write) under the
+  row's split folder (``train/``, ``val/``, ``videos_train/``...) or the root, in a label folder
+  (spaces kept or turned into ``_``) or flat.
+- ``csv``: ``path,label`` lines (header optional), or ``path label`` as MMAction2's video lists
+  write them; labels are names or 0-based indices (named by ``classes``, e.g. from a label map).
+  A ``.txt`` list with no ``classInd.txt`` is read this way. MMAction2 rawframe lists
+  (``dir num_frames label``) are refused: optplan decodes video files.
 - ``ssv2``: Something-Something JSON list of ``{"id", "template" | "label"}``; the class is
-  the template without brackets, the file ``{id}.webm`` (or ``.mp4``) under the root. A
-  ``labels.json`` / ``something-something-v2-labels.json`` next to it fixes class indices.
+  the template without brackets, the file ``{id}.webm`` (or ``.mp4``) under the root or its
+  ``20bn-something-something-v2/`` folder. A ``labels.json`` /
+  ``something-something-v2-labels.json`` next to it fixes class indices.
+
+Any line a reader does not understand is refused with its file and line number: a list
+mislabelled in silence trains a useless model for days.
 """
 
 from __future__ import annotations
@@ -22,14 +31,23 @@ import csv
 import json
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from optplan.errors import OptplanError
 
-FORMATS = ("ucf101", "kinetics", "csv", "ssv2")
+FORMATS = ("ucf101", "hmdb51", "kinetics", "csv", "ssv2")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mkv", ".mov")
 SSV2_LABEL_FILES = ("labels.json", "something-something-v2-labels.json")
+SSV2_VIDEO_FOLDER = "20bn-something-something-v2"
+HMDB_SPLIT_FILE = re.compile(r"^(?P<label>.+)_test_split(?P<split>[1-3])\.txt$")
+HMDB_VIDEO_FOLDER = "hmdb51_org"
+HMDB_FLAG = {"train": "1", "test": "2"}  # 0: the video is in neither half of that split
+# Folder names of a Kinetics split column value, as the public copies lay them out.
+KINETICS_SPLIT_FOLDERS = {"train": ("train", "videos_train"), "val": ("val", "videos_val"),
+                          "validate": ("val", "videos_val"), "test": ("test", "videos_test")}
+Subset = Literal["train", "test"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +67,10 @@ class Annotations(NamedTuple):
 
 def detect_format(path: Path, root: Path | None = None) -> str:
     """Guess the annotation format of ``path`` from its extension, first line and whether a
-    ``classInd.txt`` lies next to it (or in ``root``)."""
+    ``classInd.txt`` lies next to it (or in ``root``); HMDB51 split files (or their folder) by
+    their names."""
+    if HMDB_SPLIT_FILE.match(path.name) or (path.is_dir() and any(path.glob("*_test_split*.txt"))):
+        return "hmdb51"
     if path.suffix.lower() == ".json":
         return "ssv2"
     first = next((line for line in _lines(path)), "")
@@ -102,6 +123,8 @@ def _read_ucf(path: Path, root: Path, classes: list[str] | None) -> Annotations:
     records = []
     for n, line in enumerate(_lines(path), 1):
         parts = line.split()
+        if len(parts) > 2:
+            raise OptplanError(f"{path}:{n}: expected 'Class/video.avi [INDEX]', got {line!r}")
         rel = parts[0]
         if len(parts) > 1:
             index = int(parts[1]) - 1 if parts[1].isdigit() else -1
@@ -113,11 +136,15 @@ def _read_ucf(path: Path, root: Path, classes: list[str] | None) -> Annotations:
     return Annotations(records, classes)
 
 
-def kinetics_file(root: Path, label: str, youtube_id: str, start: float, end: float) -> Path:
-    """The file of a Kinetics row: the first existing of the usual layouts (by-label or flat,
-    common extensions); the canonical by-label ``.mp4`` if none exists (reported as missing)."""
+def kinetics_file(root: Path, label: str, youtube_id: str, start: float, end: float,
+                  split: str = "") -> Path:
+    """The file of a Kinetics row: the first existing of the usual layouts (the row's split
+    folder or the root; by-label or flat; common extensions); the canonical by-label ``.mp4``
+    under the split folder if none exists (reported as missing)."""
     stem = f"{youtube_id}_{int(float(start)):06d}_{int(float(end)):06d}"
-    folders = [root / label, root / label.replace(" ", "_"), root]
+    bases = [root / name for name in KINETICS_SPLIT_FOLDERS.get(split.strip().lower(), ())]
+    bases = [b for b in bases if b.is_dir()] + [root]
+    folders = [folder for base in bases for folder in (base / label, base / label.replace(" ", "_"), base)]
     candidates = [folder / (stem + ext) for folder in folders for ext in VIDEO_EXTENSIONS]
     return next((c for c in candidates if c.exists()), candidates[0])
 
@@ -128,30 +155,69 @@ def _read_kinetics(path: Path, root: Path, classes: list[str] | None) -> Annotat
     need = {"label", "youtube_id", "time_start", "time_end"}
     if not rows or not need <= set(rows[0]):
         raise OptplanError(f"Kinetics CSV {str(path)!r} needs the columns {sorted(need)}")
+    bad = next((n for n, r in enumerate(rows, 2) if None in r or None in r.values()), None)
+    if bad is not None:
+        raise OptplanError(f"{path}:{bad}: the row does not have the header's {len(rows[0])} columns")
     classes = classes or sorted({r["label"] for r in rows})
-    records = [VideoRecord(kinetics_file(root, r["label"], r["youtube_id"], r["time_start"], r["time_end"]),
+    records = [VideoRecord(kinetics_file(root, r["label"], r["youtube_id"], r["time_start"],
+                                         r["time_end"], r.get("split") or ""),
                            _class_index(r["label"], classes, f"{path}:{n + 2}"))
                for n, r in enumerate(rows)]
     return Annotations(records, classes)
 
 
+def _csv_row(path: Path, n: int, line: str) -> list[str]:
+    """``path,label`` or ``path label``; anything else (an MMAction2 rawframe list above all,
+    whose frame count would be read as a path part) is refused with its line."""
+    row = [c.strip() for c in line.split(",")] if "," in line else line.split()
+    if len(row) == 3 and row[1].isdigit() and row[2].lstrip("-").isdigit():
+        raise OptplanError(f"{path}:{n}: {line!r} looks like an MMAction2 rawframe list "
+                           "('frame_dir num_frames label'); optplan decodes video files: use the "
+                           "video list ('video.mp4 label') of the same split")
+    if len(row) != 2:
+        raise OptplanError(f"{path}:{n}: expected 'path,label' or 'path label', got {line!r}")
+    return row
+
+
 def _read_csv(path: Path, root: Path, classes: list[str] | None) -> Annotations:
-    rows = [line.split(",") if "," in line else line.rsplit(maxsplit=1) for line in _lines(path)]
-    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
-        rows = rows[1:]
-    if any(len(r) < 2 for r in rows):
-        raise OptplanError(f"list {str(path)!r} needs 'path,label' or 'path label' on every line")
-    labels = [r[1].strip() for r in rows]
+    rows = [_csv_row(path, n, line) for n, line in enumerate(_lines(path), 1)]
+    first = 1
+    if rows and [c.lower() for c in rows[0]] == ["path", "label"]:
+        rows, first = rows[1:], 2
+    labels = [r[1] for r in rows]
     numeric = all(label.lstrip("-").isdigit() for label in labels)
     if classes is None:
         classes = ([str(i) for i in range(max(map(int, labels)) + 1)] if numeric and labels
                    else sorted(set(labels)))
     records = []
-    for n, (row, label) in enumerate(zip(rows, labels), 1):
+    for n, (row, label) in enumerate(zip(rows, labels), first):
         index = int(label) if numeric else _class_index(label, classes, f"{path}:{n}")
         if not 0 <= index < len(classes):
             raise OptplanError(f"{path}:{n}: label {label} is outside 0..{len(classes) - 1}")
-        records.append(VideoRecord(root / row[0].strip(), index))
+        records.append(VideoRecord(root / row[0], index))
+    return Annotations(records, classes)
+
+
+def _read_hmdb51(path: Path, root: Path, classes: list[str] | None, *, subset: Subset,
+                 split: int) -> Annotations:
+    """HMDB51's split files: ``path`` is their folder (split ``split``) or one of them (its split)."""
+    match = HMDB_SPLIT_FILE.match(path.name)
+    folder, split = (path.parent, int(match["split"])) if match else (path, split)
+    files = sorted(folder.glob(f"*_test_split{split}.txt"))
+    if not files:
+        raise OptplanError(f"no HMDB51 split files '*_test_split{split}.txt' in {str(folder)!r}")
+    names = [HMDB_SPLIT_FILE.match(f.name)["label"] for f in files]
+    classes = classes or names
+    videos = root / HMDB_VIDEO_FOLDER if (root / HMDB_VIDEO_FOLDER).is_dir() else root
+    records = []
+    for file, name in zip(files, names):
+        for n, line in enumerate(_lines(file), 1):
+            parts = line.split()
+            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                raise OptplanError(f"{file}:{n}: expected 'video.avi 0|1|2' (unused, train, test), "
+                                   f"got {line!r}")
+            if parts[1] == HMDB_FLAG[subset]:
+                records.append(VideoRecord(videos / name / parts[0], _class_index(name, classes, f"{file}:{n}")))
     return Annotations(records, classes)
 
 
@@ -167,43 +233,65 @@ def _read_ssv2(path: Path, root: Path, classes: list[str] | None) -> Annotations
         raise OptplanError(f"Something-Something JSON {str(path)!r} cannot be read: {err}") from None
     if not isinstance(entries, list) or not all(isinstance(e, dict) and "id" in e for e in entries):
         raise OptplanError(f"{path}: expected a JSON list of objects with 'id' and 'template'/'label'")
+    names = [_ssv2_class(entry) for entry in entries]
+    if None in names:
+        n = names.index(None)
+        raise OptplanError(f"{path}: entry {n} (id {entries[n]['id']}) has no 'template' or 'label'; "
+                           "unlabelled test lists cannot be used for training or scoring")
     if classes is None:
         label_file = next((path.parent / n for n in SSV2_LABEL_FILES if (path.parent / n).is_file()), None)
         if label_file is not None:
             mapping = json.loads(label_file.read_text())
             classes = [name for name, _ in sorted(mapping.items(), key=lambda kv: int(kv[1]))]
         else:
-            classes = sorted({c for c in map(_ssv2_class, entries) if c})
+            classes = sorted(set(names))
+    videos = _ssv2_video_folder(path, root, [str(e["id"]) for e in entries])
     records = []
-    for n, entry in enumerate(entries):
-        name = _ssv2_class(entry)
-        if name is None:
-            raise OptplanError(f"{path}: entry {n} (id {entry['id']}) has no 'template' or 'label'; "
-                               "unlabelled test lists cannot be used for training or scoring")
-        stem = root / str(entry["id"])
+    for n, (entry, name) in enumerate(zip(entries, names)):
+        stem = videos / str(entry["id"])
         candidates = [stem.with_name(stem.name + ext) for ext in (".webm", ".mp4")]
         file = next((c for c in candidates if c.exists()), candidates[0])
         records.append(VideoRecord(file, _class_index(name, classes, f"{path}: entry {n}")))
     return Annotations(records, classes)
 
 
+def _ssv2_video_folder(path: Path, root: Path, ids: list[str]) -> Path:
+    """The folder holding the listed ``{id}.webm`` files: the root, or the video folder the
+    download unpacks to, inside the root or beside it; refused, naming them all, if none does."""
+    folders = [root, root / SSV2_VIDEO_FOLDER, root.parent / SSV2_VIDEO_FOLDER]
+    for folder in folders:
+        if any((folder / (i + ext)).exists() for i in ids for ext in (".webm", ".mp4")):
+            return folder
+    raise OptplanError(f"none of the {len(ids)} videos of {str(path)!r} ('<id>.webm') is in "
+                       f"{', '.join(repr(str(f)) for f in folders)}; point data.root at the folder "
+                       "that holds them or the one with the JSON files")
+
+
 READERS = {"ucf101": _read_ucf, "kinetics": _read_kinetics, "csv": _read_csv, "ssv2": _read_ssv2}
 
 
 def read_annotations(path: str | Path, root: str | Path, format: str = "auto",
-                     classes: list[str] | None = None) -> Annotations:
+                     classes: list[str] | None = None, *, subset: Subset = "train",
+                     split: int = 1) -> Annotations:
     """Read one annotation file; video paths are resolved against ``root``.
 
-    ``classes`` (from the training list) fixes the label indices so that a test list uses the
-    same ones; without it the classes come from the file (or its ``classInd.txt``).
+    ``classes`` (from the training list, or a label map) fixes the label indices so that a test
+    list uses the same ones; without it the classes come from the file (or its ``classInd.txt``).
+    ``subset`` and ``split`` pick the half and the split of an HMDB51 split folder, where train
+    and test videos share one set of files; other formats have one file per list.
     """
     path, root = Path(path), Path(root)
-    if not path.is_file():
+    if not path.exists():
         raise OptplanError(f"annotation file {str(path)!r} does not exist")
     fmt = detect_format(path, root) if format == "auto" else format
-    if fmt not in READERS:
+    if fmt not in FORMATS:
         raise OptplanError(f"annotation format {format!r} is unknown; use one of auto, {', '.join(FORMATS)}")
-    annotations = READERS[fmt](path, root, list(classes) if classes else None)
+    if path.is_dir() and fmt != "hmdb51":
+        raise OptplanError(f"annotation file {str(path)!r} is a folder; only HMDB51's split folder "
+                           "is read as a whole")
+    reader = partial(_read_hmdb51, subset=subset, split=split) if fmt == "hmdb51" else READERS[fmt]
+    annotations = reader(path, root, list(classes) if classes else None)
     if not annotations.records:
-        raise OptplanError(f"annotation file {str(path)!r} lists no videos")
+        raise OptplanError(f"annotation file {str(path)!r} lists no videos"
+                           + (f" for {subset} in split {split}" if fmt == "hmdb51" else ""))
     return annotations

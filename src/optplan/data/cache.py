@@ -5,12 +5,13 @@ that changes on disk gets a new name (so it is decoded again) and the stale entr
 path is removed. Entries are written to a temporary name and moved into place with
 ``os.replace``, so DataLoader workers that decode the same video at once never read a partial
 file. Reading is ``np.load(mmap_mode='r')``: a clip touches only the pages of its frames and the
-OS page cache is shared by all workers.
+OS page cache is shared by all workers. An entry found damaged is named and rebuilt.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from collections import OrderedDict
@@ -19,6 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from optplan.data.video import BadVideo, decode
+from optplan.errors import space_for
+
+log = logging.getLogger("optplan.data")
 
 
 def _digest(text: str) -> str:
@@ -60,16 +64,32 @@ class FrameCache:
             return self._open[entry]
         if not entry.exists():
             self._store(entry, decode(path, short_side=self.short_side))
-        frames = self._open[entry] = np.load(entry, mmap_mode="r")
+        frames = self._open[entry] = self._load(entry, path)
         if len(self._open) > self.keep_open:
             self._open.popitem(last=False)
         return frames
+
+    def _load(self, entry: Path, path: Path) -> np.ndarray:
+        """The memory map of ``entry``. A damaged entry (cut short by a full disk or a crash of
+        something else than us, or overwritten) is named in a warning, decoded again and
+        replaced, rather than failing every clip of the video without saying which file."""
+        try:
+            frames = np.load(entry, mmap_mode="r")
+            if frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[-1] == 3:
+                return frames
+            damage = f"it holds {frames.dtype} frames of shape {frames.shape}"
+        except (ValueError, OSError, EOFError) as err:
+            damage = f"{type(err).__name__}: {err}"
+        log.warning("frame cache entry %s of %s is damaged (%s); decoding the video again", entry, path, damage)
+        entry.unlink(missing_ok=True)
+        self._store(entry, decode(path, short_side=self.short_side))
+        return np.load(entry, mmap_mode="r")
 
     def _store(self, entry: Path, frames: np.ndarray) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         handle, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".npy")
         try:
-            with os.fdopen(handle, "wb") as out:
+            with space_for(entry), os.fdopen(handle, "wb") as out:
                 np.save(out, frames)
             os.replace(tmp, entry)
         except BaseException:

@@ -50,11 +50,14 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def probe_records(records: Iterable[VideoRecord], cache_dir: str | Path | None = None) -> list[Problem]:
+def probe_records(records: Iterable[VideoRecord], cache_dir: str | Path | None = None, *,
+                  frames: dict[str, int] | None = None) -> list[Problem]:
     """Probe every listed file (open it, decode its first frame) and return the problems.
 
     Results are kept in ``cache_dir/probe.json`` keyed by path, size and mtime, so a second
-    ``load_splits`` over unchanged files costs one ``stat`` per file.
+    ``load_splits`` over unchanged files costs one ``stat`` per file. ``frames``, if given,
+    receives the frame count each good file's container declares (0: it does not say; an
+    entry cached before counts were kept is left out).
     """
     store = Path(cache_dir) / PROBE_FILE if cache_dir is not None else None
     known: dict = {}
@@ -68,17 +71,18 @@ def probe_records(records: Iterable[VideoRecord], cache_dir: str | Path | None =
         signature, key = _signature(path), str(path.absolute())
         cached = known.get(key)
         if signature is not None and cached is not None and cached[0] == signature:
-            result = cached[1]
+            result, count = cached[1], (cached[2] if len(cached) > 2 else None)
         else:
             try:
-                probe(path)
-                result = None
+                result, count = None, probe(path).frames
             except BadVideo as err:
-                result = [err.kind, err.detail]
+                result, count = [err.kind, err.detail], None
             if signature is not None:
-                known[key], changed = [signature, result], True
+                known[key], changed = [signature, result, count], True
         if result is not None:
             problems.append(Problem(str(path), *result))
+        elif frames is not None and count is not None:
+            frames[str(path)] = count
     if store is not None and changed:
         _write_json(store, known)
     return problems

@@ -1,39 +1,5 @@
-"""The ``data`` section: where the videos are, how annotations are read, how clips are made."""
+"""The ``data`` section's public path; the class lives in :mod:`optplan.defaults` with every key."""
 
-from __future__ import annotations
+from optplan.defaults import DataConfig
 
-from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class DataConfig(BaseModel):
-    """Videos and annotations. Defaults point at the built-in dataset (``optplan data synth``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    root: Path = Field(Path("data/synth"), description="Directory the annotation paths are relative to.")
-    format: Literal["auto", "ucf101", "kinetics", "csv", "ssv2"] = Field(
-        "auto", description="Annotation format; 'auto' detects it from the files in root.")
-    train_list: Path | None = Field(None, description="Training annotation file (None: found in root).")
-    val_list: Path | None = Field(
-        None, description="Validation list. None: hold out val_fraction of the training list.")
-    test_list: Path | None = Field(None, description="Test list used only for final evaluation.")
-    val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of training videos held out.")
-    crop_size: int = Field(56, ge=8, description="Training/test crop side in pixels.")
-    short_side: int = Field(64, ge=8, description="Test-time resize of the shorter side in pixels.")
-    scale: tuple[float, float] = Field((0.5, 1.0), description="Random-resized-crop area range.")
-    flip: bool = Field(False, description="Horizontal flip in training (off when labels depend on direction).")
-    mean: tuple[float, float, float] = Field((0.45, 0.45, 0.45), description="Normalisation mean (RGB, 0..1).")
-    std: tuple[float, float, float] = Field((0.225, 0.225, 0.225), description="Normalisation std (RGB).")
-    num_workers: int = Field(1, ge=0, description="DataLoader worker processes (0: main process).")
-    cache: bool = Field(True, description="Keep decoded uint8 frames in a memory-mapped cache.")
-    cache_dir: Path | None = Field(None, description="Cache location (None: ROOT/.cache).")
-    decode_short_side: int | None = Field(
-        None, ge=8, description="Resize frames to this shorter side while decoding, before the cache "
-                                "(e.g. 128 for Kinetics); None keeps the stored size.")
-    max_bad_fraction: float = Field(
-        0.1, ge=0.0, le=1.0, description="Refuse to train when more than this share of files is bad.")
-    test_clips: int = Field(10, ge=1, description="Clips per video in the multi-view test.")
-    test_crops: int = Field(3, ge=1, le=3, description="Spatial crops per clip in the multi-view test.")
+__all__ = ["DataConfig"]

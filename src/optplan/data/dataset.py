@@ -157,10 +157,20 @@ class ClipSampler(Sampler[ClipKey]):
         return iter([ClipKey(int(i), clip, epoch) for i in order])
 
 
+def loader_generator(seed: int) -> torch.Generator:
+    """A DataLoader's own generator. Without one, the loader draws its workers' base seed from
+    the global torch RNG when first iterated, which shifts the dropout stream of that epoch
+    only: a persistent loader made in epoch 1 and one made after a resume in epoch 2 would
+    train differently. Clip order and augmentation do not depend on it (they are seeded by
+    (seed, epoch, index) in :class:`ClipSampler` and the dataset)."""
+    return torch.Generator().manual_seed(seed)
+
+
 def make_loader(dataset: VideoDataset, *, batch_size: int, shuffle: bool, num_workers: int,
                 seed: int = 0, pin_memory: bool = False, drop_last: bool = False) -> DataLoader:
     """A DataLoader over ``dataset`` whose workers persist across epochs; the order is fixed by
-    ``seed`` and ``dataset.epoch``. Batches: (N, C, T, H, W) (test: (N, V, C, T, H, W)), labels (N,)."""
+    ``seed`` and ``dataset.epoch``, and the global torch RNG is never touched (see
+    :func:`loader_generator`). Batches: (N, C, T, H, W) (test: (N, V, C, T, H, W)), labels (N,)."""
     return DataLoader(dataset, batch_size=batch_size, sampler=ClipSampler(dataset, shuffle=shuffle, seed=seed),
                       num_workers=num_workers, persistent_workers=num_workers > 0,
-                      pin_memory=pin_memory, drop_last=drop_last)
+                      pin_memory=pin_memory, drop_last=drop_last, generator=loader_generator(seed))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -16,14 +18,22 @@ from optplan.errors import OptplanError
 
 log = logging.getLogger("optplan.data")
 
-# (train, test) file names looked for in the root, in order: what `optplan data synth` writes
-# first, then the names the public datasets ship with.
+# (folder, train list, test list) looked for from the root, in order: what `optplan data synth`
+# writes first, then where the public datasets ship their lists (UCF101's ucfTrainTestlist/ and
+# HMDB51's split folder unpack beside the video folder, Kinetics copies keep annotations/ next
+# to train/ and val/). "{split}" is data.split; "." is the folder itself (HMDB51: one folder
+# holds the train and the test half).
 DEFAULT_LISTS = (
-    ("trainlist01.txt", "testlist01.txt"),
-    ("train.csv", "test.csv"),
-    ("train.csv", "validate.csv"),
-    ("train.json", "validation.json"),
-    ("something-something-v2-train.json", "something-something-v2-validation.json"),
+    (".", "trainlist0{split}.txt", "testlist0{split}.txt"),
+    ("ucfTrainTestlist", "trainlist0{split}.txt", "testlist0{split}.txt"),
+    ("../ucfTrainTestlist", "trainlist0{split}.txt", "testlist0{split}.txt"),
+    ("testTrainMulti_7030_splits", ".", "."),
+    ("../testTrainMulti_7030_splits", ".", "."),
+    (".", "train.csv", "test.csv"),
+    (".", "train.csv", "validate.csv"),
+    ("annotations", "train.csv", "val.csv"),
+    (".", "train.json", "validation.json"),
+    (".", "something-something-v2-train.json", "something-something-v2-validation.json"),
 )
 
 
@@ -36,28 +46,61 @@ class Splits:
     test: list[VideoRecord]
     classes: list[str]
     bad: list[Problem] = field(default_factory=list)
+    frames: dict[str, int] = field(default_factory=dict)
+    """Declared frame count per usable file (0: unknown), as the probe found it."""
+
+    def longest(self) -> int | None:
+        """Frames of the longest usable video, or None when some container does not say."""
+        counts = [self.frames.get(str(r.path), 0) for r in self.train + self.val + self.test]
+        return max(counts) if counts and all(counts) else None
 
 
-def find_lists(root: str | Path) -> tuple[Path, Path | None]:
+class Lists(NamedTuple):
+    """What a dataset's annotation files say, before the validation hold-out and the probe."""
+
+    train: Annotations
+    val: Annotations | None
+    test: Annotations | None
+
+
+def find_lists(root: str | Path, split: int = 1) -> tuple[Path, Path | None]:
     """The (train, test) annotation files of a dataset root (test may be None)."""
     root = Path(root)
-    for train, test in DEFAULT_LISTS:
-        if (root / train).is_file():
-            return root / train, (root / test if (root / test).is_file() else None)
-    names = ", ".join(sorted({n for pair in DEFAULT_LISTS for n in pair}))
-    raise OptplanError(f"no annotation file found in {str(root)!r} (looked for {names}); set "
+    for folder, train, test in DEFAULT_LISTS:
+        base = root.absolute().parent / folder[3:] if folder.startswith("../") else root / folder
+        train_path, test_path = (base / name.format(split=split) for name in (train, test))
+        if train_path.is_file() or (train == "." and train_path.is_dir()):
+            return train_path, (test_path if test_path.exists() else None)
+    names = ", ".join(sorted({str(Path(f, n.format(split=split))) for f, *pair in DEFAULT_LISTS for n in pair}))
+    raise OptplanError(f"no annotation file found from {str(root)!r} (looked for {names}); set "
                        "data.train_list, or create the built-in dataset with 'optplan data synth DIR'")
 
 
-def read_dataset(root: str | Path, train_list: Path | None = None, test_list: Path | None = None,
-                 format: str = "auto") -> tuple[Annotations, Annotations | None]:
-    """Read the training list and the test list (with the training list's classes)."""
+def read_class_names(path: Path) -> list[str]:
+    """A label map: one class name per line, line 1 = label 0 (MMAction2's label_map files)."""
+    try:
+        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except OSError as err:
+        raise OptplanError(f"data.class_names {str(path)!r} cannot be read: {err.strerror}") from None
+    if len(set(names)) != len(names):
+        raise OptplanError(f"data.class_names {str(path)!r} names a class twice")
+    return names
+
+
+def read_lists(cfg: DataConfig) -> Lists:
+    """Read the configured (or found) training, validation and test lists, the latter two
+    with the training list's classes."""
+    root = Path(cfg.root)
+    train_list, test_list = cfg.train_list, cfg.test_list
     if train_list is None:
-        train_list, found_test = find_lists(root)
+        train_list, found_test = find_lists(root, cfg.split)
         test_list = test_list or found_test
-    train = read_annotations(train_list, root, format)
-    test = read_annotations(test_list, root, format, classes=train.classes) if test_list else None
-    return train, test
+    names = read_class_names(Path(cfg.class_names)) if cfg.class_names is not None else None
+    read = partial(read_annotations, root=root, format=cfg.format, split=cfg.split)
+    train = read(train_list, classes=names)
+    val, test = (read(path, classes=train.classes, subset="test") if path is not None else None
+                 for path in (cfg.val_list, test_list))
+    return Lists(train, val, test)
 
 
 def hold_out(records: list[VideoRecord], fraction: float, seed: int) -> tuple[list[VideoRecord], list[VideoRecord]]:
@@ -80,10 +123,15 @@ def _without(records: list[VideoRecord], paths: set[str]) -> list[VideoRecord]:
     return [r for r in records if str(r.path) not in paths]
 
 
+def cache_path(cfg: DataConfig) -> Path:
+    """Where decoded frames and probe results live (``data.cache_dir``, else ``ROOT/.cache``)."""
+    return Path(cfg.cache_dir) if cfg.cache_dir is not None else Path(cfg.root) / ".cache"
+
+
 def cache_dir(cfg: DataConfig) -> Path:
-    """Where decoded frames and probe results live, created if needed; refuses a directory
-    that cannot be written (a read-only dataset root) with the setting that fixes it."""
-    path = Path(cfg.cache_dir) if cfg.cache_dir is not None else Path(cfg.root) / ".cache"
+    """:func:`cache_path`, created if needed; refuses a directory that cannot be written (a
+    read-only dataset root) with the setting that fixes it."""
+    path = cache_path(cfg)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -105,16 +153,15 @@ def load_splits(cfg: DataConfig, seed: int = 0) -> Splits:
     if not root.is_dir():
         raise OptplanError(f"data.root {str(root)!r} is not a directory; create the built-in "
                            f"dataset with 'optplan data synth {root}' or point data.root at yours")
-    train, test = read_dataset(root, cfg.train_list, cfg.test_list, cfg.format)
-    if cfg.val_list is not None:
-        val = read_annotations(cfg.val_list, root, cfg.format, classes=train.classes).records
-        train_records = train.records
+    train, val_list, test = read_lists(cfg)
+    if val_list is not None:
+        train_records, val = train.records, val_list.records
     else:
         train_records, val = hold_out(train.records, cfg.val_fraction, seed)
     splits = Splits(train_records, val, test.records if test else [], train.classes)
 
     listed = splits.train + splits.val + splits.test
-    problems = probe_records(listed, cache_dir(cfg))
+    problems = probe_records(listed, cache_dir(cfg), frames=splits.frames)
     bad_paths = {p.path for p in problems}
     share = len(problems) / max(1, len({str(r.path) for r in listed}))
     for problem in problems:

@@ -5,17 +5,18 @@
 In training a dual-head model returns ``(temporal_logits, spatial_logits)``, and
 :func:`classification_loss` sums their cross-entropies; in eval mode it returns their mean.
 
-Names are imported on first use (PEP 562): ``optplan.config`` imports ``optplan.models.config``,
-and the command line must not pay for torch just to print ``--help``.
+Each family module registers its models when imported (``@register_model``); this package
+imports every family, as timm's ``models/__init__`` does, so the registry itself imports none.
 """
 
 from __future__ import annotations
 
-from optplan._lazy import lazy_exports
+from optplan.models import p3d, resnet3d  # noqa: F401  (the families register themselves)
+from optplan.models.heads import ClassifierHead, VideoNet, classification_loss
+from optplan.models.layers import FROZEN_BN_MODES, set_frozen_bn
+from optplan.models.registry import (ModelInfo, config_overrides, create_model, create_model_from_config,
+                                     list_models, model_info, register_model)
 
-__all__, __getattr__, __dir__ = lazy_exports(__name__, {
-    "heads": ["ClassifierHead", "VideoNet", "classification_loss"],
-    "layers": ["BatchNorm3d", "set_frozen_bn"],
-    "registry": ["ModelInfo", "create_model", "create_model_from_config", "list_models",
-                 "model_info", "register_model"],
-})
+__all__ = ["ClassifierHead", "ModelInfo", "VideoNet", "classification_loss",
+           "config_overrides", "create_model", "create_model_from_config", "list_models", "model_info",
+           "register_model", "set_frozen_bn", "FROZEN_BN_MODES"]

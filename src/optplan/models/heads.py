@@ -41,12 +41,14 @@ class VideoNet(nn.Module):
     """Interface of every backbone: ``forward_features`` (feature maps) then ``forward_head``.
 
     Subclasses set ``heads`` (one :class:`ClassifierHead`, or two for a dual head: temporal then
-    spatial), ``min_clip_length`` (frames) and implement ``_features``; ``name`` is set by
-    :func:`optplan.models.create_model`.
+    spatial), ``min_clip_length`` (frames), ``stem_modules`` (names of the children before the
+    first residual stage, whose BatchNorm frozen-BN mode ``stats`` leaves training) and implement
+    ``_features``; ``name`` is set by :func:`optplan.models.create_model`.
     """
 
     heads: nn.ModuleList
     min_clip_length: int = 1
+    stem_modules: tuple[str, ...] = ()
     name: str = "model"
 
     @property

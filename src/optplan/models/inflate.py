@@ -5,9 +5,10 @@ Mapping, by torchvision's 2D key names: the 7x7 stem kernel goes into the middle
 of the ``kt x 7 x 7`` stem (zeros elsewhere); every 1x1 and 3x3 conv goes into its 1x1x1 /
 1x3x3 twin; BatchNorm parameters and statistics copy as they are; the 2D res5 (``layer4``) fills
 both res5 copies of a dual head. What has no 2D twin keeps its initialisation: temporal 3x1x1
-convs (identity in A, zero in B and C), global-context FCs (zero output) and the classifiers
-(2D ``fc.*`` keys are ignored: video classes differ). With those, the inflated network computes
-on a clip of identical frames exactly what the 2D network computes on one frame.
+convs (identity in A, zero in B and C), global-context FCs (a zero last weight, so a constant
+output: the last FC's random bias, as in the reference) and the classifiers (2D ``fc.*`` keys are
+ignored: video classes differ). With those, the inflated network computes on a clip of identical
+frames what the 2D network computes on one frame, plus those per-channel global-context biases.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from optplan.errors import OptplanError
+from optplan.models.weights import read_state_dict, strip_prefixes
 
 IGNORED_2D_PREFIXES = ("fc.",)
 
@@ -30,24 +32,6 @@ def twin_2d_key(key: str) -> str | None:
     return key.replace("layer4_spatial.", "layer4.", 1)
 
 
-def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state dict with ``weights_only=True``; unwraps ``{"state_dict": ...}`` /
-    ``{"model": ...}`` checkpoints and a DataParallel ``module.`` prefix."""
-    path = Path(path)
-    if not path.is_file():
-        raise OptplanError(f"model.pretrained_2d: no file {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle, zip or unsafe-type errors all mean "not a plain state dict"
-        raise OptplanError(f"model.pretrained_2d: {path} is not a loadable state dict ({err})") from err
-    for wrapper in ("state_dict", "model"):
-        if isinstance(state, Mapping) and isinstance(state.get(wrapper), Mapping):
-            state = state[wrapper]
-    if not isinstance(state, Mapping):
-        raise OptplanError(f"model.pretrained_2d: {path} holds a {type(state).__name__}, not a state dict")
-    return {k.removeprefix("module."): v for k, v in state.items()}
-
-
 def inflate_state_dict(model: nn.Module, state_2d: Mapping[str, torch.Tensor],
                        source: str = "2D state dict") -> dict[str, torch.Tensor]:
     """The 3D state dict of ``model`` with every 2D-twinned tensor replaced from ``state_2d``.
@@ -55,10 +39,9 @@ def inflate_state_dict(model: nn.Module, state_2d: Mapping[str, torch.Tensor],
     Raises OptplanError naming the first key that is missing, has the wrong shape, or is left
     over in the 2D file (a different depth or width), so a wrong file is never half-loaded.
     """
-    from optplan.models.p3d import P3DResNet
-
     name = getattr(model, "name", type(model).__name__)
-    if not isinstance(model, P3DResNet):
+    # A class flag, not isinstance(P3DResNet): the registry imports this module, and p3d the registry.
+    if not getattr(model, "inflatable_2d", False):
         raise OptplanError(f"{name} cannot be initialised from a 2D ResNet (only P3D / DG-P3D models)")
     target = model.state_dict()
     out, used = {}, set()
@@ -102,6 +85,8 @@ def _inflate(value: torch.Tensor, shape: torch.Size) -> torch.Tensor | None:
 
 def inflate_from_2d(model: nn.Module, path: str | Path) -> nn.Module:
     """Initialise ``model`` in place from the 2D ResNet state-dict file at ``path``; returns it."""
-    state = inflate_state_dict(model, load_state_dict_file(path), source=f"model.pretrained_2d {path}")
+    state_2d, _ = read_state_dict(path, "model.pretrained_2d")
+    state_2d = {strip_prefixes(k, {}): v for k, v in state_2d.items()}  # no 2D ResNet name has one
+    state = inflate_state_dict(model, state_2d, source=f"model.pretrained_2d {path}")
     model.load_state_dict(state)
     return model

@@ -4,13 +4,15 @@ A public model is a small function decorated with :func:`register_model`, which 
 default input and classes; the function only picks an architecture (depths, widths, options)
 and calls :func:`build`, the one shared builder. ``create_model(name, num_classes=..., **overrides)``
 is the single entry point; overrides are checked against the architecture's arguments so a typo
-in ``model.kwargs`` is refused by name.
+in ``model.kwargs`` is refused by name. As timm's ``_registry.py``, this module imports no model
+family: each family registers itself when imported, and ``optplan.models`` imports them all.
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -20,7 +22,9 @@ from torch import nn
 from optplan.errors import OptplanError
 
 if TYPE_CHECKING:
-    from optplan.models.config import ModelConfig
+    from optplan.defaults import ModelConfig
+
+log = logging.getLogger("optplan.models")
 
 
 @dataclass(frozen=True)
@@ -73,22 +77,14 @@ def build(cls: type[nn.Module], arch: dict[str, Any], overrides: dict[str, Any])
     return cls(**{**arch, **overrides})
 
 
-def _registered() -> dict[str, tuple[ModelInfo, Callable[..., nn.Module]]]:
-    """The registry, after the built-in families have registered themselves (imported once)."""
-    import optplan.models.p3d  # noqa: F401
-    import optplan.models.resnet3d  # noqa: F401
-
-    return _REGISTRY
-
-
 def list_models(pattern: str | None = None) -> list[str]:
     """Registered names (sorted), optionally only those containing ``pattern``."""
-    return sorted(n for n in _registered() if pattern is None or pattern in n)
+    return sorted(n for n in _REGISTRY if pattern is None or pattern in n)
 
 
 def model_info(name: str) -> ModelInfo:
     """The default config of ``name``; unknown names raise OptplanError with close matches."""
-    if name not in _registered():
+    if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise OptplanError(f"unknown model {name!r}{hint}; `optplan models` lists the "
@@ -96,13 +92,15 @@ def model_info(name: str) -> ModelInfo:
     return _REGISTRY[name][0]
 
 
-def create_model(name: str, num_classes: int | None = None, *, pretrained_2d: str | Path | None = None,
-                 **overrides: Any) -> nn.Module:
+def create_model(name: str, num_classes: int | None = None, *, pretrained: str | Path | None = None,
+                 pretrained_2d: str | Path | None = None, **overrides: Any) -> nn.Module:
     """Build a registered model.
 
     Args:
         name: registered name (``list_models()``).
         num_classes: classifier outputs (default: the model's default config).
+        pretrained: a local video weights file to fine-tune from (any container
+            :mod:`optplan.models.weights` reads); a classifier of another class count is re-created.
         pretrained_2d: a local 2D ResNet state-dict file to inflate from (nothing downloads).
         **overrides: architecture arguments (e.g. ``dropout=0.2``, ``depths=(2, 2, 2, 2)``).
 
@@ -118,11 +116,21 @@ def create_model(name: str, num_classes: int | None = None, *, pretrained_2d: st
         from optplan.models.inflate import inflate_from_2d
 
         inflate_from_2d(model, pretrained_2d)
+    if pretrained is not None:
+        from optplan.models.weights import load_weights
+
+        log.info(load_weights(model, pretrained, "model.pretrained", fine_tune=True).describe(pretrained))
     return model
 
 
-def create_model_from_config(cfg: "ModelConfig", num_classes: int) -> nn.Module:
-    """Build the model a config's ``model`` section describes (name, dropout, kwargs,
-    pretrained_2d); ``cfg.kwargs`` wins over ``cfg.dropout`` when both set dropout."""
-    overrides = {"dropout": cfg.dropout, **cfg.kwargs}
-    return create_model(cfg.name, num_classes, pretrained_2d=cfg.pretrained_2d, **overrides)
+def config_overrides(cfg: "ModelConfig") -> dict[str, Any]:
+    """The builder arguments a ``model`` section sets: ``cfg.kwargs`` wins over ``cfg.dropout``
+    when both set dropout."""
+    return {"dropout": cfg.dropout, **cfg.kwargs}
+
+
+def create_model_from_config(cfg: "ModelConfig", num_classes: int, *, pretrained: bool = True) -> nn.Module:
+    """Build the model a config's ``model`` section describes (name, overrides, pretrained_2d, and
+    with ``pretrained`` the ``model.pretrained`` weights when set)."""
+    return create_model(cfg.name, num_classes, pretrained=cfg.pretrained if pretrained else None,
+                        pretrained_2d=cfg.pretrained_2d, **config_overrides(cfg))

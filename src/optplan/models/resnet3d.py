@@ -79,6 +79,8 @@ class ResNet3d(VideoNet):
         dropout: dropout before the classifier.
     """
 
+    stem_modules = ("stem",)
+
     def __init__(self, num_classes: int = 400, kind: ConvKind = "r3d", depths: Sequence[int] = (2, 2, 2, 2),
                  width: int = 64, dropout: float = 0.5):
         super().__init__()

@@ -8,8 +8,8 @@ and :class:`PlanResult`; stores and executors are swappable parts::
     result = Planner(graph, SimulatedTrainer(), patience=10).run()
     result.schedule  # {"stages": [{"state": {...}, "epochs": 12}, ...]}
 
-Names are imported on first use (PEP 562), so ``optplan.config``, which needs only
-``optplan.plan.config``, does not load the planner with numpy and scipy behind it.
+Names are imported on first use (PEP 562), so a light import (``optplan.plan.PlanConfig``,
+the command line's ``--help``) does not load the planner with numpy and scipy behind it.
 """
 
 from __future__ import annotations
@@ -21,16 +21,17 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "edge": ["EdgeJob", "EdgeOutcome", "run_edge"],
     "executors": ["EXECUTORS", "Executor", "InProcessExecutor", "ProcessExecutor", "RayExecutor",
                   "make_executor"],
-    "graph": ["Edge", "StateGraph"],
+    "graph": ["Edge", "StateGraph", "grid_graph"],
     "objective": ["Objective"],
     "planner": ["Planner"],
     "progress": ["Progress", "TqdmProgress"],
-    "protocol": ["Checkpoint", "EdgeRun", "EdgeTrainer", "ResumableEdgeRun", "ResumableEdgeTrainer"],
+    "protocol": ["Checkpoint", "CheckingEdgeTrainer", "EdgeRun", "EdgeTrainer", "ResumableEdgeRun",
+                 "ResumableEdgeTrainer"],
     "racing": ["Racing"],
     "records": ["Candidate", "EdgeRecord", "NodeRecord"],
     "result": ["ParetoPoint", "PlanResult", "Stage", "pareto_front"],
     "runner": ["run_plan"],
     "simulate": ["SimulatedTrainer"],
-    "space": ["grid_graph", "paper_graph"],
+    "space": ["Space", "grid_space", "paper_space"],
     "store": ["InMemoryStore", "PlanStore", "SQLiteStore"],
 })

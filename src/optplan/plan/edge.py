@@ -14,11 +14,12 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
+from optplan.errors import DiskFull
 from optplan.knee import Knee, KneeRule
-from optplan.plan.protocol import Checkpoint, EdgeRun, EdgeTrainer
+from optplan.protocol import Checkpoint, EdgeRun, EdgeTrainer
 from optplan.plan.racing import Racing
 from optplan.plan.records import DIVERGED, DONE, FAILED
-from optplan.train.state import State
+from optplan.state import State
 
 EpochCallback = Callable[[list[float], "Checkpoint | None"], None]
 """Called after every epoch with the curve so far and the run's snapshot (None if it has none)."""
@@ -82,9 +83,11 @@ def run_edge(trainer: EdgeTrainer, job: EdgeJob, on_epoch: EpochCallback | None 
         while knee is None:
             scores.append(float(run.train_epoch()))
             knee = _decide(scores, job)
-            if on_epoch is not None:
-                on_epoch(scores, run.snapshot() if snapshots and knee is None else None)
+            if on_epoch is not None:  # the knee epoch too: a kill before keep() ends resumes there
+                on_epoch(scores, run.snapshot() if snapshots else None)
         checkpoint = run.keep(knee.epoch)
+    except DiskFull:  # not the edge's fault: the plan stops and resumes once space is freed
+        raise
     except Exception as err:  # a training error: reported to the driver, which may retry
         detail = traceback.format_exc(limit=-3)
         return EdgeOutcome(job.id, scores, None, None, time.perf_counter() - start,

@@ -10,14 +10,17 @@ epochs through a queue that :meth:`Executor.wait` empties.
 from __future__ import annotations
 
 import itertools
+import os
 import queue
+import signal
+import sys
 from abc import ABC, abstractmethod
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any, Iterable
 
 from optplan.errors import OptplanError
 from optplan.plan.edge import EdgeJob, EdgeOutcome, EpochCallback, run_edge
-from optplan.plan.protocol import Checkpoint, EdgeTrainer
+from optplan.protocol import Checkpoint, EdgeTrainer
 
 EXECUTORS = ("inprocess", "process", "ray")
 
@@ -114,11 +117,27 @@ def _run_and_report(trainer: EdgeTrainer, job: EdgeJob, events: Any, token: int)
     return run_edge(trainer, job, report if events is not None else None)
 
 
+_PR_SET_PDEATHSIG = 1  # prctl option from <linux/prctl.h>
+
+
+def _die_with(parent: int) -> None:
+    """Worker initialiser: be killed when the driver dies (Linux ``PR_SET_PDEATHSIG``), so that
+    a killed plan leaves no orphans training on and holding the run directory's lock. Exits at
+    once if the driver died before the request was made."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 class ProcessExecutor(_ReportingExecutor):
     """A local ``ProcessPoolExecutor`` with the 'spawn' start method (safe with torch threads).
 
     Epochs travel through a ``multiprocessing`` manager queue. The trainer is pickled with
-    every job, so it should be small (a config, not a model).
+    every job, so it should be small (a config, not a model). Workers and the manager die
+    with the driver, however it ends (on Linux).
     """
 
     name = "process"
@@ -126,11 +145,14 @@ class ProcessExecutor(_ReportingExecutor):
     def __init__(self, workers: int = 2, poll_seconds: float = 0.5) -> None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing.managers import SyncManager
 
         super().__init__(workers, poll_seconds)
         context = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(workers, mp_context=context)
-        self._manager = context.Manager()
+        self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with,
+                                         initargs=(os.getpid(),))
+        self._manager = SyncManager(ctx=context)
+        self._manager.start(_die_with, (os.getpid(),))
         self._events = self._manager.Queue()
 
     def _start(self, trainer: EdgeTrainer, job: EdgeJob, events: Any, token: int) -> Future:

@@ -1,7 +1,7 @@
 """The state graph: training states as nodes of a DAG whose edges are the allowed moves.
 
 Three kinds of node: the *start* (the initial model, no state), *states* (train in this
-:class:`~optplan.train.State` until the knee) and *choices* (no training: keep the best of the
+:class:`~optplan.state.State` until the knee) and *choices* (no training: keep the best of the
 incoming models, e.g. the better of the consecutive and the uniform subgraph's final state).
 A graph is checked when built: unknown names, cycles, a final node the start cannot reach,
 states off every start-to-final path (unless ``prune`` drops them) and states the trainer
@@ -11,26 +11,14 @@ cannot run are refused with an :class:`~optplan.errors.OptplanError` that names 
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from optplan.errors import OptplanError
-from optplan.train.state import State
+from optplan.plan.space import Edge, Space, grid_space, paper_space, space_from_config
+from optplan.state import State
 
 Validator = Callable[[State], "str | None"]
 """Says why a trainer cannot run a state (e.g. a clip shorter than the model's minimum), or None."""
-
-
-@dataclass(frozen=True, order=True)
-class Edge:
-    """An allowed move ``source -> target`` (node names)."""
-
-    source: str
-    target: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.source}->{self.target}"
 
 
 class StateGraph:
@@ -87,21 +75,24 @@ class StateGraph:
 
         Node (i, j) trains clip ``clip_lengths[i]`` at ``base_lrs[i] * lr_multipliers[j]`` with
         ``batch_sizes[i]`` x ``accumulation[i]`` and ``frame_steps[i]``; ``sampling='both'`` adds a uniform-sampling
-        copy and a choice node ``final``. See :func:`optplan.plan.space.paper_graph`.
+        copy and a choice node ``final``. See :func:`optplan.plan.space.paper_space`.
         """
-        from optplan.plan.space import paper_graph
-
-        return paper_graph(name, clip_lengths=clip_lengths, base_lrs=base_lrs,
-                           lr_multipliers=lr_multipliers, batch_sizes=batch_sizes,
-                           accumulation=accumulation, frame_steps=frame_steps, sampling=sampling,
-                           frozen_bn_longest=frozen_bn_longest, validator=validator)
+        return cls.from_space(paper_space(name, clip_lengths=clip_lengths, base_lrs=base_lrs,
+                                          lr_multipliers=lr_multipliers, batch_sizes=batch_sizes,
+                                          accumulation=accumulation, frame_steps=frame_steps,
+                                          sampling=sampling, frozen_bn_longest=frozen_bn_longest),
+                              validator)
 
     @classmethod
     def from_config(cls, cfg: Any, validator: Validator | None = None) -> "StateGraph":
-        """Build the graph a :class:`~optplan.plan.config.PlanConfig` describes."""
-        from optplan.plan.space import graph_from_config
+        """Build the graph a :class:`~optplan.defaults.PlanConfig` describes."""
+        return cls.from_space(space_from_config(cfg), validator)
 
-        return graph_from_config(cfg, validator=validator)
+    @classmethod
+    def from_space(cls, space: Space, validator: Validator | None = None) -> "StateGraph":
+        """Check a builder's :class:`~optplan.plan.space.Space` into a graph."""
+        return cls(space.states, space.edges, start=space.start, final=space.final,
+                   choices=space.choices, validator=validator, prune=space.prune)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description (stored with every run; :meth:`from_dict` inverts it)."""
@@ -247,3 +238,9 @@ def closure(root: str, step: Callable[[str], list[str]]) -> set[str]:
                 seen.add(nxt)
                 todo.append(nxt)
     return seen
+
+
+def grid_graph(axes: dict[str, list[Any]], *, validator: Validator | None = None,
+               **options: Any) -> StateGraph:
+    """The checked graph of :func:`optplan.plan.space.grid_space` (``options``: its keywords)."""
+    return StateGraph.from_space(grid_space(axes, **options), validator)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Literal
 
-from optplan.plan.config import objective_problem
+from optplan.defaults import objective_problem
 from optplan.plan.records import Candidate
 from optplan.plan.result import pareto_front
 

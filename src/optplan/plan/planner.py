@@ -8,7 +8,8 @@ Backtracking from the final node gives the path. With racing (:mod:`optplan.plan
 edge stops as soon as it cannot beat a finished competitor into the same node.
 Edges run as soon as their source is decided, on any :mod:`executor <optplan.plan.executors>`;
 every epoch, edge and decision goes to the :mod:`store <optplan.plan.store>`, so a plan run
-again on the same store trains only what is missing and ends with the identical result.
+again on the same store trains only what is missing (failed edges and edges whose model was
+lost included) and ends with the identical result.
 """
 
 from __future__ import annotations
@@ -20,18 +21,18 @@ from concurrent.futures import Future
 from operator import attrgetter
 from typing import Any
 
-from optplan.errors import OptplanError
+from optplan.defaults import objective_problem
+from optplan.errors import DiskFull, OptplanError
 from optplan.knee import Knee, KneeRule
-from optplan.plan.config import objective_problem
 from optplan.plan.edge import EdgeJob, EdgeOutcome, EpochCallback
 from optplan.plan.executors import Executor, InProcessExecutor
 from optplan.plan.graph import Edge, StateGraph
 from optplan.plan.objective import Objective
 from optplan.plan.progress import Progress, TqdmProgress
-from optplan.plan.protocol import Checkpoint, EdgeTrainer
+from optplan.protocol import Checkpoint, EdgeTrainer
 from optplan.plan.racing import Racing
-from optplan.plan.records import (DONE, FAILED, RUNNING, SKIPPED, Candidate, EdgeRecord, NodeRecord,
-                                  edge_id)
+from optplan.plan.records import (DONE, FAILED, RUNNING, SKIPPED, USABLE, Candidate, EdgeRecord,
+                                  NodeRecord, edge_id)
 from optplan.plan.result import ParetoPoint, PlanResult, Stage, pareto_front
 from optplan.plan.store import InMemoryStore, PlanStore
 
@@ -175,8 +176,10 @@ class Planner:
         (recorded earlier, source skipped, or a choice node, which trains nothing)."""
         rid = edge_id(edge.source, edge.target, slot)
         stored = self._stored.pop(rid, None) if attempt == 1 else self.store.get_edge(rid)
-        if stored is not None and stored.finished:
+        if stored is not None and self._reusable(stored):
             return self._finish(stored, save=False)
+        if stored is not None and stored.finished:  # failed, skipped, or its model is gone: anew
+            stored = None
         source = self._nodes[edge.source]
         if source.skipped:
             return self._finish(EdgeRecord(edge.source, edge.target, slot, SKIPPED, seconds=0.0,
@@ -193,6 +196,16 @@ class Planner:
         on_epoch = self._epoch_recorder(edge, slot, attempt) if executor.live else None
         self._inflight[executor.submit(self.trainer, job, on_epoch)] = (edge, slot, attempt)
 
+    def _reusable(self, record: EdgeRecord) -> bool:
+        """Whether an earlier session's finished run stands: it ended usable and the trainer
+        (if it can tell, see :class:`~optplan.protocol.CheckingEdgeTrainer`) still has its
+        model. A failed run is tried again; a run whose model was lost is trained again, so
+        that no branch is pruned silently."""
+        if record.status not in USABLE:
+            return False
+        intact = getattr(self.trainer, "intact", None)
+        return record.checkpoint is None or intact is None or intact(record.checkpoint)
+
     def _epoch_recorder(self, edge: Edge, slot: int, attempt: int) -> EpochCallback:
         def record(scores: list[float], snapshot: Checkpoint | None) -> None:
             rec = EdgeRecord(edge.source, edge.target, slot, RUNNING, list(scores),
@@ -206,6 +219,8 @@ class Planner:
         rid = edge_id(edge.source, edge.target, slot)
         try:
             outcome: EdgeOutcome = future.result()
+        except DiskFull:
+            raise
         except Exception as err:  # the worker itself died (pool broken, Ray task lost)
             outcome = EdgeOutcome(rid, [], None, None, 0.0, error=f"{type(err).__name__}: {err}")
         if outcome.status == FAILED and attempt < ATTEMPTS:
@@ -257,7 +272,6 @@ class Planner:
                 why = "" if kept else "no usable incoming edge: " + "; ".join(
                     f"{r.id} {r.status}" + (f" ({r.error.splitlines()[0]})" if r.error else "") for r in runs)
             record = NodeRecord(name, kept, note=why)
-        self.store.put_node(record)
         self._nodes[name] = record
         for slot in range(max(len(record.candidates), 1)):
             for edge in self.graph.outgoing(name):
@@ -320,7 +334,7 @@ class Planner:
         return PlanResult(
             path=path, nodes=[n for n, _ in steps], path_epochs=[c.epochs for _, c in steps],
             path_scores=[c.score for _, c in steps],
-            stages=[Stage(s, c.epochs) for s, (_, c) in zip(path, steps) if c.epochs > 0],
+            stages=[Stage(state=s, epochs=c.epochs) for s, (_, c) in zip(path, steps) if c.epochs > 0],
             score=final.best.score, checkpoint=final.best.checkpoint,
             search_epochs=sum(r.epochs for r in edges), search_seconds=seconds, edges=edges,
             decisions=[self._nodes[n] for n in self.graph.order if n in self._nodes],
@@ -338,7 +352,7 @@ class Planner:
                 continue
             steps = self._states(self._lineage(run.source, run.slot))
             steps.append((run.target, self._candidate(run)))
-            stages = tuple(Stage(self.graph.states[n], c.epochs) for n, c in steps if c.epochs > 0)
+            stages = tuple(Stage(state=self.graph.states[n], epochs=c.epochs) for n, c in steps if c.epochs > 0)
             points.append(ParetoPoint(run.score, sum(s.epochs for s in stages),
                                       tuple(n for n, _ in steps), stages, run.id, steps[-1][1].gflops))
         return points

@@ -1,71 +1,7 @@
-"""The small protocol through which the planner reaches training.
+"""The trainer protocol's public path under the planner; it lives in :mod:`optplan.protocol`."""
 
-The planner never assumes how training is done (as Optuna never assumes the objective): the
-real video trainer (``optplan.train.edge``), the :class:`~optplan.plan.SimulatedTrainer` and a
-user's own code all plug in by implementing :class:`EdgeTrainer` and :class:`EdgeRun`.
-"""
+from optplan.protocol import (CheckingEdgeTrainer, Checkpoint, EdgeRun, EdgeTrainer, ResumableEdgeRun,
+                              ResumableEdgeTrainer)
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
-
-from optplan.train.state import State
-
-
-@dataclass
-class Checkpoint:
-    """What a trainer hands back from :meth:`EdgeRun.keep` and receives again as a source.
-
-    Opaque to the planner, which stores it as JSON: ``path`` names a file (or None for a
-    trainer that keeps models elsewhere) and ``meta`` holds JSON values only.
-    """
-
-    path: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "meta": self.meta}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "Checkpoint | None":
-        return None if data is None else cls(path=data.get("path"), meta=dict(data.get("meta") or {}))
-
-
-@runtime_checkable
-class EdgeRun(Protocol):
-    """Training along one edge u->v: starts from u's checkpoint, trains in v's state."""
-
-    def initial_score(self) -> float:
-        """Validation score of the source model (epoch 0 of the curve; 0.0 from scratch)."""
-
-    def train_epoch(self) -> float:
-        """Train one more epoch; return the validation score after it (may be NaN if diverged)."""
-
-    def keep(self, epoch: int) -> Checkpoint:
-        """The model after ``epoch`` epochs (0 = the source); other epochs may be discarded."""
-
-
-@runtime_checkable
-class EdgeTrainer(Protocol):
-    """Factory of edge runs. Must be picklable to be used by the process and Ray executors."""
-
-    def open(self, source: Checkpoint | None, state: State) -> EdgeRun:
-        """Start training ``state`` from ``source`` (None: from scratch)."""
-
-
-@runtime_checkable
-class ResumableEdgeRun(EdgeRun, Protocol):
-    """Optional: an edge run that can be continued after a crash from its last finished epoch."""
-
-    def snapshot(self) -> Checkpoint:
-        """Everything needed to continue after the latest epoch (model, optimiser, RNG)."""
-
-
-@runtime_checkable
-class ResumableEdgeTrainer(EdgeTrainer, Protocol):
-    """Optional: reopen an edge from :meth:`ResumableEdgeRun.snapshot` with its curve so far."""
-
-    def resume(self, snapshot: Checkpoint, source: Checkpoint | None, state: State,
-               scores: list[float]) -> EdgeRun:
-        """Continue the edge whose curve so far is ``scores`` (``scores[0]`` = initial score)."""
+__all__ = ["CheckingEdgeTrainer", "Checkpoint", "EdgeRun", "EdgeTrainer", "ResumableEdgeRun",
+           "ResumableEdgeTrainer"]

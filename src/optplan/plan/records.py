@@ -1,5 +1,6 @@
 """What a plan records: one :class:`EdgeRecord` per trained edge and one :class:`NodeRecord`
-per decided node. Stores persist these; the planner rebuilds its state from them on resume.
+per decided node. Stores persist the edges; on resume the planner decides the nodes again from
+them, and :class:`~optplan.plan.result.PlanResult` carries the decisions.
 
 Scores are validation scores (e.g. mean of top-1/3/5 accuracy, 0..1); epochs count epochs
 trained in one state; seconds are wall seconds. NaN scores are written as JSON ``null``.
@@ -12,17 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optplan.knee import Knee
-from optplan.plan.protocol import Checkpoint
+from optplan.protocol import Checkpoint, edge_id
 
 # Edge statuses. "running": started, curve so far recorded; the rest are final.
 RUNNING, DONE, DIVERGED, FAILED, SKIPPED = "running", "done", "diverged", "failed", "skipped"
 FINISHED = (DONE, DIVERGED, FAILED, SKIPPED)
 USABLE = (DONE, DIVERGED)
-
-
-def edge_id(source: str, target: str, slot: int = 0) -> str:
-    """``source->target``, with ``#slot`` when the source's ``slot``-th kept model (beam) is used."""
-    return f"{source}->{target}" + (f"#{slot}" if slot else "")
 
 
 def _num(x: float | None) -> float | None:

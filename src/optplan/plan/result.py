@@ -13,27 +13,13 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
-from optplan.plan.protocol import Checkpoint
 from optplan.plan.racing import RACE
-from optplan.plan.records import EdgeRecord, NodeRecord
-from optplan.train.state import State
+from optplan.plan.records import FAILED, SKIPPED, EdgeRecord, NodeRecord
+from optplan.protocol import Checkpoint
+from optplan.state import State
+from optplan.train.schedule import Stage
 
 RESULT_FILE = "result.json"
-
-
-@dataclass(frozen=True)
-class Stage:
-    """Train ``state`` for ``epochs`` epochs (one stage of a schedule)."""
-
-    state: State
-    epochs: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"state": self.state.to_dict(), "epochs": self.epochs}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Stage":
-        return cls(State.from_dict(d["state"]), int(d["epochs"]))
 
 
 def schedule_of(stages: Iterable[Stage]) -> dict[str, Any]:
@@ -68,7 +54,7 @@ class ParetoPoint:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ParetoPoint":
         return cls(d["score"], d["epochs"], tuple(d["nodes"]),
-                   tuple(Stage.from_dict(s) for s in d["stages"]), d["edge"], d.get("gflops", 0.0))
+                   tuple(Stage.model_validate(s) for s in d["stages"]), d["edge"], d.get("gflops", 0.0))
 
 
 Scored = TypeVar("Scored")  # anything with a ``score``: a ParetoPoint, a node's Candidate
@@ -92,7 +78,7 @@ class PlanResult:
     ``path`` are the chosen states in order (start and choice nodes excluded), ``nodes`` their
     names, ``path_epochs``/``path_scores`` each one's stage epochs and score; ``stages`` drops
     0-epoch stages. ``score`` is the final node's score,
-    ``checkpoint`` its trained model. ``search_epochs`` sums the epochs of every trained edge
+    ``checkpoint`` its trained model (:attr:`model_path` its file). ``search_epochs`` sums the epochs of every trained edge
     and ``search_seconds`` is the wall time of the plan (all sessions of a resumed one).
     ``pareto`` is the front of score vs replay epochs over every searched path (any run ends
     one); ``pareto_gflops`` the front of score vs replay GFLOPs over the complete paths, those
@@ -120,10 +106,16 @@ class PlanResult:
     knee_metric: str | None = None  # what the curves measure (``knee.metric``)
     pareto_gflops: list[ParetoPoint] = field(default_factory=list)
     budget_gflops: float | None = None
+    run_dir: Path | None = None  # where the plan ran: stored checkpoint paths are relative to it
+
+    @property
+    def model_path(self) -> Path | None:
+        """The final model's file (None when the trainer keeps no files)."""
+        return None if self.checkpoint is None else self.checkpoint.file(self.run_dir)
 
     def _gflops(self, pairs: Iterable[tuple[str, int]]) -> float | None:
         if not self.epoch_gflops:
-            return None  # a trainer that does not count compute (the simulated one)
+            return None  # a trainer that does not count compute
         return sum(self.epoch_gflops.get(name, 0.0) * epochs for name, epochs in pairs)
 
     @property
@@ -140,6 +132,11 @@ class PlanResult:
     def schedule(self) -> dict[str, Any]:
         """The replayable schedule (YAML-ready dict)."""
         return schedule_of(self.stages)
+
+    @property
+    def failed_edges(self) -> list[EdgeRecord]:
+        """Edges that failed, or were skipped after a failure: the search lacked their branches."""
+        return [e for e in self.edges if e.status in (FAILED, SKIPPED)]
 
     @property
     def replay_epochs(self) -> int:
@@ -189,7 +186,7 @@ class PlanResult:
     def from_dict(cls, d: dict[str, Any]) -> "PlanResult":
         return cls(path=[State.from_dict(s) for s in d["path"]], nodes=list(d["nodes"]),
                    path_epochs=list(d["path_epochs"]), path_scores=list(d["path_scores"]),
-                   stages=[Stage.from_dict(s) for s in d["stages"]],
+                   stages=[Stage.model_validate(s) for s in d["stages"]],
                    score=math.nan if d["score"] is None else d["score"],
                    checkpoint=Checkpoint.from_dict(d.get("checkpoint")),
                    search_epochs=d["search_epochs"], search_seconds=d["search_seconds"],
@@ -209,7 +206,10 @@ class PlanResult:
     def load(cls, path: str | Path) -> "PlanResult":
         """Read a result written by :meth:`save` (a run directory means its result.json)."""
         p = Path(path)
-        return cls.from_dict(json.loads((p / RESULT_FILE if p.is_dir() else p).read_text()))
+        file = p / RESULT_FILE if p.is_dir() else p
+        result = cls.from_dict(json.loads(file.read_text()))
+        result.run_dir = file.parent
+        return result
 
     def table(self) -> str:
         """The chosen path as a text table (what ``optplan plan`` prints)."""

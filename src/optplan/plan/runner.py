@@ -2,7 +2,8 @@
 
 Writes ``plan.sqlite`` (every edge, epoch and decision, as it goes), ``config.yaml``,
 ``result.json`` and ``schedule.yaml`` (what ``optplan train --schedule`` replays). Running
-again into the same directory resumes; a directory planned with another config is refused.
+again into the same directory resumes; a directory planned with another config is refused,
+and so is a second plan while one runs there (``plan.lock``).
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ from typing import Any
 import yaml
 
 from optplan.config import OptplanConfig, dump_config
-from optplan.errors import OptplanError
+from optplan.errors import OptplanError, space_for
 from optplan.knee import KneeRule
 from optplan.plan.executors import make_executor
 from optplan.plan.graph import StateGraph, Validator
+from optplan.plan.lock import run_dir_lock
 from optplan.plan.objective import Objective
 from optplan.plan.planner import Planner
-from optplan.plan.protocol import EdgeTrainer
+from optplan.protocol import EdgeTrainer
 from optplan.plan.racing import Racing
 from optplan.plan.result import RESULT_FILE, PlanResult
 from optplan.plan.space import BEST
 from optplan.plan.store import SQLiteStore
-from optplan.train.state import State
+from optplan.state import State
 
 SCHEDULE_FILE = "schedule.yaml"
 
@@ -58,10 +60,13 @@ def make_trainer(cfg: OptplanConfig, run_dir: Path, simulate: bool = False) -> E
 
 
 def model_validator(cfg: OptplanConfig) -> Validator:
-    """A graph validator refusing states whose clips the configured model cannot take."""
+    """A graph validator refusing states whose clips the configured model cannot take. Building
+    the model once also loads ``model.pretrained_2d``, so a missing or foreign file is refused
+    before the run directory is made."""
     from optplan.models import create_model
 
-    model = create_model(cfg.model.name, num_classes=2, **cfg.model.kwargs)
+    model = create_model(cfg.model.name, num_classes=2, pretrained_2d=cfg.model.pretrained_2d,
+                         **cfg.model.kwargs)
     shortest = getattr(model, "min_clip_length", 1)
 
     def check(state: State) -> str | None:
@@ -72,24 +77,45 @@ def model_validator(cfg: OptplanConfig) -> Validator:
     return check
 
 
+def check_clip_spans(graph: StateGraph, longest: int | None) -> None:
+    """Refuse states whose clips are longer than every video (``longest`` frames; None: some
+    container does not say): every clip would be padded, and the planner would search noise."""
+    from optplan.data.sampling import ClipSpec
+
+    for name in graph.nodes:
+        state = graph.state(name)
+        span = ClipSpec.from_state(state).span if state is not None else 0
+        if longest is not None and span > longest:
+            raise OptplanError(f"state {name}: a clip spans {span} frames but the longest video has "
+                               f"{longest}; lower plan.clip_lengths (or plan.frame_steps)")
+
+
 def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate: bool = False,
              trainer: EdgeTrainer | None = None, progress: bool = True) -> PlanResult:
     """Plan ``cfg``'s state graph into ``run_dir`` (default ``cfg.out``) and return the result.
 
     ``trainer`` replaces the video trainer (a user's own :class:`EdgeTrainer`). With the video
     trainer, states with clips shorter than the model accepts and a dataset that cannot be read
-    (missing root or lists, too many bad files) are refused before any training.
+    (missing root or lists, too many bad files) are refused before any training. The run
+    directory is locked while the plan runs: a second plan into it is refused naming the first.
     """
     checked = trainer is None and not simulate
     graph = StateGraph.from_config(cfg.plan, validator=model_validator(cfg) if checked else None)
     if checked:
         from optplan.data.splits import load_splits
 
-        load_splits(cfg.data, cfg.train.seed)  # probes every file once (cached), fails fast
+        splits = load_splits(cfg.data, cfg.train.seed)  # probes every file once (cached), fails fast
+        check_clip_spans(graph, splits.longest())
     run_dir = Path(run_dir if run_dir is not None else cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if trainer is None:
-        trainer = make_trainer(cfg, run_dir, simulate)
+    with run_dir_lock(run_dir), space_for(run_dir):
+        return _plan_into(run_dir, cfg, graph, trainer or make_trainer(cfg, run_dir, simulate), progress)
+
+
+def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: EdgeTrainer,
+               progress: bool) -> PlanResult:
+    """The plan itself, run by the holder of the run directory's lock."""
+    refuse_lost_store(run_dir)
     store = SQLiteStore.in_run_dir(run_dir)
     executor = make_executor(cfg.plan.executor, cfg.plan.workers, cfg.plan.ray_address)
     try:
@@ -105,12 +131,27 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
         result = planner.run()
         # 'auto' resolves once the trainer knows the classes (the video trainer says to what)
         result.knee_metric = getattr(trainer, "knee_metric", cfg.knee.metric)
+        result.run_dir = run_dir
     finally:
         executor.close()
         store.close()
     result.save(run_dir / RESULT_FILE)
     (run_dir / SCHEDULE_FILE).write_text(yaml.safe_dump(result.schedule, sort_keys=False))
     return result
+
+
+def refuse_lost_store(run_dir: Path) -> None:
+    """Refuse a run directory whose trained edges outlived their records (``plan.sqlite``
+    missing or empty): planning on would retrain everything over them without a word."""
+    from optplan.plan.store import STORE_FILE
+
+    store, edges = run_dir / STORE_FILE, run_dir / "edges"
+    trained = sorted(p.name for p in edges.iterdir()) if edges.is_dir() else []
+    if trained and (not store.is_file() or store.stat().st_size == 0):
+        raise OptplanError(f"{store} is {'empty' if store.is_file() else 'missing'} but {edges} holds "
+                           f"{len(trained)} trained edges ({', '.join(trained[:3])}"
+                           f"{', ...' if len(trained) > 3 else ''}): the plan's records are lost. Restore "
+                           f"{STORE_FILE} from a copy, or delete {edges} to plan {run_dir} afresh")
 
 
 def require_store(run_dir: Path) -> None:

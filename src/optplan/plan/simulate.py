@@ -2,7 +2,7 @@
 
 With it a whole plan of the paper's graph runs in seconds, so the tests use it and users can
 ask "what if" questions (a longer patience, another graph, a beam) before spending GPU days.
-The surface is :class:`~optplan.plan.config.SimulationConfig`; curves are deterministic given
+The surface is :class:`~optplan.defaults.SimulationConfig`; curves are deterministic given
 its seed, the source model and the state (noise is seeded by a hash of the model's lineage), so
 any executor, and any resume, sees the same numbers.
 """
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from optplan.plan.config import SimulationConfig
-from optplan.plan.protocol import Checkpoint
-from optplan.train.state import State
+from optplan.protocol import Checkpoint
+from optplan.state import State
 
 MAX_SCORE = 0.99
 

@@ -8,18 +8,23 @@ x0.1). The final node is (n-1, m-1). On the 3 x 3 space that is 14 base edges (1
 'auto' is 'paper' with the start linked to every clip setting at the first lr level, so that a
 dataset whose classes need long clips from the start can be planned that way (the paper's start
 edges force the two shortest clips first).
+
+The builders here return a :class:`Space` (states and moves, unchecked); :class:`StateGraph`
+(``optplan.plan.graph``) turns one into a checked DAG. The arrow runs graph -> space only.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from pydantic import ValidationError
 
+from optplan.config import format_validation_error
 from optplan.errors import ConfigError, OptplanError
-from optplan.plan.graph import Edge, StateGraph, Validator
-from optplan.train.state import State
+from optplan.protocol import edge_id
+from optplan.state import State
 
 PRESETS = ("paper", "paper-ext", "auto")
 SAMPLING_PREFIX = {"consecutive": "c", "uniform": "u"}
@@ -28,6 +33,31 @@ BEST = "best"  # plan.final: end the path at the best-scoring node, not at a nam
 # Short names of State fields in generated node names ("c8_lr0.01").
 _ABBREV = {"clip_length": "c", "lr": "lr", "batch_size": "b", "frame_step": "s",
            "accumulation": "acc", "sampling": "", "frozen_bn": "fbn"}
+
+
+@dataclass(frozen=True, order=True)
+class Edge:
+    """An allowed move ``source -> target`` (node names)."""
+
+    source: str
+    target: str
+
+    @property
+    def name(self) -> str:
+        return edge_id(self.source, self.target)
+
+
+@dataclass(frozen=True)
+class Space:
+    """States and allowed moves as a builder wrote them, before :class:`StateGraph` checks them
+    (the arguments of its constructor, less the trainer's validator)."""
+
+    states: list[State]
+    edges: list[Edge]
+    start: str = "start"
+    final: str | None = None
+    choices: tuple[str, ...] = ()
+    prune: bool = False
 
 
 def _per_clip(values: Sequence[Any] | None, name: str, n: int, default: Any) -> list[Any]:
@@ -69,11 +99,11 @@ def paper_edges(grid: list[list[State]], start: str, ext: bool, starts: int = 2)
     return edges
 
 
-def paper_graph(preset: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[float],
+def paper_space(preset: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[float],
                 lr_multipliers: Sequence[float] = (1.0, 0.1, 0.01),
                 batch_sizes: Sequence[int] | None = None, accumulation: Sequence[int] | None = None,
                 frame_steps: Sequence[int] | None = None, sampling: str = "consecutive", frozen_bn_longest: bool = True,
-                validator: Validator | None = None, start: str = "start") -> StateGraph:
+                start: str = "start") -> Space:
     """The paper's graph. ``sampling='both'`` builds one grid per sampling ('c...' and 'u...'
     nodes) sharing the start, joined by a choice node ``final`` that keeps the better one."""
     if preset not in PRESETS:
@@ -101,10 +131,9 @@ def paper_graph(preset: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[
         edges += paper_edges(grid, start, ext=preset == "paper-ext", starts=n if preset == "auto" else 2)
         finals.append(grid[-1][-1].name)
     if len(finals) == 1:
-        return StateGraph(states, edges, start=start, final=finals[0], validator=validator)
+        return Space(states, edges, start=start, final=finals[0])
     edges += [Edge(f, CHOICE_NODE) for f in finals]
-    return StateGraph(states, edges, start=start, final=CHOICE_NODE, choices=[CHOICE_NODE],
-                      validator=validator)
+    return Space(states, edges, start=start, final=CHOICE_NODE, choices=(CHOICE_NODE,))
 
 
 def _grid_name(values: dict[str, Any]) -> str:
@@ -133,10 +162,9 @@ def _move_allowed(u: dict[str, Any], v: dict[str, Any], axes: dict[str, list[Any
     return True
 
 
-def grid_graph(axes: dict[str, list[Any]], *, base: dict[str, Any] | None = None,
+def grid_space(axes: dict[str, list[Any]], *, base: dict[str, Any] | None = None,
                rules: Sequence[str] = ("monotone_lr", "monotone_clip", "one_change", "adjacent"),
-               final: str | None = None, start: str = "start",
-               validator: Validator | None = None) -> StateGraph:
+               final: str | None = None, start: str = "start") -> Space:
     """Every combination of ``axes`` values (State fields; other keys go to ``State.extra``)
     with ``base`` fields, linked where ``rules`` allow a move:
 
@@ -162,32 +190,28 @@ def grid_graph(axes: dict[str, list[Any]], *, base: dict[str, Any] | None = None
              if _move_allowed(u, v, axes, rules)]
     entered = {e.target for e in moves}
     edges = [Edge(start, s.name) for s in states if s.name not in entered] + moves
-    return StateGraph(states, edges, start=start, final=final, validator=validator,
-                      prune=final is not None)
+    return Space(states, edges, start=start, final=final, prune=final is not None)
 
 
 def _state(spec: dict[str, Any], where: str) -> State:
-    from optplan.config import format_validation_error  # optplan.config imports plan.config
-
     try:
         return State.model_validate(spec)
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, where)) from None
 
 
-def graph_from_config(cfg: Any, validator: Validator | None = None) -> StateGraph:
-    """The graph of a :class:`~optplan.plan.config.PlanConfig`."""
+def space_from_config(cfg: Any) -> Space:
+    """The space of a :class:`~optplan.defaults.PlanConfig`."""
     if cfg.preset in PRESETS:
-        return paper_graph(cfg.preset, clip_lengths=cfg.clip_lengths, base_lrs=cfg.base_lrs,
+        return paper_space(cfg.preset, clip_lengths=cfg.clip_lengths, base_lrs=cfg.base_lrs,
                            lr_multipliers=cfg.lr_multipliers, batch_sizes=cfg.batch_sizes,
                            frame_steps=cfg.frame_steps,
                            accumulation=cfg.accumulation, sampling=cfg.sampling,
-                           frozen_bn_longest=cfg.frozen_bn_longest, validator=validator)
+                           frozen_bn_longest=cfg.frozen_bn_longest)
     if cfg.preset == "grid":
-        return grid_graph(cfg.grid, base=cfg.grid_base, rules=cfg.rules, final=None if cfg.final == BEST else cfg.final,
-                          validator=validator)
+        return grid_space(cfg.grid, base=cfg.grid_base, rules=cfg.rules, final=None if cfg.final == BEST else cfg.final)
     if not cfg.states or not cfg.edges:
         raise OptplanError("plan.preset 'custom' needs plan.states (State fields each) and "
                            "plan.edges ([source, target] pairs)")
     states = [_state(spec, f"plan.states[{i}]") for i, spec in enumerate(cfg.states)]
-    return StateGraph(states, cfg.edges, start=cfg.start, final=None if cfg.final == BEST else cfg.final, validator=validator)
+    return Space(states, [Edge(*e) for e in cfg.edges], start=cfg.start, final=None if cfg.final == BEST else cfg.final)

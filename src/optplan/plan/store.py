@@ -13,8 +13,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-from optplan.errors import OptplanError
-from optplan.plan.records import EdgeRecord, NodeRecord
+from optplan.errors import DiskFull, OptplanError
+from optplan.plan.records import EdgeRecord
 
 STORE_FILE = "plan.sqlite"
 
@@ -45,7 +45,10 @@ def config_diff(stored: Any, given: Any, limit: int = 12) -> list[str]:
 
 
 class PlanStore(ABC):
-    """The one interface the planner writes through (edges, node decisions, run metadata)."""
+    """The one interface the planner writes through (edges and run metadata).
+
+    Node decisions are not stored: they follow from the edges, and the planner recomputes them
+    on resume (:class:`~optplan.plan.result.PlanResult` carries them)."""
 
     def check_config(self, config: dict[str, Any]) -> None:
         """Record the config of a new run, or refuse one that differs from the stored one."""
@@ -78,15 +81,6 @@ class PlanStore(ABC):
     @abstractmethod
     def edges(self) -> list[EdgeRecord]: ...
 
-    @abstractmethod
-    def get_node(self, name: str) -> NodeRecord | None: ...
-
-    @abstractmethod
-    def put_node(self, record: NodeRecord) -> None: ...
-
-    @abstractmethod
-    def nodes(self) -> list[NodeRecord]: ...
-
     def close(self) -> None:
         """Release the store (a no-op unless it holds a connection)."""
 
@@ -98,7 +92,6 @@ class InMemoryStore(PlanStore):
     def __init__(self) -> None:
         self._meta: dict[str, str] = {}
         self._edges: dict[str, dict[str, Any]] = {}
-        self._nodes: dict[str, dict[str, Any]] = {}
 
     def get_meta(self, key: str) -> Any:
         return json.loads(self._meta[key]) if key in self._meta else None
@@ -115,15 +108,6 @@ class InMemoryStore(PlanStore):
     def edges(self) -> list[EdgeRecord]:
         return [EdgeRecord.from_dict(d) for d in self._edges.values()]
 
-    def get_node(self, name: str) -> NodeRecord | None:
-        return NodeRecord.from_dict(self._nodes[name]) if name in self._nodes else None
-
-    def put_node(self, record: NodeRecord) -> None:
-        self._nodes[record.name] = record.to_dict()
-
-    def nodes(self) -> list[NodeRecord]:
-        return [NodeRecord.from_dict(d) for d in self._nodes.values()]
-
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -131,16 +115,15 @@ CREATE TABLE IF NOT EXISTS edges (
     id TEXT PRIMARY KEY, source TEXT NOT NULL, target TEXT NOT NULL, slot INTEGER NOT NULL,
     status TEXT NOT NULL, epochs INTEGER NOT NULL, score REAL, seconds REAL NOT NULL,
     record TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS nodes (name TEXT PRIMARY KEY, score REAL, record TEXT NOT NULL);
 """
 
 
 class SQLiteStore(PlanStore):
     """One SQLite file (WAL, autocommit): each write is durable before the planner goes on.
 
-    Tables ``edges`` (id, source, target, slot, status, epochs, score, seconds, record JSON),
-    ``nodes`` (name, score, record JSON) and ``meta`` (key, JSON value: config, wall time),
-    so a run can be inspected with the ``sqlite3`` shell.
+    Tables ``edges`` (id, source, target, slot, status, epochs, score, seconds, record JSON)
+    and ``meta`` (key, JSON value: config, wall time), so a run can be inspected with the
+    ``sqlite3`` shell. (Stores of earlier versions also hold a ``nodes`` table; nothing reads it.)
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -163,6 +146,14 @@ class SQLiteStore(PlanStore):
     def where(self) -> str:
         return str(self.path)
 
+    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
+        try:
+            self._db.execute(sql, args)
+        except sqlite3.OperationalError as err:
+            if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                raise DiskFull(self.path) from None
+            raise
+
     def _one(self, sql: str, *args: Any) -> Any:
         row = self._db.execute(sql, args).fetchone()
         return None if row is None else json.loads(row[0])
@@ -171,33 +162,20 @@ class SQLiteStore(PlanStore):
         return self._one("SELECT value FROM meta WHERE key = ?", key)
 
     def set_meta(self, key: str, value: Any) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
     def get_edge(self, id: str) -> EdgeRecord | None:
         d = self._one("SELECT record FROM edges WHERE id = ?", id)
         return None if d is None else EdgeRecord.from_dict(d)
 
     def put_edge(self, record: EdgeRecord) -> None:
-        self._db.execute("INSERT OR REPLACE INTO edges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (record.id, record.source, record.target, record.slot, record.status,
-                          record.epochs, record.score, record.seconds, json.dumps(record.to_dict())))
+        self._write("INSERT OR REPLACE INTO edges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (record.id, record.source, record.target, record.slot, record.status,
+                     record.epochs, record.score, record.seconds, json.dumps(record.to_dict())))
 
     def edges(self) -> list[EdgeRecord]:
         rows = self._db.execute("SELECT record FROM edges ORDER BY rowid").fetchall()
         return [EdgeRecord.from_dict(json.loads(r[0])) for r in rows]
-
-    def get_node(self, name: str) -> NodeRecord | None:
-        d = self._one("SELECT record FROM nodes WHERE name = ?", name)
-        return None if d is None else NodeRecord.from_dict(d)
-
-    def put_node(self, record: NodeRecord) -> None:
-        best = record.best.score if record.best else None
-        self._db.execute("INSERT OR REPLACE INTO nodes VALUES (?, ?, ?)",
-                         (record.name, best, json.dumps(record.to_dict())))
-
-    def nodes(self) -> list[NodeRecord]:
-        rows = self._db.execute("SELECT record FROM nodes ORDER BY rowid").fetchall()
-        return [NodeRecord.from_dict(json.loads(r[0])) for r in rows]
 
     def close(self) -> None:
         self._db.close()

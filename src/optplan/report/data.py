@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optplan.plan.result import ParetoPoint, Stage
-from optplan.train.state import State
+from optplan.state import State
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from collections import defaultdict
 from typing import Sequence
 
 from optplan.errors import OptplanError
-from optplan.train.state import State
+from optplan.state import State
 
 Position = tuple[float, float]
 

@@ -3,20 +3,20 @@
 ``train_state(source, state, cfg, run_dir)`` trains a :class:`State` until the knee rule stops
 it; ``train_schedule(schedule, cfg, run_dir)`` replays stages from scratch;
 ``evaluate(cfg, checkpoint)`` runs the multi-view test. ``optplan.train.edge.VideoEdgeTrainer``
-is the planner's adapter. Names are imported lazily so that ``optplan.train.state`` (which the
-planner's protocol needs) does not pull in torch and the video stack.
+is the planner's adapter. Names are imported lazily so that ``optplan.train.State`` does not pull
+in torch and the video stack.
 """
 
 from __future__ import annotations
 
 from optplan._lazy import lazy_exports
-from optplan.train.state import State
+from optplan.state import State
 
 _names, __getattr__, __dir__ = lazy_exports(__name__, {
     "cost": ["Cost", "ClipFlops"],
     "run": ["StateResult", "StateRun", "train_state"],
     "replay": ["ScheduleResult", "train_schedule"],
-    "schedule": ["Schedule", "Stage", "load_schedule", "write_schedule"],
+    "schedule": ["Schedule", "Stage", "load_schedule"],
     "multiview": ["evaluate"],
     "session": ["TrainSession"],
     "edge": ["VideoEdgeTrainer"],

@@ -8,6 +8,7 @@ A checkpoint is one ``torch.save`` dict with these keys:
 ``epoch``      epochs trained in that state (0 = the source model)
 ``rng``        torch CPU (and CUDA) generator states, to continue bit-for-bit
 ``config``     the whole run config (JSON dict), so ``optplan eval`` can rebuild the model
+``classes``    the class names, index = label (as MMAction2's ``dataset_meta``), or None
 ``meta``       JSON values: the curve so far, cost counters, anything the caller adds
 
 Files are written to a temporary name in the same directory, flushed to disk and renamed, so
@@ -17,17 +18,19 @@ a reader sees either the old file or the complete new one; they are read with
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from optplan.errors import OptplanError
+from optplan.errors import OptplanError, space_for
 
-KEYS = ("model", "optimizer", "state", "epoch", "rng", "config", "meta")
+KEYS = ("model", "optimizer", "state", "epoch", "rng", "config", "classes", "meta")
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -56,7 +59,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def make_checkpoint(model: nn.Module, *, optimizer: torch.optim.Optimizer | None = None,
                     state: dict[str, Any] | None = None, epoch: int = 0,
-                    config: dict[str, Any] | None = None,
+                    config: dict[str, Any] | None = None, classes: list[str] | None = None,
                     meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """The checkpoint dict (see the module docstring) of a model as it is now."""
     return {
@@ -66,25 +69,44 @@ def make_checkpoint(model: nn.Module, *, optimizer: torch.optim.Optimizer | None
         "epoch": int(epoch),
         "rng": rng_state(),
         "config": config,
+        "classes": None if classes is None else list(classes),
         "meta": dict(meta or {}),
     }
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
-    """Write ``checkpoint`` to ``path`` atomically (temp file, fsync, rename); returns the path."""
+    """Write ``checkpoint`` to ``path`` atomically (temp file, fsync, rename); returns the path.
+
+    The bytes are made in memory first, so a full disk surfaces as an ``OSError`` of the write
+    (torch's writer reports it as a bare position mismatch) and becomes
+    :class:`~optplan.errors.DiskFull` naming ``path``; the temp file is removed on any error.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    with space_for(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(buffer.getbuffer())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
+
+
+def is_intact(path: str | Path) -> bool:
+    """Whether ``path`` is a whole checkpoint file: it exists and the zip directory that
+    ``torch.save`` writes last can be read, so a truncated file fails (tensors are not read)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return bool(archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

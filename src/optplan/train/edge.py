@@ -1,8 +1,10 @@
 """The real planner adapter: graph edges trained on video with :class:`~optplan.train.run.StateRun`.
 
 ``VideoEdgeTrainer(cfg, run_dir)`` implements the planner's ``EdgeTrainer`` protocol (and the
-optional resumable one). Edge u->v trains in ``run_dir/edges/<edge id>/`` (see :func:`edge_id`). The trainer pickles as its
-config and directory only; each process builds its own :class:`TrainSession` on first use.
+optional resumable one). Edge u->v trains in ``run_dir/edges/<u>.<hash>-<v>/`` (see
+:func:`edge_dir`); the checkpoints it hands the planner name files relative to ``run_dir``, so a run directory
+can be moved or resumed from another working directory. The trainer pickles as its config
+and directory only; each process builds its own :class:`TrainSession` on first use.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Any
 
 from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
-from optplan.plan.protocol import Checkpoint
+from optplan.protocol import Checkpoint, edge_id
+from optplan.state import State
+from optplan.train.checkpoint import is_intact
 from optplan.train.run import StateRun
-from optplan.train.state import State
 
 START = "start"
 
@@ -26,16 +29,26 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", text) or "_"
 
 
-def edge_id(source: Checkpoint | None, state: State) -> str:
-    """``<source state>.<hash>-<target state>`` (``start-<target>`` from scratch): readable, stable
-    across processes, and unique even when a node keeps several models (the planner's beam),
-    since the short hash names the source checkpoint's path."""
+def _origin(source: Checkpoint | None) -> tuple[str, str]:
+    """The source node's name and a short hash of the source checkpoint's path ("" from scratch):
+    stable across processes, and unique even when a node keeps several models (the beam)."""
     if source is None:
-        origin = START
-    else:
-        digest = hashlib.sha1(str(source.path).encode()).hexdigest()[:6]
-        origin = f"{source.meta.get('state', 'ckpt')}.{digest}"
-    return f"{_slug(origin)}-{_slug(state.name)}"
+        return START, ""
+    return source.meta.get("state", "ckpt"), hashlib.sha1(str(source.path).encode()).hexdigest()[:6]
+
+
+def run_id(source: Checkpoint | None, state: State) -> str:
+    """The :func:`~optplan.protocol.edge_id` of training ``state`` from ``source``."""
+    node, digest = _origin(source)
+    return edge_id(node, state.name, digest)
+
+
+def edge_dir(run_dir: Path, source: Checkpoint | None, state: State) -> Path:
+    """``run_dir/edges/<source>.<hash>-<target>`` (``start-<target>`` from scratch): shell-safe,
+    and the layout of earlier runs, so their edges resume."""
+    node, digest = _origin(source)
+    origin = f"{node}.{digest}" if digest else node
+    return run_dir / "edges" / f"{_slug(origin)}-{_slug(state.name)}"
 
 
 class VideoEdgeRun:
@@ -45,8 +58,8 @@ class VideoEdgeRun:
     (it was killed between our save and its own): :meth:`train_epoch` hands them out first.
     """
 
-    def __init__(self, run: StateRun, edge: str, pending: list[float] | None = None) -> None:
-        self._run, self.edge, self._pending = run, edge, list(pending or [])
+    def __init__(self, run: StateRun, edge: str, root: Path, pending: list[float] | None = None) -> None:
+        self._run, self.edge, self._root, self._pending = run, edge, root, list(pending or [])
 
     def initial_score(self) -> float:
         return self._run.initial_score()
@@ -59,12 +72,17 @@ class VideoEdgeRun:
     def keep(self, epoch: int) -> Checkpoint:
         path = self._run.keep(epoch)
         score = self._run.scores[epoch]
-        return Checkpoint(path=str(path), meta={"state": self._run.state.name, "edge": self.edge,
-                                                "epoch": epoch,
-                                                "score": score if math.isfinite(score) else None})
+        return Checkpoint(path=self._stored(path),
+                          meta={"state": self._run.state.name, "edge": self.edge, "epoch": epoch,
+                                "score": score if math.isfinite(score) else None})
 
     def snapshot(self) -> Checkpoint:
-        return Checkpoint(path=str(self._run.snapshot()), meta={"edge": self.edge, "epoch": self._run.epoch})
+        return Checkpoint(path=self._stored(self._run.snapshot()),
+                          meta={"edge": self.edge, "epoch": self._run.epoch})
+
+    def _stored(self, path: Path) -> str:
+        """``path`` as the store keeps it: relative to the run directory, which may move."""
+        return path.relative_to(self._root).as_posix()
 
 
 class VideoEdgeTrainer:
@@ -95,12 +113,18 @@ class VideoEdgeTrainer:
         """What the curves measure (``knee.metric``, ``auto`` resolved on the data's classes)."""
         return self.session.metric
 
+    def intact(self, checkpoint: Checkpoint) -> bool:
+        """Whether a kept model is still a whole file (the planner's ``CheckingEdgeTrainer``)."""
+        path = checkpoint.file(self.run_dir)
+        return path is not None and is_intact(path)
+
     def edge_dir(self, source: Checkpoint | None, state: State) -> Path:
-        return self.run_dir / "edges" / edge_id(source, state)
+        return edge_dir(self.run_dir, source, state)
 
     def open(self, source: Checkpoint | None, state: State) -> VideoEdgeRun:
         """Start edge ``source -> state`` afresh (what an earlier attempt left is removed)."""
-        return VideoEdgeRun(self._state_run(source, state, resume=False), edge_id(source, state))
+        return VideoEdgeRun(self._state_run(source, state, resume=False), run_id(source, state),
+                            self.run_dir)
 
     def resume(self, snapshot: Checkpoint, source: Checkpoint | None, state: State,
                scores: list[float]) -> VideoEdgeRun:
@@ -110,9 +134,9 @@ class VideoEdgeTrainer:
         if run.scores[: len(scores)] != list(scores):
             raise OptplanError(f"snapshot {snapshot.path} holds the curve {run.scores}, which does not "
                                f"continue the recorded curve {scores}; the edge must start afresh")
-        return VideoEdgeRun(run, edge_id(source, state), pending=run.scores[len(scores):])
+        return VideoEdgeRun(run, run_id(source, state), self.run_dir, pending=run.scores[len(scores):])
 
     def _state_run(self, source: Checkpoint | None, state: State, *, resume: bool) -> StateRun:
         path = None if source is None else source.path
-        return StateRun(self.session, state, self.edge_dir(source, state), path,
-                        tag=edge_id(source, state), resume=resume)
+        return StateRun(self.session, state, self.edge_dir(source, state), path, root=self.run_dir,
+                        tag=run_id(source, state), resume=resume)

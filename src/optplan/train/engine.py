@@ -110,11 +110,13 @@ class Scores:
 def train_epoch(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer, *,
                 precision: Precision, accumulation: int = 1, grad_clip: float | None = None,
                 head_weight: float = 1.0, scaler: torch.amp.GradScaler | None = None,
-                progress=None) -> EpochStats:
+                drop_partial: bool = False, progress=None) -> EpochStats:
     """Train over ``batches`` once, stepping the optimiser every ``accumulation`` batches.
 
     Each batch's loss is divided by ``accumulation`` so an update averages over the effective
-    batch; a last partial group still steps. ``progress`` is an optional tqdm bar to advance.
+    batch. A last group of fewer batches steps too, unless ``drop_partial``: then its gradients
+    are discarded, as the reference does (its forward passes still count in ``clips`` and still
+    move BatchNorm statistics). ``progress`` is an optional tqdm bar to advance.
     """
     model.train()
     optimizer.zero_grad(set_to_none=True)
@@ -137,8 +139,9 @@ def train_epoch(model: nn.Module, batches: Iterable, optimizer: torch.optim.Opti
             if step % PROGRESS_EVERY == 0:
                 progress.set_postfix(loss=f"{loss_sum.item() / step:.3f}",
                                      clips_s=f"{clips / (time.perf_counter() - start):.1f}")
-    if steps % accumulation:
+    if steps % accumulation and not drop_partial:
         _update(model, optimizer, grad_clip, scaler)
+    optimizer.zero_grad(set_to_none=True)  # a dropped group's gradients must not reach the next epoch
     if precision.device.type == "cuda":
         torch.cuda.synchronize(precision.device)
     seconds = time.perf_counter() - start

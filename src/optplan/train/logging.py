@@ -1,13 +1,16 @@
-"""Per-epoch logs of a run: one JSON line per epoch, and the same numbers as TensorBoard scalars."""
+"""Per-epoch logs of a run: one JSON line per epoch for programs, the same record as a text line
+for people (``tail -f``), and its numbers as TensorBoard scalars."""
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
 LOG_NAME = "log.jsonl"
+TEXT_LOG_NAME = "log.txt"
 
 
 def _json_value(value: Any) -> Any:
@@ -18,7 +21,8 @@ def _json_value(value: Any) -> Any:
 
 
 class RunLogger:
-    """Appends records to ``run_dir/log.jsonl`` and writes their numbers to TensorBoard.
+    """Appends records to ``run_dir/log.jsonl`` and ``run_dir/log.txt`` (one timestamped
+    ``key=value`` line each) and writes their numbers to TensorBoard.
 
     TensorBoard is optional: without the package (or with ``tensorboard=False``) only the JSONL
     file is written. ``enabled=False`` (ranks other than 0 of a distributed run) writes nothing.
@@ -51,6 +55,8 @@ class RunLogger:
         line = json.dumps({k: _json_value(v) for k, v in record.items()})
         with self.path.open("a") as f:
             f.write(line + "\n")
+        with (self.run_dir / TEXT_LOG_NAME).open("a") as f:
+            f.write(text_line(record, prefix) + "\n")
         if self._writer is not None and step is not None:
             for key, value in record.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -61,6 +67,17 @@ class RunLogger:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def text_line(record: dict[str, Any], prefix: str = "") -> str:
+    """``2026-01-31 12:00:00 c16: epoch=3 loss=0.5321 ...``: local time, the run's name (the
+    TensorBoard prefix), the record's keys in order, floats to 4 significant digits."""
+    def shown(value: Any) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    name = prefix.rstrip("/")
+    fields = " ".join(f"{k}={shown(v)}" for k, v in record.items())
+    return f"{time.strftime('%Y-%m-%d %H:%M:%S')} {name + ': ' if name else ''}{fields}"
 
 
 def read_log(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from optplan.train.checkpoint import load_checkpoint
 from optplan.train.distributed import all_reduce_sum
 from optplan.train.engine import topk_hits
 from optplan.train.session import TrainSession
-from optplan.train.state import State
+from optplan.state import State
 
 
 @torch.no_grad()
@@ -67,6 +67,11 @@ def evaluate(cfg: OptplanConfig, checkpoint: str | Path, *, split: str = "test",
     if ckpt.get("config"):
         cfg = cfg.model_copy(update={"model": type(cfg.model).model_validate(ckpt["config"]["model"])})
     session = session.serves(cfg) if session is not None else TrainSession(cfg)
+    trained = ckpt.get("classes")
+    if trained and trained != session.classes:  # same count, other names: a mislabelled test
+        raise OptplanError(f"checkpoint {str(checkpoint)!r} was trained on the classes {trained[:3]}... "
+                           f"({len(trained)}), the lists of {str(cfg.data.root)!r} name {session.classes[:3]}... "
+                           f"({len(session.classes)}); test it on the dataset it was trained on")
     model = session.load_model(checkpoint)
     clip = ClipSpec.from_state(state)
     views = cfg.data.test_clips * cfg.data.test_crops

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from optplan.train.config import TrainConfig
-from optplan.train.state import State
+from optplan.state import State
 
 # State.extra keys that override the train section for one state (the "extra optimiser fields").
 OPTIMIZER_EXTRAS = ("momentum", "nesterov", "weight_decay")

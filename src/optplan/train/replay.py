@@ -5,7 +5,7 @@ epoch given by the stage's ``lr_schedule``; the model carries over from stage to
 are seeded as in :class:`~optplan.train.run.StateRun` (by state name and epoch in the state),
 so replaying a planned path with constant learning rates rebuilds the planned model. The run
 directory holds ``last.pt`` (resume point after each epoch), ``final.pt`` (the model at the
-end), ``log.jsonl``/``tb/`` and ``result.json`` (per-stage curves and cost).
+end), ``log.jsonl``/``log.txt``/``tb/`` and ``result.json`` (per-stage curves and cost).
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
         start_stage, start_epoch = meta["stage"], snap["epoch"]
     logger = RunLogger(run_dir, tensorboard=cfg.train.tensorboard, enabled=main)
     diverged = False
+    first_trained = next(i for i, s in enumerate(schedule.stages) if s.epochs)  # from scratch
     for i, stage in enumerate(schedule.stages):
         if i < start_stage or stage.epochs == 0 or diverged:
             continue
@@ -102,7 +103,7 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
         if not curves[i]:
             curves[i] = [_previous_score(curves, i)]
         for epoch in range(first, stage.epochs):
-            lr = stage.lr(epoch, curves[i])
+            lr = stage.lr(epoch, curves[i], cfg.train.warmup_epochs if i == first_trained else 0)
             set_lr(optimizer, lr)
             tic = time.perf_counter()
             stats = session.train_one_epoch(net, optimizer, state, epoch + 1, scaler=scaler,
@@ -131,7 +132,7 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
     if main:
         last_state = next(s.state for s in reversed(schedule.stages) if s.epochs)
         save_checkpoint(final, make_checkpoint(model, state=last_state.to_dict(), epoch=cost.epochs,
-                                               config=cfg.model_dump(mode="json"),
+                                               config=cfg.model_dump(mode="json"), classes=session.classes,
                                                meta={"schedule": schedule.to_dict(), "curves": curves}))
         done.write_text(json.dumps(result.to_dict(), indent=2))
         last.unlink(missing_ok=True)

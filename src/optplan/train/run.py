@@ -8,7 +8,7 @@ A run directory holds
                   from which a killed run resumes
 ``kept.pt``       the knee epoch's model once decided (the other epoch files are deleted)
 ``curve.csv``     the validation curve so far (``optplan knee`` reads it)
-``log.jsonl``     one line per epoch; ``tb/`` the same as TensorBoard scalars
+``log.jsonl``     one line per epoch (``log.txt`` the same for people); ``tb/`` as TensorBoard scalars
 ``result.json``   curve, knee and cost once the state is finished
 
 Every epoch is seeded from (``train.seed``, the state's name, the epoch), so the run is the same
@@ -25,15 +25,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 from optplan.config import OptplanConfig
-from optplan.errors import OptplanError
-from optplan.knee import Knee, KneeRule, write_curve
+from optplan.errors import OptplanError, space_for
+from optplan.knee import Knee, KneeRule, read_curve, write_curve
 from optplan.train.cost import Cost
-from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
+from optplan.protocol import resolve_path
+from optplan.train.checkpoint import is_intact, load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
 from optplan.train.distributed import barrier
 from optplan.train.engine import Scores
 from optplan.train.logging import RunLogger
+from optplan.train.optim import set_lr
+from optplan.train.schedule import warm_factor
 from optplan.train.session import TrainSession
-from optplan.train.state import State
+from optplan.state import State
 
 EpochCallback = Callable[[int, list[float]], None]
 """Called after every finished (saved) epoch with the epoch number and the curve so far."""
@@ -69,24 +72,31 @@ class StateRun:
     :meth:`keep`, :meth:`snapshot`; ``optplan.train.edge`` adapts them to the protocol). With
     ``resume`` and a ``last.pt`` of the same state and source in ``run_dir``, it continues after
     that snapshot's epoch; otherwise it starts afresh (removing what an earlier attempt left).
-    ``tag`` names the run in logs.
+    A run killed while keeping its knee model resumes as kept (:meth:`keep` finishes the job).
+    A relative ``source`` is read from ``root`` (default: the working directory) and recorded
+    as given, so a moved ``root`` still resumes. ``tag`` names the run in logs.
     """
 
     def __init__(self, session: TrainSession, state: State, run_dir: str | Path,
-                 source: str | Path | None = None, *, tag: str | None = None,
-                 resume: bool = True) -> None:
+                 source: str | Path | None = None, *, root: str | Path | None = None,
+                 tag: str | None = None, resume: bool = True) -> None:
         self.session, self.state, self.run_dir = session, state, Path(run_dir)
         self.source = None if source is None else str(source)
+        self._source_file = None if source is None else resolve_path(source, root)
         self.tag = tag or state.name
         self.main = session.dist.is_main
-        last = self.run_dir / "last.pt"
+        last, kept = self.run_dir / "last.pt", self.run_dir / "kept.pt"
+        self.kept_epoch: int | None = None  # set when the run had kept its knee model already
+        if resume and not last.is_file() and is_intact(kept) and (self.run_dir / "curve.csv").is_file():
+            last = kept  # killed after keep() removed the snapshot: the run is over, only kept
         snapshot = load_checkpoint(last, session.device) if resume and last.is_file() else None
         if snapshot is not None:
             self._check_same_run(snapshot, last)
         elif self.main:
             self._clear()
         barrier()
-        self.model = session.load_model(self.source) if self.source else session.new_model()
+        self.model = (session.load_model(self._source_file, fine_tune=True) if self._source_file
+                      else session.new_model())
         self.scores: list[float] = []
         self.epoch = 0
         self.cost = Cost()
@@ -99,7 +109,12 @@ class StateRun:
         self.logger = RunLogger(self.run_dir, tensorboard=session.cfg.train.tensorboard, enabled=self.main)
 
     def _restore(self, snapshot: dict[str, Any]) -> None:
-        """Optimiser, loss scaler, RNG, curve and cost as they were after the snapshot's epoch."""
+        """Optimiser, loss scaler, RNG, curve and cost as they were after the snapshot's epoch;
+        from a kept model (no optimiser), the curve only (its cost counters are lost)."""
+        if snapshot["optimizer"] is None:
+            self.scores = read_curve(self.run_dir / "curve.csv")
+            self.epoch, self.kept_epoch = len(self.scores) - 1, snapshot["epoch"]
+            return
         self.optimizer.load_state_dict(snapshot["optimizer"])
         set_rng_state(snapshot["rng"])
         meta = snapshot["meta"]
@@ -110,10 +125,12 @@ class StateRun:
     # --- EdgeRun protocol -------------------------------------------------------------------
     def initial_score(self) -> float:
         """Score of the source model in this state's clip setting (0.0 from scratch, as in the
-        paper); also saves the source as ``epoch_0.pt`` so ``keep(0)`` can return it."""
+        paper; a ``model.pretrained`` start is scored); also saves the source as ``epoch_0.pt``
+        so ``keep(0)`` can return it."""
         if not self.scores:
             start = time.perf_counter()
-            scores = self.session.score(self.net, self.state) if self.source else None
+            scored = self.source or self.session.cfg.model.pretrained
+            scores = self.session.score(self.net, self.state) if scored else None
             self.scores = [scores.score if scores is not None else 0.0]
             self.session.charge(self.cost, self.state, scores=scores, seconds=time.perf_counter() - start)
             self._save_epoch()
@@ -121,8 +138,14 @@ class StateRun:
 
     def train_epoch(self) -> float:
         """Train one more epoch, score it, save it; returns the score (NaN when diverged)."""
+        if self.kept_epoch is not None:
+            raise OptplanError(f"{self.run_dir} kept its model already; its optimiser state is gone, "
+                               "so it cannot train on")
         self.initial_score()
         epoch = self.epoch + 1
+        # A run from scratch warms up (train.warmup_epochs), as the first stage of its replay does.
+        warmup = self.session.cfg.train.warmup_epochs if self.source is None else 0
+        set_lr(self.optimizer, self.state.lr * warm_factor(epoch - 1, warmup))
         start = time.perf_counter()
         stats = self.session.train_one_epoch(self.net, self.optimizer, self.state, epoch,
                                              scaler=self.scaler, desc=f"{self.tag} epoch {epoch}")
@@ -132,11 +155,12 @@ class StateRun:
         self.scores.append(scores.score)
         self.session.charge(self.cost, self.state, stats, scores, time.perf_counter() - start)
         self._save_epoch()
-        self.logger.log({"epoch": epoch, "state": self.state.name, "loss": stats.loss,
-                         **scores.to_dict(), "lr": self.optimizer.param_groups[0]["lr"],
-                         "clip_length": self.state.clip_length, "seconds": stats.seconds,
-                         "clips_per_s": stats.clips_per_s * self.session.dist.world_size},
-                        step=epoch, prefix=f"{self.tag}/")
+        with space_for(self.run_dir):
+            self.logger.log({"epoch": epoch, "state": self.state.name, "loss": stats.loss,
+                             **scores.to_dict(), "lr": self.optimizer.param_groups[0]["lr"],
+                             "clip_length": self.state.clip_length, "seconds": stats.seconds,
+                             "clips_per_s": stats.clips_per_s * self.session.dist.world_size},
+                            step=epoch, prefix=f"{self.tag}/")
         return scores.score
 
     def keep(self, epoch: int) -> Path:
@@ -144,12 +168,15 @@ class StateRun:
         and the snapshot; returns the kept path."""
         if not 0 <= epoch <= self.epoch:
             raise ValueError(f"cannot keep epoch {epoch}: epochs 0..{self.epoch} were trained")
-        kept = self.run_dir / "kept.pt"
+        kept, chosen = self.run_dir / "kept.pt", self.run_dir / f"epoch_{epoch}.pt"
+        if self.kept_epoch not in (None, epoch):
+            raise ValueError(f"cannot keep epoch {epoch}: epoch {self.kept_epoch} was kept")
         if self.main:
-            (self.run_dir / f"epoch_{epoch}.pt").replace(kept)
+            if chosen.is_file() or not is_intact(kept):  # else a killed keep() renamed it already
+                chosen.replace(kept)
             for path in self.run_dir.glob("epoch_*.pt"):
                 path.unlink()
-            (self.run_dir / "last.pt").unlink(missing_ok=True)
+            (self.run_dir / "last.pt").unlink(missing_ok=True)  # last: until now a kill resumes
         barrier()
         self.logger.close()
         return kept
@@ -163,15 +190,17 @@ class StateRun:
         """Write ``epoch_<k>.pt`` (model) and ``last.pt`` (everything), then the curve CSV."""
         if self.main:
             cfg = self.session.cfg.model_dump(mode="json")
-            common = dict(state=self.state.to_dict(), epoch=self.epoch, config=cfg)
+            common = dict(state=self.state.to_dict(), epoch=self.epoch, config=cfg,
+                          classes=self.session.classes)
             meta = {"scores": self.scores, "cost": self.cost.to_dict(), "source": self.source,
                     "tag": self.tag, "scaler": self.scaler.state_dict() if self.scaler else None}
             save_checkpoint(self.run_dir / f"epoch_{self.epoch}.pt",
-                            make_checkpoint(self.model, meta={"score": self.scores[-1], "tag": self.tag},
-                                            **common))
+                            make_checkpoint(self.model, meta={"score": self.scores[-1], "tag": self.tag,
+                                                              "source": self.source}, **common))
             save_checkpoint(self.run_dir / "last.pt",
                             make_checkpoint(self.model, optimizer=self.optimizer, meta=meta, **common))
-            write_curve(self.run_dir / "curve.csv", self.scores)
+            with space_for(self.run_dir / "curve.csv"):
+                write_curve(self.run_dir / "curve.csv", self.scores)
         barrier()
 
     def _check_same_run(self, snapshot: dict[str, Any], path: Path) -> None:
@@ -183,7 +212,7 @@ class StateRun:
 
     def _clear(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        for pattern in ("epoch_*.pt", "last.pt", "kept.pt", "curve.csv", "result.json", "log.jsonl"):
+        for pattern in ("epoch_*.pt", "last.pt", "kept.pt", "curve.csv", "result.json", "log.jsonl", "log.txt"):
             for path in self.run_dir.glob(pattern):
                 path.unlink()
 

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from optplan.config import format_validation_error
 from optplan.errors import ConfigError
-from optplan.train.state import State
+from optplan.state import State
 
 
 class _Rule(BaseModel):
@@ -41,9 +41,15 @@ class _Rule(BaseModel):
 
     warmup: int = Field(0, ge=0, description="Epochs of linear warm-up at the start of the stage.")
 
-    def warm(self, epoch: int) -> float:
-        """The warm-up factor of ``epoch`` (0-based in the stage)."""
-        return (epoch + 1) / (self.warmup + 1) if epoch < self.warmup else 1.0
+    def warm(self, epoch: int, at_least: int = 0) -> float:
+        """The warm-up factor of ``epoch`` (0-based in the stage) with ``max(warmup, at_least)``
+        warm-up epochs."""
+        return warm_factor(epoch, max(self.warmup, at_least))
+
+
+def warm_factor(epoch: int, warmup: int) -> float:
+    """Linear warm-up: epoch ``i`` (0-based) of ``warmup`` trains at ``(i + 1) / (warmup + 1)``."""
+    return (epoch + 1) / (warmup + 1) if epoch < warmup else 1.0
 
 
 class Constant(_Rule):
@@ -106,7 +112,10 @@ LRSchedule = Annotated[Union[Constant, Cosine, Linear, Step, Plateau], Field(dis
 
 
 class Stage(BaseModel):
-    """One stage of a schedule: a state, its epochs and how lr varies inside it."""
+    """One stage of a schedule: a state, its epochs and how lr varies inside it.
+
+    The planner's chosen path is a list of these too (with the default constant lr).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -114,14 +123,23 @@ class Stage(BaseModel):
     epochs: int = Field(ge=0, description="Epochs to train in this state (0: skipped).")
     lr_schedule: LRSchedule = Field(default_factory=Constant)
 
-    def lr(self, epoch: int, scores: Sequence[float] = ()) -> float:
+    def lr(self, epoch: int, scores: Sequence[float] = (), warmup_at_least: int = 0) -> float:
         """Learning rate of epoch ``epoch`` (0-based in the stage) given the stage's curve so
-        far; never below the plateau rule's ``min_lr``."""
+        far, warmed up over at least ``warmup_at_least`` epochs (a first stage from scratch:
+        ``train.warmup_epochs``); never below the plateau rule's ``min_lr``."""
         rule = self.lr_schedule
-        lr = self.state.lr * rule.factor(epoch, self.epochs, scores) * rule.warm(epoch)
+        lr = self.state.lr * rule.factor(epoch, self.epochs, scores) * rule.warm(epoch, warmup_at_least)
         if isinstance(rule, Plateau):
             lr = max(lr, rule.min_lr)
         return lr
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields; the default constant lr is left out, so a planned stage reads
+        ``{state, epochs}`` as it always has."""
+        data = self.model_dump(mode="json", by_alias=True)
+        if self.lr_schedule == Constant():
+            del data["lr_schedule"]
+        return data
 
 
 class Schedule(BaseModel):
@@ -168,7 +186,3 @@ def load_schedule(source: dict[str, Any] | str | Path | Schedule) -> Schedule:
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, where)) from None
 
-
-def write_schedule(path: str | Path, schedule: Schedule) -> None:
-    """Write a schedule as YAML (the format :func:`load_schedule` and ``optplan train`` read)."""
-    Path(path).write_text(yaml.safe_dump(schedule.to_dict(), sort_keys=False))

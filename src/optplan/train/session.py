@@ -16,17 +16,19 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from optplan.config import OptplanConfig
-from optplan.data.dataset import ClipSampler, VideoDataset, make_loader
+from optplan.data.dataset import ClipSampler, VideoDataset, loader_generator, make_loader
 from optplan.data.sampling import ClipSpec
 from optplan.data.splits import load_splits
 from optplan.errors import OptplanError
-from optplan.models import create_model, set_frozen_bn
-from optplan.train.checkpoint import load_checkpoint, unwrap
+from optplan.models import config_overrides, create_model_from_config, set_frozen_bn
+from optplan.models.weights import load_weights
+from optplan.train.checkpoint import unwrap
 from optplan.train.cost import ClipFlops, Cost
-from optplan.train.distributed import ShardedBatchSampler, all_reduce_sum, init_distributed, wrap_model
+from optplan.train.distributed import (ShardedBatchSampler, all_reduce_sum, init_distributed, sync_batchnorm,
+                                       wrap_model)
 from optplan.train.engine import EpochStats, Precision, Scores, resolve_metric, train_epoch, validate
 from optplan.train.optim import make_optimizer
-from optplan.train.state import State
+from optplan.state import State
 from optplan.train.threads import auto_threads
 
 _AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -69,7 +71,7 @@ class TrainSession:
         self._datasets: dict[tuple[str, str], VideoDataset] = {}
         self._loaders: dict[tuple[str, str, int], DataLoader] = {}
         m = cfg.model
-        self.flops = ClipFlops(m.name, len(self.classes), cfg.data.crop_size, {"dropout": m.dropout, **m.kwargs})
+        self.flops = ClipFlops(m.name, len(self.classes), cfg.data.crop_size, config_overrides(m))
         self.metric = resolve_metric(cfg.knee.metric, len(self.classes))  # what curves measure
 
     def serves(self, cfg: OptplanConfig) -> "TrainSession":
@@ -97,23 +99,18 @@ class TrainSession:
         return None
 
     # --- models -----------------------------------------------------------------------------
-    def new_model(self) -> nn.Module:
-        """A freshly initialised model (seeded by ``train.seed``), on the session's device."""
-        m = self.cfg.model
+    def new_model(self, *, pretrained: bool = True) -> nn.Module:
+        """A freshly initialised model (seeded by ``train.seed``), on the session's device;
+        with ``pretrained``, from ``model.pretrained`` when that is set."""
         torch.manual_seed(self.cfg.train.seed)
-        model = create_model(m.name, num_classes=len(self.classes), pretrained_2d=m.pretrained_2d,
-                             **{"dropout": m.dropout, **m.kwargs})
-        return self._place(model)
+        return self._place(create_model_from_config(self.cfg.model, len(self.classes), pretrained=pretrained))
 
-    def load_model(self, path: str | Path) -> nn.Module:
-        """The model stored in an optplan checkpoint at ``path``."""
-        model = self.new_model()
-        state_dict = load_checkpoint(path, map_location=self.device)["model"]
-        try:
-            unwrap(model).load_state_dict(state_dict)
-        except RuntimeError as err:
-            raise OptplanError(f"checkpoint {str(path)!r} does not fit model {self.cfg.model.name!r} "
-                               f"with {len(self.classes)} classes: {str(err).splitlines()[0]}") from None
+    def load_model(self, path: str | Path, *, fine_tune: bool = False) -> nn.Module:
+        """The model in the weights file at ``path`` (an optplan checkpoint, or another
+        framework's, see :mod:`optplan.models.weights`); ``fine_tune`` re-creates a classifier
+        trained on another class count instead of refusing it."""
+        model = self.new_model(pretrained=False)
+        load_weights(unwrap(model), path, "checkpoint", fine_tune=fine_tune)
         return model
 
     def _place(self, model: nn.Module) -> nn.Module:
@@ -123,16 +120,21 @@ class TrainSession:
         return model
 
     def prepare(self, model: nn.Module, state: State) -> tuple[torch.optim.Optimizer, nn.Module]:
-        """Enter ``state``: freeze BN as it says, build its fresh optimiser (after the freeze, so
-        frozen BN parameters get no updates), wrap the model for data-parallel training.
+        """Enter ``state``: SyncBatchNorm when distributed on GPU, then freeze BN as the state and
+        ``train.frozen_bn`` say (after the conversion, which drops the freezing), build its fresh
+        optimiser (after the freeze, so parameters frozen in mode ``all`` get no updates), wrap
+        the model for data-parallel training. ``model`` is converted in place.
         Returns (optimizer, the module to train: ``model`` itself or its DDP wrapper)."""
         self.check_state(model, state)
-        set_frozen_bn(model, state.frozen_bn)
+        model = sync_batchnorm(model, self.dist, self.device)
+        set_frozen_bn(model, state.frozen_bn, self.cfg.train.frozen_bn)
         optimizer = make_optimizer(model, state, self.cfg.train)
         return optimizer, wrap_model(model, self.dist, self.device)
 
     def check_state(self, model: nn.Module, state: State) -> None:
-        """Refuse a state whose clips are shorter than the model accepts."""
+        """Refuse a state whose clips are shorter than the model accepts, or whose epoch would
+        hold no optimiser step once ``train.drop_last`` and ``train.drop_last_accumulation``
+        have dropped what is short."""
         shortest = getattr(unwrap(model), "min_clip_length", 1)
         if state.clip_length < shortest:
             raise OptplanError(f"state {state.name!r}: clip_length {state.clip_length} is shorter than "
@@ -140,6 +142,14 @@ class TrainSession:
         if state.batch_size % self.dist.world_size:
             raise OptplanError(f"state {state.name!r}: batch_size {state.batch_size} must be a multiple "
                                f"of the {self.dist.world_size} training processes")
+        train = self.cfg.train
+        batches = -(-self.epoch_clips(state) // state.batch_size)
+        if batches < (state.accumulation if train.drop_last_accumulation else 1):
+            raise OptplanError(
+                f"state {state.name!r}: an epoch of {len(self.splits.train)} training clips in batches of "
+                f"{state.batch_size} x {state.accumulation} accumulated would make no optimiser step with "
+                f"train.drop_last={train.drop_last} and train.drop_last_accumulation="
+                f"{train.drop_last_accumulation}; lower the batch or accumulation, or set those to false")
 
     # --- data -------------------------------------------------------------------------------
     def dataset(self, split: str, clip: ClipSpec, mode: str | None = None) -> VideoDataset:
@@ -167,14 +177,17 @@ class TrainSession:
         if key not in self._loaders:
             data, training = self.cfg.data, dataset.mode == "train"
             pin = self.device.type == "cuda"
+            drop_last = training and self.cfg.train.drop_last
             if self.dist.active:
                 sampler = ShardedBatchSampler(ClipSampler(dataset, shuffle=training, seed=self.cfg.train.seed),
-                                              batch_size, self.dist, training=training)
+                                              batch_size, self.dist, training=training, drop_last=drop_last)
                 loader = DataLoader(dataset, batch_sampler=sampler, num_workers=data.num_workers,
-                                    persistent_workers=data.num_workers > 0, pin_memory=pin)
+                                    persistent_workers=data.num_workers > 0, pin_memory=pin,
+                                    generator=loader_generator(self.cfg.train.seed))
             else:
                 loader = make_loader(dataset, batch_size=batch_size, shuffle=training,
-                                     num_workers=data.num_workers, seed=self.cfg.train.seed, pin_memory=pin)
+                                     num_workers=data.num_workers, seed=self.cfg.train.seed, pin_memory=pin,
+                                     drop_last=drop_last)
             self._loaders[key] = loader
         return self._loaders[key]
 
@@ -203,16 +216,27 @@ class TrainSession:
         try:
             stats = train_epoch(model, batches, optimizer, precision=self.precision,
                                 accumulation=state.accumulation, grad_clip=self.cfg.train.grad_clip,
-                                head_weight=self.cfg.model.head_weight, scaler=scaler, progress=progress)
+                                head_weight=self.cfg.model.head_weight, scaler=scaler,
+                                drop_partial=self.cfg.train.drop_last_accumulation, progress=progress)
         finally:
             if progress is not None:
                 progress.close()
         return stats
 
+    def epoch_clips(self, state: State) -> int:
+        """Clips one training epoch in ``state`` trains: the whole training list, less a short
+        last batch when ``train.drop_last`` drops it (or, distributed, when it has fewer clips
+        than processes; see :class:`ShardedBatchSampler`)."""
+        clips = len(self.splits.train)
+        short = clips % state.batch_size
+        if short and (self.cfg.train.drop_last or (self.dist.active and short < self.dist.world_size)):
+            clips -= short
+        return clips
+
     def epoch_gflops(self, state: State) -> float:
-        """Training GFLOPs of one epoch in ``state`` over the whole training list (what a budget
-        in GFLOPs converts to epochs with)."""
-        return self.flops.train(state.clip_length, len(self.splits.train))
+        """Training GFLOPs of one epoch in ``state`` (what a budget in GFLOPs converts to epochs
+        with)."""
+        return self.flops.train(state.clip_length, self.epoch_clips(state))
 
     def charge(self, cost: Cost, state: State, stats: EpochStats | None = None,
                scores: Scores | None = None, seconds: float = 0.0) -> None:
