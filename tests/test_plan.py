@@ -13,9 +13,9 @@ from optplan import knee
 from optplan.config import validate
 from optplan.errors import ConfigError, OptplanError
 from optplan.knee import KneeRule, first_stop
-from optplan.plan import (Checkpoint, EdgeJob, InMemoryStore, Objective, ParetoPoint, Planner,
-                          ProcessExecutor, Progress, Racing, SimulatedTrainer, SQLiteStore,
-                          StateGraph, pareto_front, run_edge)
+from optplan.plan import (Checkpoint, CountingEdgeTrainer, EdgeJob, InMemoryStore, Objective,
+                          ParetoPoint, Planner, ProcessExecutor, Progress, Racing, SimulatedTrainer,
+                          SQLiteStore, StateGraph, pareto_front, run_edge)
 from optplan.plan.records import DIVERGED, FAILED, SKIPPED
 
 T = 4  # patience; with FAST the knee settles, so every edge stops at exactly knee + T
@@ -439,6 +439,17 @@ def test_budgeted_dp_equals_exhaustive_search_under_the_budget(seed, cached_fits
                            % (costs[0] / 2)):
             Planner(graph, trainer, patience=T, end=end,
                     objective=Objective("score_at_budget", budget_gflops=costs[0] / 2)).run()
+
+
+def test_a_budget_needs_a_trainer_that_counts_compute():
+    class Uncounted:  # an EdgeTrainer without epoch_gflops
+        def open(self, source, state):
+            return SimulatedTrainer().open(source, state)
+
+    assert isinstance(SimulatedTrainer(), CountingEdgeTrainer)
+    assert not isinstance(Uncounted(), CountingEdgeTrainer)
+    with pytest.raises(OptplanError, match="counts compute"):
+        Planner(small(), Uncounted(), objective=Objective("score_at_budget", budget_gflops=100.0))
 
 
 def test_pareto_front_of_complete_paths_in_gflops(paper_result):

@@ -51,8 +51,9 @@ class Planner:
     on, stored with the run and compared when it resumes. ``objective`` is what the DP
     maximises (:class:`~optplan.plan.objective.Objective`; default the paper's score);
     ``racing`` (:class:`~optplan.plan.racing.Racing`, default off) stops edges that cannot win.
-    A trainer with ``epoch_gflops(state)`` (training GFLOPs of one epoch) has its compute
-    counted; ``score_at_budget`` needs one.
+    A trainer with ``epoch_gflops(state)`` (training GFLOPs of one epoch, a
+    :class:`~optplan.protocol.CountingEdgeTrainer`) has its compute counted; ``score_at_budget``
+    needs one.
     """
 
     def __init__(self, graph: StateGraph, trainer: EdgeTrainer, store: PlanStore | None = None,

@@ -9,10 +9,10 @@ the knee model (the simulated surfaces without noise do), later fits agree with 
 one, the edge's final knee score cannot exceed the bound, and racing leaves the chosen path
 unchanged; on noisy curves ``margin`` is the slack. The bound is judged once ``after`` epochs
 are trained (default: the knee's patience T, when the knee rule itself starts judging; the fit
-needs at least 4); judging earlier saves more and trusts a shorter curve's fit more. The
-planner trains the edges into a node from the best source model first, so the later ones meet
-the highest bar; with a parallel executor an edge races only against the competitors that had
-finished when it started.
+needs :data:`~optplan.knee.MIN_FIT_POINTS` points); judging earlier saves more and trusts a
+shorter curve's fit more. The planner trains the edges into a node from the best source model
+first, so the later ones meet the highest bar; with a parallel executor an edge races only
+against the competitors that had finished when it started.
 """
 
 from __future__ import annotations

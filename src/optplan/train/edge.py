@@ -105,7 +105,7 @@ class VideoEdgeTrainer:
         return self._session
 
     def epoch_gflops(self, state: State) -> float:
-        """Training GFLOPs of one epoch in ``state`` (the planner's compute accounting)."""
+        """Training GFLOPs of one epoch in ``state`` (the planner's ``CountingEdgeTrainer``)."""
         return self.session.epoch_gflops(state)
 
     @property
