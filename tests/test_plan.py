@@ -1,17 +1,21 @@
 """The planner with the simulated trainer: the DP against exhaustive search, the knee-rule
-cost, beams and choices, divergence and failures, crash-safe resume, and the executors."""
+cost, beams and choices, divergence and failures, crash-safe resume, the executors, the
+budgeted objective against exhaustive search under the budget, and racing."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
 
-from optplan.errors import OptplanError
+from optplan import knee
+from optplan.config import validate
+from optplan.errors import ConfigError, OptplanError
 from optplan.knee import KneeRule, first_stop
-from optplan.plan import (Checkpoint, EdgeJob, InMemoryStore, ParetoPoint, Planner,
-                          ProcessExecutor, Progress, SimulatedTrainer, SQLiteStore, StateGraph,
-                          pareto_front, run_edge)
+from optplan.plan import (Checkpoint, CountingEdgeTrainer, EdgeJob, InMemoryStore, Objective,
+                          ParetoPoint, Planner, ProcessExecutor, Progress, Racing, SimulatedTrainer,
+                          SQLiteStore, StateGraph, pareto_front, run_edge)
 from optplan.plan.records import DIVERGED, FAILED, SKIPPED
 
 T = 4  # patience; with FAST the knee settles, so every edge stops at exactly knee + T
@@ -383,3 +387,139 @@ def test_end_at_the_best_node_matches_exhaustive_search():
     assert best.search_epochs == fixed.search_epochs  # the same edges were trained
     with pytest.raises(OptplanError, match="end must be"):
         Planner(graph, trainer, end="last")
+
+
+# -- cost-aware objective and racing ------------------------------------------------------
+
+@pytest.fixture
+def cached_fits(monkeypatch):
+    """Knee fits memoised by curve: the tests below train the same deterministic curves in
+    several plans and in exhaustive search, and each fit costs ~0.1 s of a shared CPU."""
+    fit = functools.lru_cache(maxsize=None)(knee._fit_params)
+    monkeypatch.setattr(knee, "_fit_params", lambda scores: fit(tuple(float(s) for s in scores)))
+
+
+def every_path(graph, trainer, patience):
+    """Train every path from the start (prefixes shared): {nodes: (score, replay GFLOPs)}."""
+    found = {}
+
+    def walk(node, checkpoint, gflops, nodes):
+        for e in graph.outgoing(node):
+            state = graph.state(e.target)
+            out = run_edge(trainer, EdgeJob(e.name, checkpoint, state, KneeRule(patience=patience)))
+            cost = gflops + out.knee.epoch * trainer.epoch_gflops(state)
+            found[(*nodes, e.target)] = (out.knee.score, cost)
+            walk(e.target, out.checkpoint, cost, (*nodes, e.target))
+
+    walk(graph.start, None, 0.0, ())
+    return found
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_budgeted_dp_equals_exhaustive_search_under_the_budget(seed, cached_fits):
+    graph, trainer = paper(), SimulatedTrainer.random(seed)
+    every = every_path(graph, trainer, T)
+    for end in ("graph", "best"):
+        paths = {p: v for p, v in every.items() if end == "best" or p[-1] == graph.final}
+        costs = sorted(cost for _, cost in paths.values())
+        for budget in (costs[0], costs[len(costs) // 2], costs[-1]):
+            r = Planner(graph, trainer, patience=T, end=end,
+                        objective=Objective("score_at_budget", budget_gflops=budget)).run()
+            best = max(score for score, cost in paths.values() if cost <= budget)
+            score, cost = paths[tuple(r.nodes)]  # the chosen path, as exhaustive search trained it
+            # separate knee fits of the same curves: equal up to the BLAS kernel's last bits
+            assert r.score == pytest.approx(best, abs=1e-5) and score == pytest.approx(best, abs=1e-5)
+            assert r.replay_gflops == pytest.approx(cost) and cost <= budget
+            assert r.budget_gflops == budget
+            fits = [p for p in r.pareto_gflops if p.gflops <= budget]  # the front agrees with the DP
+            assert fits[-1].score == pytest.approx(r.score, abs=1e-5)
+        unbounded = Planner(graph, trainer, patience=T, end=end).run()
+        assert r.score == pytest.approx(unbounded.score, abs=1e-5)  # the whole budget: the paper's DP
+        with pytest.raises(OptplanError, match=r"no path to the final node .* fits plan.budget_gflops=%g"
+                           % (costs[0] / 2)):
+            Planner(graph, trainer, patience=T, end=end,
+                    objective=Objective("score_at_budget", budget_gflops=costs[0] / 2)).run()
+
+
+def test_a_budget_needs_a_trainer_that_counts_compute():
+    class Uncounted:  # an EdgeTrainer without epoch_gflops
+        def open(self, source, state):
+            return SimulatedTrainer().open(source, state)
+
+    assert isinstance(SimulatedTrainer(), CountingEdgeTrainer)
+    assert not isinstance(Uncounted(), CountingEdgeTrainer)
+    with pytest.raises(OptplanError, match="counts compute"):
+        Planner(small(), Uncounted(), objective=Objective("score_at_budget", budget_gflops=100.0))
+
+
+def test_pareto_front_of_complete_paths_in_gflops(paper_result):
+    front = paper_result.pareto_gflops
+    assert front and all(p.nodes[-1] == "c16_x0.01" for p in front)
+    assert all(a.gflops < b.gflops and a.score < b.score for a, b in zip(front, front[1:]))
+    for p in front:  # an epoch of c-frame clips costs c GFLOPs on the default surface
+        assert p.gflops == pytest.approx(sum(s.epochs * s.state.clip_length for s in p.stages))
+    assert paper_result.replay_gflops == pytest.approx(front[-1].gflops)
+    assert paper_result.search_gflops == pytest.approx(
+        sum(e.epochs * paper().state(e.target).clip_length for e in paper_result.edges))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(objective="score_at_budget"), "needs a positive plan.budget_gflops"),
+    (dict(budget_gflops=100.0), "plan.budget_gflops is used only by plan.objective=score_at_budget"),
+    (dict(objective="score_at_budget", budget_gflops=100.0, beam=2), "leave plan.beam at 1")])
+def test_objective_settings_are_validated_naming_the_field(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        validate({"plan": kwargs})
+    with pytest.raises((ValueError, OptplanError), match=message):
+        beam = kwargs.pop("beam", 1)
+        Planner(small(), SimulatedTrainer(), beam=beam,
+                objective=Objective(kwargs.get("objective", "score"), kwargs.get("budget_gflops")))
+
+
+@pytest.mark.parametrize("end", ["graph", "best"])
+def test_racing_keeps_the_chosen_path_and_saves_epochs(end, cached_fits):
+    # Noise-free surfaces follow the knee model, the case in which the racing bound holds.
+    saved = raced = 0
+    for seed in range(4):
+        graph, trainer = StateGraph.preset("auto", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3), SimulatedTrainer.random(seed)
+        full = Planner(graph, trainer, patience=T, end=end).run()
+        race = Planner(graph, trainer, patience=T, end=end, racing=Racing()).run()
+        assert race.nodes == full.nodes and race.path_epochs == full.path_epochs
+        assert race.score == pytest.approx(full.score, abs=1e-5)
+        assert race.search_epochs <= full.search_epochs
+        lost = [e for e in race.edges if e.knee.stop == "race"]
+        assert all(e.score < max(r.score for r in race.edges if r.target == e.target) for e in lost)
+        saved += full.search_epochs - race.search_epochs
+        raced += len(lost)
+        assert (f"({len(lost)} stopped by racing)" in race.table()) == bool(lost)
+    assert raced > 0 and saved > 0
+
+
+def test_a_race_is_judged_only_against_a_bar_and_after_patience():
+    bending = [0.0, 0.3, 0.45, 0.52, 0.56, 0.58, 0.59]  # fitted maximum ~0.599
+    rule = KneeRule(patience=4)
+    assert Racing().lost(bending, rule) is None  # no competitor has finished
+    assert Racing().against(0.9).lost(bending[:4], rule) is None  # too young to judge
+    assert Racing().against(0.6).lost(bending, rule) is None  # within reach (+ margin)
+    assert Racing().against(0.9).lost(bending[:6], rule) is None  # the fit still runs off upwards
+    lost = Racing().against(0.9).lost(bending, rule)
+    assert lost.stop == "race" and lost.epoch == 6 and lost.score == 0.59 and lost.reached
+    assert Racing(margin=0.5).against(0.9).lost(bending, rule) is None
+    patient = KneeRule(patience=10)  # judged after T epochs by default, or after ``after``
+    assert Racing().against(0.9).lost(bending, patient) is None
+    assert Racing(after=6).against(0.9).lost(bending, patient).stop == "race"
+
+
+@pytest.mark.parametrize("kill_after", [10, 40])
+def test_a_racing_plan_resumes_to_the_same_result(tmp_path, kill_after, cached_fits):
+    graph, trainer = StateGraph.preset("auto", clip_lengths=[4, 8], base_lrs=[0.1] * 2), SimulatedTrainer.random(1)
+    whole = Planner(graph, trainer, patience=T, racing=Racing()).run()
+    assert any(e.knee.stop == "race" for e in whole.edges)
+    with pytest.raises(Killed):
+        Planner(graph, Counting(trainer, budget=kill_after), SQLiteStore(tmp_path / "plan.sqlite"),
+                patience=T, racing=Racing()).run()
+    rest = Counting(trainer)
+    r = Planner(graph, rest, SQLiteStore(tmp_path / "plan.sqlite"), patience=T, racing=Racing()).run()
+    assert essence(r) == essence(whole) and rest.epochs == whole.search_epochs - kill_after
+    with pytest.raises(OptplanError, match="racing"):  # racing changes what a plan finds
+        Planner(graph, trainer, SQLiteStore(tmp_path / "plan.sqlite"), patience=T).run()

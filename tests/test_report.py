@@ -115,6 +115,9 @@ def test_report_numbers_match_the_store(run_dir: Path, report: Path) -> None:
     assert int(summary["search cost (epochs, all edges)"]) == result.search_epochs
     assert int(summary["epochs of the replayed schedule"]) == result.replay_epochs
     assert float(summary["test top1"]) == EVAL["top1"] and summary["test views"] == "30"
+    assert float(summary["training GFLOPs of the replayed schedule"]) == pytest.approx(result.replay_gflops, rel=1e-3)
+    assert load_run(run_dir).pareto == result.pareto_gflops  # what the Pareto figure draws
+    assert result.pareto_gflops[-1].gflops == pytest.approx(result.replay_gflops)
 
     stages = page.tables["stages"][1:]
     assert [(r[1], int(r[-2])) for r in stages] == [(s.state.name, s.epochs) for s in result.stages]
@@ -124,11 +127,11 @@ def test_report_numbers_match_the_store(run_dir: Path, report: Path) -> None:
 
 
 def test_report_files_and_embedded_figures(report: Path) -> None:
-    """Five figures (schedule, graph, curves, cost, baselines) as PNGs beside the page and
-    embedded byte for byte; nothing in the page reaches the network or runs a script."""
+    """Six figures (schedule, graph, curves, cost, Pareto front, baselines) as PNGs beside the
+    page and embedded byte for byte; nothing in the page reaches the network or runs a script."""
     out = report.parent
     page = parse(report)
-    names = ["schedule", "graph", "curves", "cost", "baselines"]  # in page order
+    names = ["schedule", "graph", "curves", "cost", "pareto", "baselines"]  # in page order
     assert sorted(p.stem for p in out.glob("*.png")) == sorted(names)
     assert len(page.images) == len(names)
     for src, name in zip(page.images, names):
@@ -235,7 +238,7 @@ def test_report_renders_in_chromium(report: Path, tmp_path: Path) -> None:
     title = re.search(r"<title>PROBE(.*?)</title>", proc.stdout)
     assert title, "the page did not finish loading:\n" + proc.stdout[:500]
     probe = json.loads(title.group(1).replace("&quot;", '"'))
-    assert probe["images"] == [True] * 5 and probe["errors"] == []
+    assert probe["images"] == [True] * 6 and probe["errors"] == []
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
     assert console == []
 

@@ -9,12 +9,13 @@ import pytest
 import torch
 from torch import nn
 
+from optplan.config import load_config
 from optplan.errors import ConfigError, OptplanError
 from optplan.train.checkpoint import (load_checkpoint, make_checkpoint, rng_state, save_checkpoint,
                                       set_rng_state, unwrap)
 from optplan.train.config import TrainConfig
 from optplan.train.distributed import DistInfo, ShardedBatchSampler
-from optplan.train.engine import Scores, topk_hits
+from optplan.train.engine import AUTO_TOP1_BELOW, Scores, resolve_metric, topk_hits
 from optplan.train.logging import RunLogger, read_log
 from optplan.train.optim import make_optimizer
 from optplan.train.schedule import load_schedule
@@ -103,6 +104,15 @@ def test_topk_hits_caps_k_at_the_class_count():
     assert topk_hits(logits, labels).tolist() == [1, 3, 3]
     s = Scores(0.5, 0.75, 1.0, clips=4)
     assert s.score == pytest.approx(0.75) and math.isnan(Scores.diverged().score)
+
+
+def test_auto_knee_metric_is_top1_under_50_classes_and_explicit_values_stay():
+    assert AUTO_TOP1_BELOW == 50
+    assert resolve_metric("auto", 20) == resolve_metric("auto", 49) == "top1"
+    assert resolve_metric("auto", 50) == resolve_metric("auto", 400) == "top135"
+    for explicit in ("top1", "top135", "loss"):
+        assert resolve_metric(explicit, 20) == resolve_metric(explicit, 400) == explicit
+    assert load_config(None).knee.metric == "auto"
 
 
 def test_schedule_lr_rules_match_torch():

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 GridRule = Literal["monotone_lr", "monotone_clip", "one_change", "adjacent"]
 Count = Annotated[int, Field(ge=1)]
@@ -213,9 +213,10 @@ class KneeConfig(Section):
 
     method: Literal["paper", "stable", "kneedle", "gain"] = Field(
         "paper", description="Stopping rule: paper, stable, kneedle or gain (see optplan.knee).")
-    metric: Literal["top1", "top135", "loss"] = Field(
-        "top135", description="What validation curves measure: 'top135' (the paper's mean of top-1/3/5), "
-                              "'top1', or 'loss' (as exp(-cross-entropy), rising in 0..1).")
+    metric: Literal["auto", "top1", "top135", "loss"] = Field(
+        "auto", description="What validation curves measure: 'top135' (the paper's mean of top-1/3/5), "
+                            "'top1', 'loss' (as exp(-cross-entropy), rising in 0..1), or 'auto' "
+                            "(top1 under 50 classes, where top-1/3/5 saturates; top135 otherwise).")
     score_clip: Literal["state", "longest"] = Field(
         "state", description="Clip setting the curves are scored with: each state's own ('state') or, as "
                              "the reference, the longest one of the state space ('longest'; see "
@@ -238,7 +239,8 @@ class SimulationConfig(Section):
     and ``speed(v) = speed * (lr / ref_lr) ** 0.5``; ``states`` overrides any of ceiling, speed,
     overfit per state name. A state with ``lr > diverge_lr`` returns NaN from epoch
     ``diverge_after`` on. With ``noise = 0`` and ``0 <= transfer <= 1`` an edge's score grows
-    with its source's, so the dynamic programme is exact.
+    with its source's, so the dynamic programme is exact. An epoch costs
+    ``epoch_gflops_per_frame * clip_length`` training GFLOPs (compute grows with the frames of a clip).
     """
 
     seed: int = Field(0, description="Seed of the noise (curves are deterministic given it).")
@@ -254,6 +256,8 @@ class SimulationConfig(Section):
     diverge_lr: float | None = Field(None, gt=0.0, description="States above this lr diverge (None: never).")
     diverge_after: int = Field(2, ge=1, description="First NaN epoch of a diverging state.")
     epoch_seconds: float = Field(0.0, ge=0.0, description="Sleep per epoch (to time executors).")
+    epoch_gflops_per_frame: float = Field(
+        1.0, gt=0.0, description="Training GFLOPs of one epoch per frame of the state's clip.")
     states: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="Per-state overrides: {name: {ceiling|speed|overfit: value}}.")
 
@@ -309,9 +313,43 @@ class PlanConfig(Section):
     workers: int = Field(2, ge=1, description="Parallel edges for the process/ray executors.")
     ray_address: str | None = Field(None, description="Ray cluster address (None: local ray.init).")
     beam: int = Field(1, ge=1, description="Checkpoints kept per node (1: the paper's DP).")
-    budget_epochs: int | None = Field(None, ge=1, description="Best path whose replay fits this budget.")
+    budget_epochs: int | None = Field(
+        None, ge=1, description="Also report the best searched path whose replay fits this many epochs.")
+    objective: Literal["score", "score_at_budget"] = Field(
+        "score", description="What the DP maximises: 'score' (the paper: the best final score) or "
+                             "'score_at_budget' (the best path whose replay fits plan.budget_gflops).")
+    budget_gflops: float | None = Field(
+        None, gt=0.0, description="score_at_budget: training GFLOPs a replay of the chosen path may spend.")
+    racing: bool = Field(False, description="Stop an edge once it cannot beat a finished edge into "
+                                            "the same state (see optplan.plan.racing).")
+    race_margin: float = Field(
+        0.01, ge=0.0, description="racing: score units added to an edge's optimistic bound.")
+    race_after: int | None = Field(
+        None, ge=1, description="racing: epochs an edge trains before it can be judged (None: knee.patience).")
     simulate: SimulationConfig = Field(
         default_factory=SimulationConfig, description="Response surface of the simulated trainer.")
+
+    @model_validator(mode="after")
+    def _budget_with_its_objective(self) -> "PlanConfig":
+        problem = objective_problem(self.objective, self.budget_gflops, self.beam)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+def objective_problem(objective: str, budget_gflops: float | None, beam: int = 1) -> str | None:
+    """What is wrong with an objective and its budget (None: nothing); the one check behind
+    the config's validation and :class:`~optplan.plan.objective.Objective`."""
+    if objective == "score_at_budget" and (budget_gflops is None or budget_gflops <= 0):
+        return ("plan.objective=score_at_budget needs a positive plan.budget_gflops (the training "
+                "GFLOPs a replay of the chosen path may spend), e.g. plan.budget_gflops=5000")
+    if objective == "score" and budget_gflops is not None:
+        return ("plan.budget_gflops is used only by plan.objective=score_at_budget; set that "
+                "objective or drop the budget")
+    if objective == "score_at_budget" and beam > 1:
+        return ("plan.objective=score_at_budget keeps every Pareto-optimal model of a node; "
+                "leave plan.beam at 1")
+    return None
 
 
 class OptplanConfig(BaseModel):

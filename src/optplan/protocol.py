@@ -106,3 +106,12 @@ class CheckingEdgeTrainer(EdgeTrainer, Protocol):
 
     def intact(self, checkpoint: Checkpoint) -> bool:
         """False when the checkpoint's model is missing or damaged."""
+
+
+@runtime_checkable
+class CountingEdgeTrainer(EdgeTrainer, Protocol):
+    """Optional: count compute, so the plan reports search and replay GFLOPs and can keep a
+    replay within ``plan.budget_gflops`` (``plan.objective=score_at_budget`` needs it)."""
+
+    def epoch_gflops(self, state: State) -> float:
+        """Training GFLOPs of one epoch in ``state``."""

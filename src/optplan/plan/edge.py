@@ -1,9 +1,10 @@
 """One knee-terminated run along an edge, the unit of work executors run (in any process).
 
 :func:`run_edge` opens the edge (or resumes it from a snapshot), trains epoch by epoch until
-:func:`optplan.knee.knee_reached` decides, and keeps the knee epoch's model. It never raises
-on a training error (the driver decides whether to retry); a ``BaseException`` that is not an
-``Exception`` (Ctrl-C, a kill) goes through, so the plan stops with its store intact.
+:func:`optplan.knee.knee_reached` decides (or the edge loses its race), and keeps the knee
+epoch's model. It never raises on a training error (the driver decides whether to retry); a
+``BaseException`` that is not an ``Exception`` (Ctrl-C, a kill) goes through, so the plan
+stops with its store intact.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Callable
 from optplan.errors import DiskFull
 from optplan.knee import Knee, KneeRule
 from optplan.protocol import Checkpoint, EdgeRun, EdgeTrainer
+from optplan.plan.racing import Racing
 from optplan.plan.records import DIVERGED, DONE, FAILED
 from optplan.state import State
 
@@ -28,7 +30,8 @@ class EdgeJob:
     """Everything a worker needs to train one edge (picklable).
 
     ``scores``/``snapshot``: the curve so far and the trainer's resume point of an edge that
-    was interrupted (empty/None: start the edge afresh).
+    was interrupted (empty/None: start the edge afresh). ``race``: stop early once the edge
+    cannot beat a finished competitor (:mod:`optplan.plan.racing`; None: train to the knee).
     """
 
     id: str
@@ -37,6 +40,7 @@ class EdgeJob:
     rule: KneeRule = field(default_factory=KneeRule)
     scores: list[float] = field(default_factory=list)
     snapshot: Checkpoint | None = None
+    race: Racing | None = None
 
 
 @dataclass
@@ -92,4 +96,7 @@ def run_edge(trainer: EdgeTrainer, job: EdgeJob, on_epoch: EpochCallback | None 
 
 
 def _decide(scores: list[float], job: EdgeJob) -> Knee | None:
-    return job.rule.decide(scores)
+    knee = job.rule.decide(scores)
+    if knee is None and job.race is not None:
+        knee = job.race.lost(scores, job.rule)
+    return knee

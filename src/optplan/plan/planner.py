@@ -2,7 +2,10 @@
 
 Every edge u -> v trains from u's kept model in v's state until the knee (:mod:`optplan.knee`);
 its score is the knee score. Once every edge into v has ended, v keeps the best model (beam:
-the ``beam`` best) with its parent and epochs. Backtracking from the final node gives the path.
+the ``beam`` best; objective ``score_at_budget``: every model on the (replay GFLOPs, score)
+Pareto front within the budget, see :mod:`optplan.plan.objective`) with its parent and epochs.
+Backtracking from the final node gives the path. With racing (:mod:`optplan.plan.racing`) an
+edge stops as soon as it cannot beat a finished competitor into the same node.
 Edges run as soon as their source is decided, on any :mod:`executor <optplan.plan.executors>`;
 every epoch, edge and decision goes to the :mod:`store <optplan.plan.store>`, so a plan run
 again on the same store trains only what is missing (failed edges and edges whose model was
@@ -15,15 +18,19 @@ import heapq
 import math
 import time
 from concurrent.futures import Future
+from operator import attrgetter
 from typing import Any
 
+from optplan.defaults import objective_problem
 from optplan.errors import DiskFull, OptplanError
 from optplan.knee import Knee, KneeRule
 from optplan.plan.edge import EdgeJob, EdgeOutcome, EpochCallback
 from optplan.plan.executors import Executor, InProcessExecutor
 from optplan.plan.graph import Edge, StateGraph
+from optplan.plan.objective import Objective
 from optplan.plan.progress import Progress, TqdmProgress
 from optplan.protocol import Checkpoint, EdgeTrainer
+from optplan.plan.racing import Racing
 from optplan.plan.records import (DONE, FAILED, RUNNING, SKIPPED, USABLE, Candidate, EdgeRecord,
                                   NodeRecord, edge_id)
 from optplan.plan.result import ParetoPoint, PlanResult, Stage, pareto_front
@@ -41,18 +48,31 @@ class Planner:
     models kept per node (1: the paper's DP); ``budget_epochs`` picks
     :attr:`PlanResult.budget`; ``progress`` True draws a tqdm bar (or pass a
     :class:`~optplan.plan.progress.Progress`); ``config`` is anything else the results depend
-    on, stored with the run and compared when it resumes.
+    on, stored with the run and compared when it resumes. ``objective`` is what the DP
+    maximises (:class:`~optplan.plan.objective.Objective`; default the paper's score);
+    ``racing`` (:class:`~optplan.plan.racing.Racing`, default off) stops edges that cannot win.
+    A trainer with ``epoch_gflops(state)`` (training GFLOPs of one epoch, a
+    :class:`~optplan.protocol.CountingEdgeTrainer`) has its compute counted; ``score_at_budget``
+    needs one.
     """
 
     def __init__(self, graph: StateGraph, trainer: EdgeTrainer, store: PlanStore | None = None,
                  patience: int = 10, knee_method: str = "paper", executor: Executor | None = None,
                  max_epochs: int | None = None, beam: int = 1, budget_epochs: int | None = None,
                  progress: bool | Progress = False, config: dict[str, Any] | None = None,
-                 end: str = "graph", rule: KneeRule | None = None) -> None:
+                 end: str = "graph", rule: KneeRule | None = None, objective: Objective | None = None,
+                 racing: Racing | None = None) -> None:
         if end not in ("graph", "best"):
             raise OptplanError(f"end must be 'graph' (the final node) or 'best' (the best node), got {end!r}")
         if beam < 1:
             raise OptplanError("beam must be at least 1")
+        self.objective = objective or Objective()
+        problem = objective_problem(self.objective.name, self.objective.budget_gflops, beam)
+        if problem:
+            raise OptplanError(problem)
+        if self.objective.budgeted and not hasattr(trainer, "epoch_gflops"):
+            raise OptplanError(f"score_at_budget needs a trainer that counts compute (an "
+                               f"epoch_gflops(state) method); {type(trainer).__name__} has none")
         try:
             self.rule = rule or KneeRule(method=knee_method, patience=patience, max_epochs=max_epochs)
         except ValueError as err:
@@ -67,12 +87,16 @@ class Planner:
             TqdmProgress() if progress else Progress())
         self.config = config or {}
         self.end = end
+        self.racing = racing
         self._rank = {e: i for i, e in enumerate(graph.edges)}
+        self._node_rank = {n: i for i, n in enumerate(graph.order)}
 
     def fingerprint(self) -> dict[str, Any]:
         """What the records depend on; a store made with another fingerprint is refused."""
         return {"graph": self.graph.to_dict(), "knee": self.rule.to_dict(), "beam": self.beam,
-                "trainer": type(self.trainer).__name__, "config": self.config, "end": self.end}
+                "trainer": type(self.trainer).__name__, "config": self.config, "end": self.end,
+                "objective": self.objective.to_dict(),
+                "racing": self.racing.to_dict() if self.racing else None}
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -83,9 +107,10 @@ class Planner:
         executor = self.executor or InProcessExecutor()
         self._nodes: dict[str, NodeRecord] = {}
         self._runs: dict[str, EdgeRecord] = {}
-        self._ready: list[tuple[int, int, Edge]] = []
+        self._ready: list[tuple[tuple[float, ...], int, Edge]] = []  # (priority, slot, edge)
         self._inflight: dict[Future, tuple[Edge, int, int]] = {}
         self._stored = {r.id: r for r in self.store.edges()}  # what earlier sessions recorded
+        self._epoch_gflops = self._count_gflops()
         self.progress.start(sum(1 if e.source == self.graph.start else self.beam
                                 for e in self.graph.edges))
         try:
@@ -111,8 +136,41 @@ class Planner:
         edge, slot, _ = self._inflight[future]
         return self._rank[edge], slot
 
+    def _count_gflops(self) -> dict[str, float]:
+        """Training GFLOPs of one epoch per state node ({} when the trainer counts none)."""
+        if not hasattr(self.trainer, "epoch_gflops"):
+            return {}
+        return {name: float(self.trainer.epoch_gflops(state)) for name, state in self.graph.states.items()}
+
     def _push(self, edge: Edge, slot: int) -> None:
-        heapq.heappush(self._ready, (self._rank[edge], slot, edge))
+        heapq.heappush(self._ready, (self._priority(edge, slot), slot, edge))
+
+    def _priority(self, edge: Edge, slot: int) -> tuple[float, ...]:
+        """Edges train in the graph's order. Racing trains the edges into one node from the
+        best source model first, so that the others race against the highest bar."""
+        if self.racing is None:
+            return (self._rank[edge],)
+        source = self._nodes[edge.source]
+        score = source.candidates[slot].score if slot < len(source.candidates) else math.nan
+        return (self._node_rank[edge.target], -score if math.isfinite(score) else math.inf,
+                self._rank[edge])
+
+    def _race(self, edge: Edge, slot: int) -> Racing | None:
+        """The racing rule against the bar of ``edge``'s finished competitors: the kept score
+        that leaves it out of the target's models (the ``beam``-th best; ``score_at_budget``:
+        the best of those whose replay is no dearer than the edge's source, as the edge can only
+        end dearer)."""
+        if self.racing is None:
+            return None
+        rivals = [self._candidate(r) for r in self._runs.values()
+                  if r.target == edge.target and r.score is not None]
+        if self.objective.budgeted:
+            cost = self._nodes[edge.source].candidates[slot].gflops
+            rivals, place = [c for c in rivals if c.gflops <= cost], 1
+        else:
+            place = self.beam
+        scores = sorted((c.score for c in rivals), reverse=True)
+        return self.racing.against(scores[place - 1] if len(scores) >= place else None)
 
     def _launch(self, edge: Edge, slot: int, executor: Executor, attempt: int = 1) -> None:
         """Start one run of ``edge`` from the source's ``slot``-th model, or settle it at once
@@ -134,7 +192,8 @@ class Planner:
             attempt = stored.attempts
         resume = stored if stored is not None and stored.snapshot is not None else None
         job = EdgeJob(rid, parent.checkpoint, self.graph.states[edge.target], self.rule,
-                      scores=resume.curve if resume else [], snapshot=resume.snapshot if resume else None)
+                      scores=resume.curve if resume else [], snapshot=resume.snapshot if resume else None,
+                      race=self._race(edge, slot))
         on_epoch = self._epoch_recorder(edge, slot, attempt) if executor.live else None
         self._inflight[executor.submit(self.trainer, job, on_epoch)] = (edge, slot, attempt)
 
@@ -199,15 +258,20 @@ class Planner:
                 for slot in range(max(len(self._nodes[e.source].candidates), 1))]
 
     def _decide(self, name: str) -> None:
-        """Keep the ``beam`` best incoming models of ``name`` (or skip it, saying why)."""
+        """Keep the incoming models of ``name`` the objective wants (or skip it, saying why)."""
         if name == self.graph.start:
             record = NodeRecord(name, [Candidate(score=math.nan, checkpoint=None)])
         else:
             runs = [self._runs[rid] for rid in self._run_ids(self.graph.incoming(name))]
-            usable = sorted((r for r in runs if r.score is not None), key=lambda r: -r.score)
-            kept = [self._candidate(r) for r in usable[: self.beam]]
-            why = "" if kept else "no usable incoming edge: " + "; ".join(
-                f"{r.id} {r.status}" + (f" ({r.error.splitlines()[0]})" if r.error else "") for r in runs)
+            usable = [self._candidate(r) for r in runs if r.score is not None]
+            kept = self.objective.keep(usable, self.beam)
+            if usable and not kept:
+                why = (f"every incoming model exceeds plan.budget_gflops="
+                       f"{self.objective.budget_gflops:g} (the cheapest costs "
+                       f"{min(c.gflops for c in usable):g} GFLOPs)")
+            else:
+                why = "" if kept else "no usable incoming edge: " + "; ".join(
+                    f"{r.id} {r.status}" + (f" ({r.error.splitlines()[0]})" if r.error else "") for r in runs)
             record = NodeRecord(name, kept, note=why)
         self._nodes[name] = record
         for slot in range(max(len(record.candidates), 1)):
@@ -219,7 +283,8 @@ class Planner:
         parent = self._nodes[run.source].candidates[run.slot]
         return Candidate(score=run.score, checkpoint=run.checkpoint, edge=run.id,
                          parent=run.source, parent_slot=run.slot, epochs=run.knee.epoch,
-                         total_epochs=parent.total_epochs + run.knee.epoch)
+                         total_epochs=parent.total_epochs + run.knee.epoch,
+                         gflops=parent.gflops + run.knee.epoch * self._epoch_gflops.get(run.target, 0.0))
 
     # -- the result --------------------------------------------------------------------------
 
@@ -257,12 +322,16 @@ class Planner:
         notes += [f"{r.id} {r.status}: {r.error.splitlines()[0]}" for r in self._runs.values()
                   if r.error and r.status != SKIPPED]
         if final is None or final.skipped:
-            raise OptplanError(f"no usable path reaches the final node {self.graph.final!r}:\n  "
-                               + "\n  ".join(notes))
+            why = (f"no path to the final node {self.graph.final!r} fits plan.budget_gflops="
+                   f"{self.objective.budget_gflops:g} (training GFLOPs of its replay); raise it, or "
+                   "plan with plan.objective=score" if self.objective.budgeted else
+                   f"no usable path reaches the final node {self.graph.final!r}")
+            raise OptplanError(why + ":\n  " + "\n  ".join(notes))
         steps = self._states(self._lineage(end, 0))
         path = [self.graph.states[n] for n, _ in steps]
         edges = sorted(self._runs.values(),
                        key=lambda r: (self._rank[Edge(r.source, r.target)], r.slot))
+        points = self._paths(edges)
         return PlanResult(
             path=path, nodes=[n for n, _ in steps], path_epochs=[c.epochs for _, c in steps],
             path_scores=[c.score for _, c in steps],
@@ -270,10 +339,14 @@ class Planner:
             score=final.best.score, checkpoint=final.best.checkpoint,
             search_epochs=sum(r.epochs for r in edges), search_seconds=seconds, edges=edges,
             decisions=[self._nodes[n] for n in self.graph.order if n in self._nodes],
-            pareto=self._pareto(edges), notes=notes, budget_epochs=self.budget_epochs)
+            pareto=pareto_front(points), notes=notes, budget_epochs=self.budget_epochs,
+            epoch_gflops=dict(self._epoch_gflops),
+            pareto_gflops=pareto_front([p for p in points if self._completes(p.nodes[-1])],
+                                       cost=attrgetter("gflops")),
+            budget_gflops=self.objective.budget_gflops)
 
-    def _pareto(self, runs: list[EdgeRecord]) -> list[ParetoPoint]:
-        """Every usable trained run ends a replayable path; keep the (score, epochs) front."""
+    def _paths(self, runs: list[EdgeRecord]) -> list[ParetoPoint]:
+        """Every usable trained run ends a replayable path: its score, epochs and GFLOPs."""
         points = []
         for run in runs:
             if run.score is None or self.graph.is_choice(run.target):
@@ -282,5 +355,12 @@ class Planner:
             steps.append((run.target, self._candidate(run)))
             stages = tuple(Stage(state=self.graph.states[n], epochs=c.epochs) for n, c in steps if c.epochs > 0)
             points.append(ParetoPoint(run.score, sum(s.epochs for s in stages),
-                                      tuple(n for n, _ in steps), stages, run.id))
-        return pareto_front(points)
+                                      tuple(n for n, _ in steps), stages, run.id, steps[-1][1].gflops))
+        return points
+
+    def _completes(self, node: str) -> bool:
+        """Whether a path ending at ``node`` is one the plan may choose: any node with
+        ``end='best'``, else the final node (or a state a final choice node chooses from)."""
+        final = self.graph.final
+        return self.end == "best" or node == final or (
+            self.graph.is_choice(final) and any(e.source == node for e in self.graph.incoming(final)))

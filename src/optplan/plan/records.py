@@ -103,7 +103,8 @@ class Candidate:
     """A model a node keeps: the best (beam: one of the ``k`` best) of its incoming runs.
 
     ``epochs`` is this stage's length (the edge's knee epoch); ``total_epochs`` the epochs of
-    the whole path from the start when replayed. ``parent_slot`` indexes the parent's candidates.
+    the whole path from the start when replayed, ``gflops`` its training GFLOPs (0.0 when the
+    trainer counts none). ``parent_slot`` indexes the parent's candidates.
     """
 
     score: float
@@ -113,18 +114,20 @@ class Candidate:
     parent_slot: int = 0
     epochs: int = 0
     total_epochs: int = 0
+    gflops: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"score": _num(self.score), "edge": self.edge, "parent": self.parent,
                 "parent_slot": self.parent_slot, "epochs": self.epochs,
-                "total_epochs": self.total_epochs,
+                "total_epochs": self.total_epochs, "gflops": self.gflops,
                 "checkpoint": self.checkpoint.to_dict() if self.checkpoint else None}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Candidate":
         return cls(score=_nan(d.get("score")), checkpoint=Checkpoint.from_dict(d.get("checkpoint")),
                    edge=d.get("edge"), parent=d.get("parent"), parent_slot=d.get("parent_slot", 0),
-                   epochs=d.get("epochs", 0), total_epochs=d.get("total_epochs", 0))
+                   epochs=d.get("epochs", 0), total_epochs=d.get("total_epochs", 0),
+                   gflops=d.get("gflops", 0.0))
 
 
 @dataclass

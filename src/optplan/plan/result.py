@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
+from optplan.plan.racing import RACE
 from optplan.plan.records import FAILED, SKIPPED, EdgeRecord, NodeRecord
 from optplan.protocol import Checkpoint
 from optplan.state import State
@@ -29,7 +31,8 @@ def schedule_of(stages: Iterable[Stage]) -> dict[str, Any]:
 class ParetoPoint:
     """A replayable path found by the search: its ``score`` and the ``epochs`` its replay takes.
 
-    ``nodes`` is the path (start excluded), ``edge`` the run that ends it.
+    ``nodes`` is the path (start excluded), ``edge`` the run that ends it; ``gflops`` the
+    training GFLOPs of its replay (0.0 when the trainer counts none).
     """
 
     score: float
@@ -37,6 +40,7 @@ class ParetoPoint:
     nodes: tuple[str, ...]
     stages: tuple[Stage, ...]
     edge: str
+    gflops: float = 0.0
 
     @property
     def schedule(self) -> dict[str, Any]:
@@ -44,18 +48,24 @@ class ParetoPoint:
 
     def to_dict(self) -> dict[str, Any]:
         return {"score": self.score, "epochs": self.epochs, "nodes": list(self.nodes),
-                "stages": [s.to_dict() for s in self.stages], "edge": self.edge}
+                "stages": [s.to_dict() for s in self.stages], "edge": self.edge,
+                "gflops": self.gflops}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ParetoPoint":
         return cls(d["score"], d["epochs"], tuple(d["nodes"]),
-                   tuple(Stage.model_validate(s) for s in d["stages"]), d["edge"])
+                   tuple(Stage.model_validate(s) for s in d["stages"]), d["edge"], d.get("gflops", 0.0))
 
 
-def pareto_front(points: Iterable[ParetoPoint]) -> list[ParetoPoint]:
-    """Points no other point beats on both score (higher) and epochs (fewer), fewest epochs first."""
-    front: list[ParetoPoint] = []
-    for p in sorted(points, key=lambda p: (p.epochs, -p.score)):
+Scored = TypeVar("Scored")  # anything with a ``score``: a ParetoPoint, a node's Candidate
+
+
+def pareto_front(points: Iterable[Scored],
+                 cost: Callable[[Scored], float] = attrgetter("epochs")) -> list[Scored]:
+    """Points no other point beats on both score (higher) and ``cost`` (lower; default the
+    replay epochs), cheapest first."""
+    front: list[Scored] = []
+    for p in sorted(points, key=lambda p: (cost(p), -p.score)):
         if not front or p.score > front[-1].score:
             front.append(p)
     return front
@@ -70,6 +80,12 @@ class PlanResult:
     0-epoch stages. ``score`` is the final node's score,
     ``checkpoint`` its trained model (:attr:`model_path` its file). ``search_epochs`` sums the epochs of every trained edge
     and ``search_seconds`` is the wall time of the plan (all sessions of a resumed one).
+    ``pareto`` is the front of score vs replay epochs over every searched path (any run ends
+    one); ``pareto_gflops`` the front of score vs replay GFLOPs over the complete paths, those
+    ending where the plan may end (the final node, or any node with ``plan.final: best``).
+    ``budget_gflops`` is the replay budget the DP kept to (objective ``score_at_budget``; None
+    for the paper's ``score``), ``budget_epochs`` one only looked up after the search
+    (:attr:`budget`).
     """
 
     path: list[State]
@@ -89,6 +105,8 @@ class PlanResult:
     epoch_gflops: dict[str, float] = field(default_factory=dict)  # state name -> GFLOPs of one epoch
     knee_metric: str | None = None  # what the curves measure (``knee.metric``)
     score_clip: str | None = None  # which clip setting they were scored on (``knee.score_clip``, described)
+    pareto_gflops: list[ParetoPoint] = field(default_factory=list)
+    budget_gflops: float | None = None
     run_dir: Path | None = None  # where the plan ran: stored checkpoint paths are relative to it
 
     @property
@@ -98,7 +116,7 @@ class PlanResult:
 
     def _gflops(self, pairs: Iterable[tuple[str, int]]) -> float | None:
         if not self.epoch_gflops:
-            return None  # a trainer that does not count compute (the simulated one)
+            return None  # a trainer that does not count compute
         return sum(self.epoch_gflops.get(name, 0.0) * epochs for name, epochs in pairs)
 
     @property
@@ -163,7 +181,8 @@ class PlanResult:
                 "budget": budget.to_dict() if budget else None,
                 "epoch_gflops": self.epoch_gflops, "search_gflops": self.search_gflops,
                 "replay_gflops": self.replay_gflops, "knee_metric": self.knee_metric,
-                "score_clip": self.score_clip}
+                "score_clip": self.score_clip,
+                "pareto_gflops": [p.to_dict() for p in self.pareto_gflops], "budget_gflops": self.budget_gflops}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PlanResult":
@@ -178,7 +197,9 @@ class PlanResult:
                    pareto=[ParetoPoint.from_dict(p) for p in d["pareto"]],
                    notes=list(d.get("notes", [])), budget_epochs=d.get("budget_epochs"),
                    epoch_gflops=dict(d.get("epoch_gflops") or {}), knee_metric=d.get("knee_metric"),
-                   score_clip=d.get("score_clip"))
+                   score_clip=d.get("score_clip"),
+                   pareto_gflops=[ParetoPoint.from_dict(p) for p in d.get("pareto_gflops", [])],
+                   budget_gflops=d.get("budget_gflops"))
 
     def save(self, path: str | Path) -> None:
         """Write as JSON (``RUN/result.json``)."""
@@ -201,11 +222,13 @@ class PlanResult:
                          f"{state.batch_size}x{state.accumulation}", str(epochs), f"{score:.4f}"))
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        budget = "" if self.budget_gflops is None else f" of a {self.budget_gflops:,.0f} budget"
         gflops = ("" if self.replay_gflops is None else
-                  f" ({self.replay_gflops:,.0f} GFLOPs)")
+                  f" ({self.replay_gflops:,.0f} GFLOPs{budget})")
         search = ("" if self.search_gflops is None else f" ({self.search_gflops:,.0f} GFLOPs)")
         metric = f" ({self.knee_metric})" if self.knee_metric else ""
+        raced = sum(e.knee is not None and e.knee.stop == RACE for e in self.edges)
         lines.append(f"score{metric} {self.score:.4f}; replay {self.replay_epochs} epochs{gflops}; search "
                      f"{self.search_epochs} epochs{search} over {sum(e.epochs > 0 for e in self.edges)} "
-                     f"edges in {self.search_seconds:.1f} s")
+                     f"edges{f' ({raced} stopped by racing)' if raced else ''} in {self.search_seconds:.1f} s")
         return "\n".join(lines)

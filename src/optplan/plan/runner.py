@@ -19,8 +19,10 @@ from optplan.knee import KneeRule
 from optplan.plan.executors import make_executor
 from optplan.plan.graph import StateGraph, Validator
 from optplan.plan.lock import run_dir_lock
+from optplan.plan.objective import Objective
 from optplan.plan.planner import Planner
 from optplan.protocol import EdgeTrainer
+from optplan.plan.racing import Racing
 from optplan.plan.result import RESULT_FILE, PlanResult
 from optplan.plan.space import BEST
 from optplan.plan.store import SQLiteStore
@@ -123,15 +125,16 @@ def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: Ed
                           beam=cfg.plan.beam,
                           budget_epochs=cfg.plan.budget_epochs, progress=progress,
                           config=result_config(cfg),
-                          end="best" if cfg.plan.final == BEST else "graph")
+                          end="best" if cfg.plan.final == BEST else "graph",
+                          objective=Objective.from_config(cfg.plan),
+                          racing=Racing(cfg.plan.race_margin, cfg.plan.race_after) if cfg.plan.racing else None)
         store.check_config(planner.fingerprint())  # refuse a foreign run dir before writing
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         result = planner.run()
-        result.knee_metric, result.run_dir = cfg.knee.metric, run_dir
+        # 'auto' resolves once the trainer knows the classes (the video trainer says to what)
+        result.knee_metric = getattr(trainer, "knee_metric", cfg.knee.metric)
+        result.run_dir = run_dir
         result.score_clip = describe(cfg.knee.score_clip, graph.states.values())
-        if hasattr(trainer, "epoch_gflops"):  # trainers that count compute (the video one)
-            result.epoch_gflops = {n: trainer.epoch_gflops(s) for n in graph.nodes
-                                   if (s := graph.state(n)) is not None}
     finally:
         executor.close()
         store.close()

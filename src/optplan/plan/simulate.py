@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 import time
 from typing import Any
 
@@ -43,6 +44,20 @@ class SimulatedTrainer:
         values = {"ceiling": ceiling, "speed": c.speed * math.sqrt(state.lr / c.ref_lr),
                   "overfit": c.overfit, **c.states.get(state.name, {})}
         return values["ceiling"], values["speed"], values["overfit"]
+
+    @classmethod
+    def random(cls, draw: int, **fields: Any) -> "SimulatedTrainer":
+        """Surface number ``draw`` of a random family (ceiling, gains, transfer, speed, overfit),
+        noise-free unless ``fields`` say otherwise: many surfaces to test a planning rule on."""
+        rng = random.Random(draw)
+        drawn = dict(ceiling=rng.uniform(0.3, 0.6), clip_gain=rng.uniform(0.0, 0.15),
+                     lr_gain=rng.uniform(-0.05, 0.1), transfer=rng.uniform(0.0, 0.8),
+                     speed=rng.uniform(0.3, 1.5), overfit=rng.uniform(0.005, 0.03))
+        return cls(**{**drawn, **fields})
+
+    def epoch_gflops(self, state: State) -> float:
+        """Training GFLOPs of one epoch in ``state`` (proportional to its clip length)."""
+        return self.config.epoch_gflops_per_frame * state.clip_length
 
     def open(self, source: Checkpoint | None, state: State) -> "SimulatedRun":
         return SimulatedRun(self, source, state)

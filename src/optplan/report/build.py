@@ -28,6 +28,11 @@ FIGURES: list[tuple[str, PlotFn, str, Callable[[ReportData], bool]]] = [
     ("cost", plots.plot_cost,
      "Epochs trained per edge (knee epoch marked) and wall seconds per edge.",
      lambda d: bool(d.trained_edges)),
+    ("pareto", plots.plot_pareto,
+     "Pareto front of the complete searched paths: validation score vs training GFLOPs of "
+     "replaying the path from scratch (dashed: the plan's GFLOPs budget). The chosen path is "
+     "orange; a diamond gives its test top-1 when it was evaluated.",
+     lambda d: bool(d.pareto)),
     ("baselines", plots.plot_baselines,
      "Test top-1 of the baseline schedules and of the planned schedule, with training epochs.",
      lambda d: bool(d.baselines)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from optplan.plan.result import Stage
+from optplan.plan.result import ParetoPoint, Stage
 from optplan.state import State
 
 
@@ -54,7 +54,8 @@ class ReportData:
     ``search_seconds`` is the plan's wall time. ``grid_layout`` draws the graph as a grid of clip
     settings x lr levels when its states allow (else in layers). ``baselines`` are rows
     ``{"name", "top1", "epochs", ...}`` and ``evaluation`` the test metrics of the final model,
-    each when the run directory has them.
+    each when the run directory has them. ``pareto`` is the plan's front of score vs replay
+    GFLOPs over complete paths and ``budget_gflops`` the budget the plan kept to (if any).
     """
 
     start: str
@@ -75,6 +76,8 @@ class ReportData:
     baselines: list[dict[str, Any]] = field(default_factory=list)
     evaluation: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    pareto: list[ParetoPoint] = field(default_factory=list)
+    budget_gflops: float | None = None
 
     @property
     def path_edges(self) -> set[tuple[str, str]]:

@@ -134,6 +134,7 @@ def _sections(data: ReportData) -> list[tuple[str, str, str]]:
          table("edges", ["source", "target", "status", "epochs", "knee epoch", "score", "seconds"],
                edge_rows(data), text_columns=3,
                highlight=[(e.source, e.target) in data.path_edges for e in data.edges])),
+        ("pareto", "Score vs replay cost", ""),
         ("baselines", "Baselines", table("baselines", header, rows) if data.baselines else ""),
     ]
 

@@ -121,4 +121,5 @@ def load_run(run_dir: str | Path) -> ReportData:
         replay_gflops=result.replay_gflops, knee_metric=result.knee_metric, score_clip=result.score_clip,
         title=f"optplan report: {run.resolve().name}",
         baselines=read_baselines(run / BASELINES_FILE),
-        evaluation=read_evaluation(run / EVAL_FILE), notes=list(result.notes))
+        evaluation=read_evaluation(run / EVAL_FILE), notes=list(result.notes),
+        pareto=list(result.pareto_gflops), budget_gflops=result.budget_gflops)

@@ -246,6 +246,29 @@ def plot_cost(data: ReportData, path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_pareto(data: ReportData, path: Path) -> Path:
+    """The Pareto front of validation score vs replay GFLOPs, the chosen path marked (with its
+    test top-1 when evaluated) and the plan's GFLOPs budget when it had one."""
+    front = data.pareto
+    fig = _figure(figsize=(6, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    ax.step([p.gflops for p in front], [p.score for p in front], where="post", color=EDGE_COLOR,
+            marker="o", label="Pareto front (validation score)")
+    if data.replay_gflops is not None:
+        ax.plot([data.replay_gflops], [data.score], "o", ms=10, color=PATH_COLOR,
+                label="chosen path (validation score)")
+        top1 = _number((data.evaluation or {}).get("top1"))
+        if not math.isnan(top1):
+            ax.plot([data.replay_gflops], [top1], "D", ms=8, color=PATH_COLOR, label="chosen path (test top-1)")
+    if data.budget_gflops is not None:
+        ax.axvline(data.budget_gflops, ls="--", color="black", lw=1, label="GFLOPs budget")
+    ax.set_xlabel("training GFLOPs of the replay")
+    ax.set_ylabel(f"score ({data.knee_metric or 'validation'})")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def _number(value: object) -> float:
     """A JSON value as a float for plotting (NaN when it is missing or not a number)."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan

@@ -109,8 +109,13 @@ class VideoEdgeTrainer:
         return self._session
 
     def epoch_gflops(self, state: State) -> float:
-        """Training GFLOPs of one epoch in ``state`` (the planner's compute accounting)."""
+        """Training GFLOPs of one epoch in ``state`` (the planner's ``CountingEdgeTrainer``)."""
         return self.session.epoch_gflops(state)
+
+    @property
+    def knee_metric(self) -> str:
+        """What the curves measure (``knee.metric``, ``auto`` resolved on the data's classes)."""
+        return self.session.metric
 
     def intact(self, checkpoint: Checkpoint) -> bool:
         """Whether a kept model is still a whole file (the planner's ``CheckingEdgeTrainer``)."""

@@ -64,6 +64,18 @@ top-1/3/5 (saturates near 1 on a few dozen classes, where a 0.47 and a 0.89 top-
 true class's probability) so that, like the others, it lies in 0..1 and rises as the model
 improves, which the knee's rising-curve fit needs."""
 
+AUTO_TOP1_BELOW = 50
+"""``knee.metric=auto`` means top1 for fewer classes than this, top135 otherwise: with few
+classes top-3 and top-5 are near 1 for any model, so top135 hides the top-1 gap (issue 10)."""
+
+
+def resolve_metric(metric: str, num_classes: int) -> str:
+    """The metric ``knee.metric`` names on a dataset of ``num_classes`` classes (``auto``
+    resolved by :data:`AUTO_TOP1_BELOW`; any other value as given)."""
+    if metric != "auto":
+        return metric
+    return "top1" if num_classes < AUTO_TOP1_BELOW else "top135"
+
 
 @dataclass(frozen=True)
 class Scores:

@@ -27,7 +27,7 @@ from optplan.train.checkpoint import unwrap
 from optplan.train.cost import ClipFlops, Cost
 from optplan.train.distributed import (ShardedBatchSampler, all_reduce_sum, init_distributed, sync_batchnorm,
                                        wrap_model)
-from optplan.train.engine import EpochStats, Precision, Scores, train_epoch, validate
+from optplan.train.engine import EpochStats, Precision, Scores, resolve_metric, train_epoch, validate
 from optplan.train.optim import make_optimizer
 from optplan.state import State
 from optplan.train.threads import auto_threads
@@ -73,6 +73,7 @@ class TrainSession:
         self._loaders: dict[tuple[str, str, int], DataLoader] = {}
         m = cfg.model
         self.flops = ClipFlops(m.name, len(self.classes), cfg.data.crop_size, config_overrides(m))
+        self.metric = resolve_metric(cfg.knee.metric, len(self.classes))  # what curves measure
 
     def serves(self, cfg: OptplanConfig) -> "TrainSession":
         """Return self if it was built for ``cfg``'s data, model and train sections (the knee
@@ -80,7 +81,7 @@ class TrainSession:
         for section in ("data", "model", "train"):
             if getattr(cfg, section) != getattr(self.cfg, section):
                 raise ValueError(f"the session was built for another {section} config than the one given")
-        if cfg.knee.metric != self.cfg.knee.metric:  # the session scores curves in its metric
+        if resolve_metric(cfg.knee.metric, len(self.classes)) != self.metric:  # it scores in its own
             raise ValueError("the session was built for another knee.metric than the one given")
         return self
 
@@ -256,5 +257,5 @@ class TrainSession:
         torch.set_num_threads(self.threads)
         batch = self.cfg.train.eval_batch_size * self.dist.world_size
         scores = validate(model, self.loader("val", clip, batch), precision=self.precision,
-                          reduce=all_reduce_sum, metric=self.cfg.knee.metric)
+                          reduce=all_reduce_sum, metric=self.metric)
         return replace(scores, clip_length=clip.clip_length)
