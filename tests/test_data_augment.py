@@ -94,3 +94,4 @@ def test_the_reference_config_matches_the_reference():
     assert d.scale == (0.2, 1.0) and d.flip and d.mean == (0.485, 0.456, 0.406)
     assert (d.crop_size, d.short_side, d.test_crop, d.test_crops, d.test_average) == (224, 256, 256, 3, "logits")
     assert cfg.knee.score_clip == "longest" and cfg.plan.sampling == "uniform"
+    assert (d.val_position, d.val_short_side) == (0.0, 224)

@@ -45,6 +45,25 @@ def test_val_clip_is_the_centre_clip_of_the_decoded_video(records, tmp_path, cac
     assert torch.allclose(x, torch.from_numpy(expected).permute(3, 0, 1, 2), atol=1e-6)
 
 
+def test_val_clip_can_be_the_first_clip_resized_as_the_reference(records, tmp_path):
+    """``data.val_position: 0`` scores the first clip (the reference's), and ``val_short_side``
+    resizes validation frames on their own (the reference: to the crop size)."""
+    cfg = config(records[0].path.parent, tmp_path, crop_size=32, val_position=0.0,
+                 mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    clip = ClipSpec(8, frame_step=2)
+    x = VideoDataset(records[:3], cfg, mode="val", clip=clip)[2][0]
+    frames = decode(records[2].path)
+    first = frames[sample_indices(len(frames), clip, position=0.0)].astype(np.float32) / 255
+    assert not np.array_equal(sample_indices(len(frames), clip, position=0.0), sample_indices(len(frames), clip))
+    assert torch.allclose(x, torch.from_numpy(first).permute(3, 0, 1, 2), atol=1e-6)
+    small = config(records[0].path.parent, tmp_path, crop_size=28, val_short_side=28)
+    resized = VideoDataset(records[:3], small, mode="val", clip=clip)[2][0]
+    cropped = VideoDataset(records[:3], config(records[0].path.parent, tmp_path), mode="val", clip=clip)[2][0]
+    assert resized.shape == cropped.shape == (3, 8, 28, 28) and not torch.allclose(resized, cropped)
+    with pytest.raises(ValueError, match="val_short_side"):
+        config(records[0].path.parent, tmp_path, crop_size=28, val_short_side=20)
+
+
 def test_train_clips_are_random_per_epoch_and_reproducible(records, tmp_path):
     cfg = config(records[0].path.parent, tmp_path)
     ds = VideoDataset(records, cfg, mode="train", clip=ClipSpec(4), seed=3)

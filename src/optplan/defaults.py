@@ -119,6 +119,12 @@ class DataConfig(Section):
                                 "(e.g. 128 for Kinetics); None keeps the stored size.")
     max_bad_fraction: float = Field(
         0.1, ge=0.0, le=1.0, description="Refuse to train when more than this share of files is bad.")
+    val_position: float = Field(
+        0.5, ge=0.0, le=1.0, description="Where the one validation clip lies in a video: 0 the first "
+                                         "clip (the reference's), 0.5 the centre, 1 the last.")
+    val_short_side: int | None = Field(
+        None, ge=8, description="Validation resize of the shorter side (None: short_side); the "
+                                "reference resizes to crop_size before its centre crop.")
     test_clips: int = Field(10, ge=1, description="Clips per video in the multi-view test.")
     test_crops: int = Field(3, ge=1, le=3, description="Spatial crops per clip in the multi-view test.")
     test_crop_size: int | None = Field(
@@ -141,6 +147,15 @@ class DataConfig(Section):
             raise ValueError(f"larger than data.short_side = {short}, so the test crop does not fit; "
                              "raise short_side or lower test_crop_size")
         return test_crop_size
+
+    @field_validator("val_short_side")
+    @classmethod
+    def _val_crop_fits(cls, val_short_side: int | None, info: ValidationInfo) -> int | None:
+        crop = info.data.get("crop_size")
+        if val_short_side is not None and crop is not None and val_short_side < crop:
+            raise ValueError(f"smaller than data.crop_size = {crop}, so the validation crop does not "
+                             "fit; raise val_short_side or lower crop_size")
+        return val_short_side
 
     @field_validator("scale")
     @classmethod

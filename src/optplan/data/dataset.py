@@ -45,8 +45,8 @@ class VideoDataset(Dataset):
     """Clips of annotated videos.
 
     ``ds[i]`` (or ``ds[ClipKey]``) -> ``(clip, label)``: train: one random clip, random resized
-    crop, (C, T, crop, crop); val: the centre clip, centre crop, same shape; test:
-    (V, C, T, S, S) with V = ``cfg.test_clips * cfg.test_crops`` views (clip-major) and S the
+    crop, (C, T, crop, crop); val: one clip at ``data.val_position`` (default the centre),
+    centre crop, same shape; test: (V, C, T, S, S) with V = ``cfg.test_clips * cfg.test_crops`` views (clip-major) and S the
     test crop (``cfg.test_crop``).
     A file that cannot be decoded is logged with its path, counted in ``bad_count`` and
     replaced by the next usable video; a video shorter than the clip is padded by repeating
@@ -111,9 +111,10 @@ class VideoDataset(Dataset):
             return train_transform(frames, crop_size=cfg.crop_size, scale=cfg.scale, flip=cfg.flip,
                                    mean=cfg.mean, std=cfg.std, rng=rng, augment=cfg.augment)
         val = self.mode == "val"
-        positions = [0.5] if val else view_positions(cfg.test_clips)
+        positions = [cfg.val_position] if val else view_positions(cfg.test_clips)
+        short_side = (cfg.val_short_side or cfg.short_side) if val else cfg.short_side
         views = [view for frames in self._frames(path, clip, positions, None)
-                 for view in eval_views(frames, short_side=cfg.short_side,
+                 for view in eval_views(frames, short_side=short_side,
                                         crop_size=cfg.crop_size if val else cfg.test_crop,
                                         crops=1 if val else cfg.test_crops, mean=cfg.mean, std=cfg.std)]
         return views[0] if self.mode == "val" else torch.stack(views)
