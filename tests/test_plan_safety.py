@@ -44,7 +44,7 @@ def test_a_second_writer_is_refused_naming_the_first_and_a_dead_ones_lock_is_tak
         wait_for(lambda: lock.is_file() and lock.read_text().strip() == str(first.pid))
         assert main(args) == 2
         err = capsys.readouterr().err
-        assert f"in use by another plan, process {first.pid}" in err and "Traceback" not in err
+        assert f"in use by another plan or training run, process {first.pid}" in err and "Traceback" not in err
     finally:
         first.kill()
         first.wait()

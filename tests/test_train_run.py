@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 
 import pytest
@@ -180,6 +181,13 @@ def test_cli_eval_and_train_errors(straight, tiny_dataset, tmp_path, capsys):
     assert json.loads((run / "result.json").read_text())["cost"]["epochs"] == 1
     assert json.loads((run / "test.json").read_text())["videos"] == 24
     assert (run / "config.yaml").is_file() and (run / "kept.pt").is_file()
+    from optplan.plan.lock import run_dir_lock
+
+    (tmp_path / "held").mkdir()
+    with run_dir_lock(tmp_path / "held"):  # another writer holds --out: refused, nothing trained
+        assert main(["train", *over, "--state", str(good_state), "--out", str(tmp_path / "held")]) == 2
+    assert f"in use by another plan or training run, process {os.getpid()}" in capsys.readouterr().err
+    assert not (tmp_path / "held" / "result.json").exists()
     bad_state = tmp_path / "s.yaml"
     bad_state.write_text("name: x\nlr: -1\nclip_length: 4\n")
     assert main(["train", *over, "--state", str(bad_state), "--out", str(tmp_path / "r")]) == 2

@@ -107,15 +107,25 @@ def _space(cfg) -> tuple:
 
 
 def _train(args: argparse.Namespace, cfg, out: Path, session, work, record: dict) -> int:
+    """Train into ``out`` holding its lock: a second writer is refused naming this process."""
     from optplan.config import dump_config
+    from optplan.plan.lock import run_dir_lock
+
+    if not session.dist.is_main:  # rank 0 holds the run directory for the whole group
+        return _train_locked(args, cfg, out, session, work, record)
+    out.mkdir(parents=True, exist_ok=True)
+    with run_dir_lock(out):
+        (out / "config.yaml").write_text(dump_config(cfg))
+        (out / RUN_FILE).write_text(json.dumps(record, indent=1))
+        return _train_locked(args, cfg, out, session, work, record)
+
+
+def _train_locked(args: argparse.Namespace, cfg, out: Path, session, work, record: dict) -> int:
+    """The training itself, its test and its summary (``out`` is held by rank 0)."""
     from optplan.train.multiview import evaluate
     from optplan.train.replay import train_schedule
     from optplan.train.run import train_state
 
-    if session.dist.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(dump_config(cfg))
-        (out / RUN_FILE).write_text(json.dumps(record, indent=1))
     if args.state is not None:
         result = train_state(args.source, work, cfg, out, session=session, space=_space(cfg))
         knee = result.knee
