@@ -217,3 +217,20 @@ def test_knee_rule_is_one_value_from_the_config():
     assert rule.decide(y) == knee_reached(y, 4, "gain", 9, None, 0.02)
     with pytest.raises(ValueError, match="unknown knee method"):
         KneeRule(method="elbow")
+
+
+def test_the_one_knee_loop_stops_where_the_rule_first_stops():
+    """``train_to_knee`` (planner edges and ``optplan train --state`` alike) trains exactly the
+    epochs ``first_stop`` replays on the same curve, and resumes a curve without retraining it."""
+    from optplan.knee import KneeRule, first_stop, train_to_knee
+
+    curve = [0.0, 0.3, 0.5, 0.6, 0.64, 0.65, 0.655, 0.656, 0.657, 0.657, 0.656, 0.657, 0.658]
+    rule = KneeRule(patience=3, max_epochs=12)
+    seen, feed = [], iter(curve[1:])
+    scores = [curve[0]]
+    knee = train_to_knee(lambda: next(feed), scores, rule.decide, lambda c: seen.append(len(c)))
+    expected = first_stop(curve, 3, "paper", 12)
+    assert (knee.epoch, knee.epochs) == (expected.epoch, expected.epochs)
+    assert scores == curve[: expected.epochs + 1] and seen == list(range(2, expected.epochs + 2))
+    resumed = list(scores)
+    assert train_to_knee(lambda: pytest.fail("a decided curve trains nothing"), resumed, rule.decide) == knee

@@ -58,7 +58,7 @@ import math
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 
@@ -323,6 +323,24 @@ def knee_reached(scores: Sequence[float], patience: int = 10, method: Method = "
         knee = _kneedle(y, patience)
     if knee is None and max_epochs is not None and len(y) - 1 >= max_epochs:
         knee = _capped_knee(y, method)
+    return knee
+
+
+def train_to_knee(train_epoch: Callable[[], float], scores: list[float],
+                  decide: Callable[[list[float]], "Knee | None"],
+                  after_epoch: Callable[[list[float]], None] | None = None) -> Knee:
+    """The knee loop, the one both the planner's edges and ``optplan train --state`` run: train
+    one more epoch (``train_epoch`` returns its score, appended to ``scores`` in place) until
+    ``decide`` (a :meth:`KneeRule.decide`, or a planner's rule with racing) returns a knee.
+    ``scores`` may already hold a resumed curve; a start score alone decides nothing.
+    ``after_epoch`` sees the curve after every epoch, the deciding one too (a kill between
+    that epoch and keeping its model then resumes at the knee)."""
+    knee = decide(scores) if len(scores) > 1 else None
+    while knee is None:
+        scores.append(float(train_epoch()))
+        knee = decide(scores)
+        if after_epoch is not None:
+            after_epoch(scores)
     return knee
 
 

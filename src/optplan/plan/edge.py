@@ -1,10 +1,10 @@
 """One knee-terminated run along an edge, the unit of work executors run (in any process).
 
-:func:`run_edge` opens the edge (or resumes it from a snapshot), trains epoch by epoch until
-:func:`optplan.knee.knee_reached` decides (or the edge loses its race), and keeps the knee
-epoch's model. It never raises on a training error (the driver decides whether to retry); a
-``BaseException`` that is not an ``Exception`` (Ctrl-C, a kill) goes through, so the plan
-stops with its store intact.
+:func:`run_edge` opens the edge (or resumes it from a snapshot), trains epoch by epoch in
+:func:`optplan.knee.train_to_knee` (the loop ``optplan train --state`` runs too) until the knee
+rule decides or the edge loses its race, and keeps the knee epoch's model. It never raises on
+a training error (the driver decides whether to retry); a ``BaseException`` that is not an
+``Exception`` (Ctrl-C, a kill) goes through, so the plan stops with its store intact.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from optplan.errors import DiskFull
-from optplan.knee import Knee, KneeRule
+from optplan.knee import Knee, KneeRule, train_to_knee
 from optplan.protocol import Checkpoint, EdgeRun, EdgeTrainer
 from optplan.plan.racing import Racing
 from optplan.plan.records import DIVERGED, DONE, FAILED
@@ -79,12 +79,9 @@ def run_edge(trainer: EdgeTrainer, job: EdgeJob, on_epoch: EpochCallback | None 
     try:
         run, scores = _open(trainer, job)
         snapshots = on_epoch is not None and hasattr(run, "snapshot")  # a ResumableEdgeRun
-        knee = None if len(scores) == 1 else _decide(scores, job)
-        while knee is None:
-            scores.append(float(run.train_epoch()))
-            knee = _decide(scores, job)
-            if on_epoch is not None:  # the knee epoch too: a kill before keep() ends resumes there
-                on_epoch(scores, run.snapshot() if snapshots else None)
+        after = None if on_epoch is None else (
+            lambda curve: on_epoch(curve, run.snapshot() if snapshots else None))
+        knee = train_to_knee(run.train_epoch, scores, lambda curve: _decide(curve, job), after)
         checkpoint = run.keep(knee.epoch)
     except DiskFull:  # not the edge's fault: the plan stops and resumes once space is freed
         raise

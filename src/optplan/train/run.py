@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable
 from optplan.config import OptplanConfig
 from optplan.data.sampling import ClipSpec
 from optplan.errors import OptplanError, space_for
-from optplan.knee import Knee, KneeRule, read_curve, write_curve
+from optplan.knee import Knee, KneeRule, read_curve, train_to_knee, write_curve
 from optplan.train.cost import Cost
 from optplan.protocol import resolve_path
 from optplan.train.checkpoint import is_intact, load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
@@ -245,11 +245,8 @@ def train_state(source: str | Path | None, state: State, cfg: OptplanConfig, run
     session = session.serves(cfg) if session is not None else TrainSession(cfg)
     run = StateRun(session, state, run_dir, source, score_clip=scoring_clip(state, cfg.knee.score_clip, space))
     scores = [run.initial_score()] if not run.scores else list(run.scores)
-    rule = KneeRule.from_config(cfg.knee)
-    while (knee := rule.decide(scores)) is None:
-        scores.append(run.train_epoch())
-        if on_epoch is not None:
-            on_epoch(run.epoch, list(scores))
+    after = None if on_epoch is None else (lambda curve: on_epoch(run.epoch, list(curve)))
+    knee = train_to_knee(run.train_epoch, scores, KneeRule.from_config(cfg.knee).decide, after)
     result = StateResult(curve=scores, knee=knee, checkpoint=run.keep(knee.epoch), cost=run.cost)
     if session.dist.is_main:
         done.write_text(json.dumps(result.to_dict(), indent=2))
