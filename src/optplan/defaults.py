@@ -148,15 +148,6 @@ class DataConfig(Section):
                              "raise short_side or lower test_crop_size")
         return test_crop_size
 
-    @field_validator("val_short_side")
-    @classmethod
-    def _val_crop_fits(cls, val_short_side: int | None, info: ValidationInfo) -> int | None:
-        crop = info.data.get("crop_size")
-        if val_short_side is not None and crop is not None and val_short_side < crop:
-            raise ValueError(f"smaller than data.crop_size = {crop}, so the validation crop does not "
-                             "fit; raise val_short_side or lower crop_size")
-        return val_short_side
-
     @field_validator("scale")
     @classmethod
     def _ordered(cls, scale: tuple[float, float]) -> tuple[float, float]:
@@ -164,14 +155,16 @@ class DataConfig(Section):
             raise ValueError("the area range must be low <= high <= 1, e.g. [0.5, 1.0]")
         return scale
 
-    @field_validator("short_side")
+    @field_validator("short_side", "val_short_side")
     @classmethod
-    def _crop_fits(cls, short_side: int, info: ValidationInfo) -> int:
+    def _crop_fits(cls, side: int | None, info: ValidationInfo) -> int | None:
+        """A resized short side must hold the centre crop taken from it."""
         crop = info.data.get("crop_size")
-        if crop is not None and short_side < crop:
-            raise ValueError(f"smaller than data.crop_size = {crop}, so the test crop does not fit; "
-                             "raise short_side or lower crop_size")
-        return short_side
+        if side is not None and crop is not None and side < crop:
+            use = "test" if info.field_name == "short_side" else "validation"
+            raise ValueError(f"smaller than data.crop_size = {crop}, so the {use} crop does not fit; "
+                             f"raise {info.field_name} or lower crop_size")
+        return side
 
 
 class ModelConfig(Section):
