@@ -34,3 +34,28 @@ def test_user_errors_exit_2(tmp_path, capsys):
     assert "no annotation file found" in capsys.readouterr().err
     assert main(["data", "synth", str(tmp_path / "x"), "--size", "15"]) == 2
     assert "size must be an even number" in capsys.readouterr().err
+
+
+def test_check_reports_conflicting_labels_and_classes_without_training_videos(tmp_path, capsys):
+    root = tmp_path / "set"
+    assert main(["data", "synth", str(root), "--videos-per-class", "2", "--frames", "8", "--size", "16",
+                 "--classes", "3", "--seed", "4", "--test-share", "0.5"]) == 0
+    classes = [line.split()[1] for line in (root / "classInd.txt").read_text().splitlines()]
+    train = {line.split()[0].split("/")[0]: line.split()[0] for line in (root / "trainlist01.txt").read_text().splitlines()}
+    video = train[classes[0]]
+    # the third class has no training video; the first video is listed under all three classes
+    (root / "mine.txt").write_text(f"{video} 1\n{train[classes[1]]} 2\n{video} 2\n")
+    (root / "mytest.txt").write_text(f"{video} 3\n")
+    args = ["data", "check", str(root), f"data.train_list={root / 'mine.txt'}",
+            f"data.test_list={root / 'mytest.txt'}"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    rows = {line.split()[1]: line for line in captured.out.splitlines()[1:-1]}
+    listed = sorted([(classes[0], "mine.txt"), (classes[1], "mine.txt"), (classes[2], "mytest.txt")])
+    assert rows["conflicting-labels"].startswith(str(root / video))
+    assert rows["conflicting-labels"].endswith("listed as " + " and as ".join(f"{n!r} ({w})" for n, w in listed))
+    assert rows["no-training-videos"].startswith(str(root / "mine.txt"))
+    assert rows["no-training-videos"].endswith(f"class {classes[2]!r} has no video in it")
+    assert "checked 2 files: 2 with problems (1 conflicting-labels, 1 no-training-videos)" in captured.out
+    assert "data check" in captured.err  # the progress bar, on stderr
+    assert main([*args, "--quiet"]) == 1 and capsys.readouterr().err == ""

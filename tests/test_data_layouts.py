@@ -4,6 +4,8 @@ layout's own containers and names, read by ``load_splits`` and ``optplan data ch
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import av
@@ -201,3 +203,109 @@ def test_one_epoch_trains_on_a_public_layout(layout, request, tmp_path, capsys):
         err = capsys.readouterr().err
         assert "state.lr: run has 0.01, now 0.02" in err and "config.data.crop_size: run has 16, now 12" in err
         assert (run / "config.yaml").read_text() == config
+
+
+def test_ucf101_paths_with_spaces(tmp_path, capsys):
+    """Lists of home-made datasets name files with spaces, with and without a class index."""
+    root = tmp_path / "home videos"
+    (root / "classInd.txt").parent.mkdir(parents=True)
+    (root / "classInd.txt").write_text("1 Birthday\n2 Garden\n")
+    files = ["Birthday/cake and candles.avi", "Birthday/v 2.avi", "Garden/the lawn.mp4", "Garden/pond 2 b.mp4"]
+    for n, rel in enumerate(files):
+        write_video(root / rel, seed=n)
+    (root / "trainlist01.txt").write_text(f"{files[0]} 1\n{files[1]} 1\n{files[2]} 2\n{files[3]} 2\n")
+    (root / "testlist01.txt").write_text(f"{files[1]}\n{files[3]}\n")  # no index: the folder is the class
+    classes, got = splits(root, tmp_path)
+    assert classes == ["Birthday", "Garden"]
+    assert got["test"] == [("home videos/Birthday/v 2.avi", 0), ("home videos/Garden/pond 2 b.mp4", 1)]
+    assert sorted(got["train"] + got["val"]) == sorted((f"home videos/{rel}", n // 2) for n, rel in enumerate(files))
+    assert check(root) == 0 and "checked 4 files: no problems" in capsys.readouterr().out
+    (root / "testlist01.txt").write_text("Garden/the lawn.mp4 2 stray words\n")  # not a file name
+    with pytest.raises(OptplanError, match=r"testlist01.txt:1: expected 'Class/video.avi \[INDEX\]'"):
+        splits(root, tmp_path)
+
+
+def test_quoted_csv_fields_keep_their_commas(tmp_path, capsys):
+    """A quoted path or class name holding a comma stays one field: no bogus class, no shifted
+    labels; a quoted header is a header."""
+    root = tmp_path / "clips"
+    rows = [("a, the first.mp4", "walk, fast"), ("b.mp4", "run"), ("c.mp4", "walk, fast"), ("d,e.mp4", "run")]
+    for n, (rel, _) in enumerate(rows):
+        write_video(root / rel, seed=n)
+    lines = ['"path","label"'] + [f'"{rel}","{label}"' if "," in rel else f'{rel}, "{label}"' for rel, label in rows]
+    (root / "train.csv").write_text("\n".join(lines) + "\n")
+    (root / "test.csv").write_text('"a, the first.mp4","walk, fast"\nb.mp4,run\n')
+    classes, got = splits(root, tmp_path)
+    assert classes == ["run", "walk, fast"]
+    assert sorted(got["train"] + got["val"]) == sorted((f"clips/{rel}", 1 if "walk" in label else 0)
+                                                       for rel, label in rows)
+    assert got["test"] == [("clips/a, the first.mp4", 1), ("clips/b.mp4", 0)]
+    assert check(root) == 0 and "checked 4 files: no problems" in capsys.readouterr().out
+    # a whitespace-separated list whose paths hold commas: the label is the last word
+    (root / "list.txt").write_text("a, the first.mp4 1\nd,e.mp4 0\n")
+    _, listed = splits(root, tmp_path, train_list=root / "list.txt", test_list=root / "list.txt")
+    assert listed["test"] == [("clips/a, the first.mp4", 1), ("clips/d,e.mp4", 0)]
+
+
+def test_paths_leaving_the_root_are_refused_unless_allowed(tmp_path, capsys):
+    root, elsewhere = tmp_path / "set", tmp_path / "elsewhere"
+    inside = [write_video(root / "walk" / f"{n}.mp4", seed=n) for n in range(2)]
+    outside = [write_video(elsewhere / f"{n}.mp4", seed=5 + n) for n in range(2)]
+    good = f"walk/0.mp4,walk\n{inside[1]},walk\n"  # an absolute path inside the root is fine
+    (root / "train.csv").write_text(good + "../elsewhere/0.mp4,run\n")
+    with pytest.raises(OptplanError, match=r"train.csv:3: video path '.*/set/\.\./elsewhere/0\.mp4' leaves "
+                                           r"the dataset root .* data.allow_outside_root=true"):
+        splits(root, tmp_path)
+    assert check(root) == 2 and "data.allow_outside_root" in capsys.readouterr().err
+    (root / "train.csv").write_text(good + f"{outside[1]},run\n")
+    with pytest.raises(OptplanError, match=r"train.csv:3: video path .*elsewhere/1.mp4' leaves"):
+        splits(root, tmp_path)
+    (root / "ucf.txt").write_text("walk/../../elsewhere/0.mp4 1\n")  # UCF-style, '..' folded
+    (root / "classInd.txt").write_text("1 walk\n")
+    with pytest.raises(OptplanError, match=r"ucf.txt:1: video path"):
+        splits(root, tmp_path, train_list=root / "ucf.txt")
+    classes, got = splits(root, tmp_path, allow_outside_root=True)
+    assert classes == ["run", "walk"] and ("elsewhere/1.mp4", 0) in got["train"] + got["val"]
+    assert check(root, "data.allow_outside_root=true") == 0
+    assert "checked 3 files: no problems" in capsys.readouterr().out
+
+
+def phone_video(path: Path, rotation: int) -> np.ndarray:
+    """A landscape-stored clip with rotation metadata as a phone writes it (``rotation``
+    degrees counter-clockwise: -90 is a phone's 'rotate 90'); returns the stored frames."""
+    from optplan.data.video import encode
+
+    frames = np.full((4, 16, 32, 3), 30, dtype=np.uint8)
+    frames[:, :8, :8] = 230  # a bright top-left corner and a grey top-right one, as stored
+    frames[:, :8, -8:] = 130
+    encode(path, frames, rotation=rotation)
+    return frames
+
+
+@pytest.mark.parametrize("rotation", [-90, 90, 180])
+def test_a_rotated_phone_video_decodes_upright(rotation, tmp_path):
+    from optplan.data.cache import FrameCache
+    from optplan.data.video import decode, probe
+
+    stored = phone_video(tmp_path / "phone.mp4", rotation)
+    upright = np.rot90(stored, rotation // 90, axes=(1, 2))  # as a player shows it
+    frames = decode(tmp_path / "phone.mp4")
+    assert frames.shape == upright.shape == ((4, 32, 16, 3) if rotation % 180 else (4, 16, 32, 3))
+    assert np.abs(frames.astype(int) - upright).mean() < 4
+    info = probe(tmp_path / "phone.mp4")
+    assert (info.height, info.width) == upright.shape[1:3]
+    assert decode(tmp_path / "phone.mp4", short_side=8).shape[1:3] == tuple(s // 2 for s in upright.shape[1:3])
+    assert np.array_equal(FrameCache(tmp_path / "cache").frames(tmp_path / "phone.mp4"), frames)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command to compare with")
+def test_rotation_is_the_one_ffmpeg_shows(tmp_path):
+    """The same turn as the ffmpeg command's own (auto-rotating) decoder."""
+    from optplan.data.video import decode
+
+    phone_video(tmp_path / "phone.mp4", -90)
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(tmp_path / "phone.mp4"), "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    ours = decode(tmp_path / "phone.mp4")
+    theirs = np.frombuffer(out, dtype=np.uint8).reshape(ours.shape)
+    assert np.abs(ours.astype(int) - theirs).mean() < 2

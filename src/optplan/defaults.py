@@ -100,6 +100,10 @@ class DataConfig(Section):
     val_list: Path | None = Field(
         None, description="Validation list. None: hold out val_fraction of the training list.")
     test_list: Path | None = Field(None, description="Test list used only for final evaluation.")
+    allow_outside_root: bool = Field(
+        False, description="Accept listed video paths outside root ('../x.avi', absolute paths "
+                           "elsewhere). Off: such a list is refused naming its line, since it is more "
+                           "often another dataset's list or a slip than a wish.")
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of training videos held out.")
     crop_size: int = Field(56, ge=8, description="Training and validation crop side in pixels.")
     short_side: int = Field(64, ge=8, description="Test-time resize of the shorter side in pixels.")

@@ -45,8 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            description="Decode every video of a dataset's training, validation and "
                                        "test lists (found from DIR as 'plan' finds them, or set with "
                                        "--config and data.* overrides, or given with --annotations) "
-                                       "completely; print one row per problem file. Exit status 1 if "
-                                       "any file has a problem.")
+                                       "completely; print one row per problem file, and the lists' "
+                                       "own problems (a video listed under two classes, a class with "
+                                       "no training video). Exit status 1 if there is any problem.")
     check.add_argument("dir", type=Path, nargs="?", metavar="DIR",
                        help="dataset root, as data.root (default: the config's data.root)")
     check.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
@@ -58,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="annotation format (default: data.format, detected)")
     check.add_argument("--min-frames", type=int, default=1,
                        help="report videos with fewer frames as 'short' (default 1)")
+    check.add_argument("--quiet", action="store_true", help="no progress bar")
     check.set_defaults(func=run_check)
 
 
@@ -87,18 +89,25 @@ def _check_config(args: argparse.Namespace):
 
 
 def run_check(args: argparse.Namespace) -> int:
+    """Check the lists (conflicting labels; empty classes of the training list, which is known
+    only without --annotations), then decode every listed video."""
     from optplan.data.annotations import read_annotations
-    from optplan.data.check import check_records, format_problems
+    from optplan.data.check import check_records, format_problems, list_problems
     from optplan.data.splits import read_lists
 
     data = _check_config(args)
     if not Path(data.root).is_dir():
         raise OptplanError(f"dataset directory {str(data.root)!r} does not exist")
     if args.annotations:
-        records = [r for f in args.annotations
-                   for r in read_annotations(f, data.root, data.format, split=data.split).records]
+        lists = [read_annotations(f, data.root, data.format, split=data.split,
+                                  allow_outside_root=data.allow_outside_root) for f in args.annotations]
+        train = None
     else:
-        records = [r for part in read_lists(data) if part is not None for r in part.records]
-    checked, problems = check_records(records, min_frames=args.min_frames)
+        found = read_lists(data)
+        lists, train = [part for part in found if part is not None], found.train
+    problems = list_problems(lists, train)
+    checked, bad = check_records([r for part in lists for r in part.records], min_frames=args.min_frames,
+                                 progress=not args.quiet)
+    problems += bad
     print(format_problems(problems, checked))
     return 1 if problems else 0

@@ -16,7 +16,7 @@ from optplan._lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "annotations": ["Annotations", "VideoRecord", "read_annotations"],
     "augment": ["colour_augment"],
-    "check": ["Problem", "check_records", "probe_records"],
+    "check": ["Problem", "check_records", "list_problems", "probe_records"],
     "config": ["AugmentConfig", "DataConfig"],
     "dataset": ["ClipKey", "ClipSampler", "VideoDataset", "make_loader"],
     "sampling": ["ClipSpec", "sample_indices"],

@@ -22,13 +22,19 @@ Formats (``DataConfig.format``; ``auto`` tells them apart by extension and first
   ``something-something-v2-labels.json`` next to it fixes class indices.
 
 Any line a reader does not understand is refused with its file and line number: a list
-mislabelled in silence trains a useless model for days.
+mislabelled in silence trains a useless model for days. Paths may hold spaces (``Class/v_My
+Clip.avi 3``; such a path must then end with a video extension, so that stray words on a line are
+still refused) and CSV fields may be quoted (``"a, b.mp4",walk``). A video path that leaves the
+dataset root (``../x.avi``, an absolute path elsewhere) is refused unless ``allow_outside_root``
+(``data.allow_outside_root``): a list pointing outside its dataset is more often a list of
+another dataset, or a copy-paste slip, than a wish.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import partial
@@ -59,10 +65,12 @@ class VideoRecord:
 
 
 class Annotations(NamedTuple):
-    """What one annotation file says: the records and the class names, index = label."""
+    """What one annotation file says: the records and the class names, index = label, and the
+    file (or HMDB51 split folder) it was read from, for reports that name it."""
 
     records: list[VideoRecord]
     classes: list[str]
+    source: Path | None = None
 
 
 def detect_format(path: Path, root: Path | None = None) -> str:
@@ -73,8 +81,8 @@ def detect_format(path: Path, root: Path | None = None) -> str:
         return "hmdb51"
     if path.suffix.lower() == ".json":
         return "ssv2"
-    first = next((line for line in _lines(path)), "")
-    header = [c.strip().lower() for c in first.split(",")]
+    first = next((line for _, line in _lines(path)), "")
+    header = [c.strip().lower() for c in next(csv.reader([first]), [])]
     if "youtube_id" in header:
         return "kinetics"
     if "," in first:
@@ -83,12 +91,46 @@ def detect_format(path: Path, root: Path | None = None) -> str:
     return "ucf101" if any(c.is_file() for c in class_ind) else "csv"
 
 
-def _lines(path: Path) -> list[str]:
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """The non-blank lines of ``path``, stripped, with their 1-based line numbers (messages
+    name the line as an editor counts it, blank lines included)."""
     try:
         text = path.read_text()
     except OSError as err:
         raise OptplanError(f"annotation file {str(path)!r} cannot be read: {err}") from None
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _is_int(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def _path_then_word(line: str) -> tuple[str, str | None]:
+    """``(path, last word)`` of a whitespace-separated ``path [word]`` line; the path keeps its
+    inner spaces. A one-word line is ``(line, None)``."""
+    parts = line.rsplit(maxsplit=1)
+    return (parts[0], parts[1]) if len(parts) == 2 else (line, None)
+
+
+def _spaced_path_ok(path: str) -> bool:
+    """A path with whitespace in it must name a video file: otherwise the line more likely holds
+    stray words than a file name with spaces, and is refused."""
+    return not any(c.isspace() for c in path) or path.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def _inside(base: Path, file: Path, where: str, allowed: bool) -> Path:
+    """``file`` (a listed path already joined to ``base``), refused when it lies outside ``base``
+    (unless ``allowed``). The check is on the written path (``..`` folded, symlinks not
+    followed): a dataset root made of symlinks into other storage is common and fine; a list
+    naming ``../other/x.avi`` is not, by default."""
+    if allowed:
+        return file
+    folded = Path(os.path.normpath(Path(file).absolute()))
+    if not folded.is_relative_to(os.path.normpath(Path(base).absolute())):
+        raise OptplanError(f"{where}: video path {str(file)!r} leaves the dataset root {str(base)!r}; "
+                           "fix the list or data.root, or set data.allow_outside_root=true if the "
+                           "videos really live elsewhere")
+    return file
 
 
 def _class_index(name: str, classes: list[str], where: str) -> int:
@@ -110,7 +152,7 @@ def _find_class_ind(path: Path, root: Path) -> Path:
 def read_class_ind(path: Path) -> list[str]:
     """``classInd.txt`` lines ``index name`` (1-based) -> names in index order."""
     pairs = []
-    for n, line in enumerate(_lines(path), 1):
+    for n, line in _lines(path):
         parts = line.split()
         if len(parts) != 2 or not parts[0].isdigit():
             raise OptplanError(f"{path}:{n}: expected 'INDEX NAME', got {line!r}")
@@ -118,21 +160,25 @@ def read_class_ind(path: Path) -> list[str]:
     return [name for _, name in sorted(pairs)]
 
 
-def _read_ucf(path: Path, root: Path, classes: list[str] | None) -> Annotations:
+def _read_ucf(path: Path, root: Path, classes: list[str] | None, *,
+              allow_outside_root: bool = False) -> Annotations:
+    """``Class/video.avi [INDEX]`` lines; without an index (a last word that is a number) the
+    whole line is the path, spaces and all."""
     classes = classes or read_class_ind(_find_class_ind(path, root))
     records = []
-    for n, line in enumerate(_lines(path), 1):
-        parts = line.split()
-        if len(parts) > 2:
+    for n, line in _lines(path):
+        rel, word = _path_then_word(line)
+        if word is None or not _is_int(word):
+            rel, word = line, None
+        if not _spaced_path_ok(rel):
             raise OptplanError(f"{path}:{n}: expected 'Class/video.avi [INDEX]', got {line!r}")
-        rel = parts[0]
-        if len(parts) > 1:
-            index = int(parts[1]) - 1 if parts[1].isdigit() else -1
+        if word is not None:
+            index = int(word) - 1
             if not 0 <= index < len(classes):
-                raise OptplanError(f"{path}:{n}: class index {parts[1]} is outside 1..{len(classes)}")
+                raise OptplanError(f"{path}:{n}: class index {word} is outside 1..{len(classes)}")
         else:
             index = _class_index(Path(rel).parts[0], classes, f"{path}:{n}")
-        records.append(VideoRecord(root / rel, index))
+        records.append(VideoRecord(_inside(root, root / rel, f"{path}:{n}", allow_outside_root), index))
     return Annotations(records, classes)
 
 
@@ -149,7 +195,8 @@ def kinetics_file(root: Path, label: str, youtube_id: str, start: float, end: fl
     return next((c for c in candidates if c.exists()), candidates[0])
 
 
-def _read_kinetics(path: Path, root: Path, classes: list[str] | None) -> Annotations:
+def _read_kinetics(path: Path, root: Path, classes: list[str] | None, *,
+                   allow_outside_root: bool = False) -> Annotations:
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     need = {"label", "youtube_id", "time_start", "time_end"}
@@ -159,47 +206,72 @@ def _read_kinetics(path: Path, root: Path, classes: list[str] | None) -> Annotat
     if bad is not None:
         raise OptplanError(f"{path}:{bad}: the row does not have the header's {len(rows[0])} columns")
     classes = classes or sorted({r["label"] for r in rows})
-    records = [VideoRecord(kinetics_file(root, r["label"], r["youtube_id"], r["time_start"],
-                                         r["time_end"], r.get("split") or ""),
+    records = [VideoRecord(_inside(root, kinetics_file(root, r["label"], r["youtube_id"], r["time_start"],
+                                                      r["time_end"], r.get("split") or ""),
+                                   f"{path}:{n + 2}", allow_outside_root),
                            _class_index(r["label"], classes, f"{path}:{n + 2}"))
                for n, r in enumerate(rows)]
     return Annotations(records, classes)
 
 
-def _csv_row(path: Path, n: int, line: str) -> list[str]:
-    """``path,label`` or ``path label``; anything else (an MMAction2 rawframe list above all,
-    whose frame count would be read as a path part) is refused with its line."""
-    row = [c.strip() for c in line.split(",")] if "," in line else line.split()
-    if len(row) == 3 and row[1].isdigit() and row[2].lstrip("-").isdigit():
-        raise OptplanError(f"{path}:{n}: {line!r} looks like an MMAction2 rawframe list "
-                           "('frame_dir num_frames label'); optplan decodes video files: use the "
-                           "video list ('video.mp4 label') of the same split")
-    if len(row) != 2:
-        raise OptplanError(f"{path}:{n}: expected 'path,label' or 'path label', got {line!r}")
-    return row
+def _comma_fields(line: str) -> list[str]:
+    return [c.strip() for c in next(csv.reader([line], skipinitialspace=True), [])]
 
 
-def _read_csv(path: Path, root: Path, classes: list[str] | None) -> Annotations:
-    rows = [_csv_row(path, n, line) for n, line in enumerate(_lines(path), 1)]
-    first = 1
-    if rows and [c.lower() for c in rows[0]] == ["path", "label"]:
-        rows, first = rows[1:], 2
-    labels = [r[1] for r in rows]
-    numeric = all(label.lstrip("-").isdigit() for label in labels)
+def _names_videos(rows: list[list[str | None]]) -> int:
+    """How many rows' first field names a video file (a reading that splits paths apart names fewer)."""
+    return sum(1 for row in rows if row[0] and row[0].lower().endswith(VIDEO_EXTENSIONS))
+
+
+def _csv_rows(path: Path) -> list[tuple[int, str, str]]:
+    """``(line number, path, label)`` of a ``path,label`` CSV or a ``path label`` list.
+
+    The whole file is read one way: comma-separated (quoted fields honoured, so a quoted path
+    or class name with a comma stays one field), or whitespace-separated with the label the
+    last word (so a path may hold spaces or commas). Comma-separated needs a comma on every
+    line; when both readings fit, the one whose paths name more video files wins (ties: comma).
+    Deciding per line, as before, split a listed path that held a comma and made a bogus class
+    of its tail. Anything else (an MMAction2 rawframe list above all, whose frame count would be
+    read as a path part) is refused with its line.
+    """
+    lines = _lines(path)
+    spaced = [list(_path_then_word(line)) for _, line in lines]
+    comma = [_comma_fields(line) for _, line in lines] if all("," in line for _, line in lines) else None
+    use_comma = bool(lines) and comma is not None and _names_videos(comma) >= _names_videos(spaced)
+    rows = []
+    for (n, line), row in zip(lines, comma if use_comma else spaced):
+        words = line.split()
+        if len(words) == 3 and words[1].isdigit() and _is_int(words[2]):
+            raise OptplanError(f"{path}:{n}: {line!r} looks like an MMAction2 rawframe list "
+                               "('frame_dir num_frames label'); optplan decodes video files: use the "
+                               "video list ('video.mp4 label') of the same split")
+        if len(row) != 2 or not all(row) or (not use_comma and not _spaced_path_ok(row[0])):
+            raise OptplanError(f"{path}:{n}: expected 'path,label' or 'path label', got {line!r}")
+        rows.append((n, row[0], row[1]))
+    return rows
+
+
+def _read_csv(path: Path, root: Path, classes: list[str] | None, *,
+              allow_outside_root: bool = False) -> Annotations:
+    rows = _csv_rows(path)
+    if rows and [rows[0][1].lower(), rows[0][2].lower()] == ["path", "label"]:
+        rows = rows[1:]
+    labels = [label for _, _, label in rows]
+    numeric = all(map(_is_int, labels))
     if classes is None:
         classes = ([str(i) for i in range(max(map(int, labels)) + 1)] if numeric and labels
                    else sorted(set(labels)))
     records = []
-    for n, (row, label) in enumerate(zip(rows, labels), first):
+    for n, rel, label in rows:
         index = int(label) if numeric else _class_index(label, classes, f"{path}:{n}")
         if not 0 <= index < len(classes):
             raise OptplanError(f"{path}:{n}: label {label} is outside 0..{len(classes) - 1}")
-        records.append(VideoRecord(root / row[0], index))
+        records.append(VideoRecord(_inside(root, root / rel, f"{path}:{n}", allow_outside_root), index))
     return Annotations(records, classes)
 
 
 def _read_hmdb51(path: Path, root: Path, classes: list[str] | None, *, subset: Subset,
-                 split: int) -> Annotations:
+                 split: int, allow_outside_root: bool = False) -> Annotations:
     """HMDB51's split files: ``path`` is their folder (split ``split``) or one of them (its split)."""
     match = HMDB_SPLIT_FILE.match(path.name)
     folder, split = (path.parent, int(match["split"])) if match else (path, split)
@@ -211,13 +283,14 @@ def _read_hmdb51(path: Path, root: Path, classes: list[str] | None, *, subset: S
     videos = root / HMDB_VIDEO_FOLDER if (root / HMDB_VIDEO_FOLDER).is_dir() else root
     records = []
     for file, name in zip(files, names):
-        for n, line in enumerate(_lines(file), 1):
-            parts = line.split()
-            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+        for n, line in _lines(file):
+            video, flag = _path_then_word(line)
+            if flag not in ("0", "1", "2") or not _spaced_path_ok(video):
                 raise OptplanError(f"{file}:{n}: expected 'video.avi 0|1|2' (unused, train, test), "
                                    f"got {line!r}")
-            if parts[1] == HMDB_FLAG[subset]:
-                records.append(VideoRecord(videos / name / parts[0], _class_index(name, classes, f"{file}:{n}")))
+            if flag == HMDB_FLAG[subset]:
+                records.append(VideoRecord(_inside(root, videos / name / video, f"{file}:{n}", allow_outside_root),
+                                           _class_index(name, classes, f"{file}:{n}")))
     return Annotations(records, classes)
 
 
@@ -226,7 +299,8 @@ def _ssv2_class(entry: dict) -> str | None:
     return re.sub(r"[\[\]]", "", text) if text else None
 
 
-def _read_ssv2(path: Path, root: Path, classes: list[str] | None) -> Annotations:
+def _read_ssv2(path: Path, root: Path, classes: list[str] | None, *,
+               allow_outside_root: bool = False) -> Annotations:
     try:
         entries = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
@@ -251,7 +325,10 @@ def _read_ssv2(path: Path, root: Path, classes: list[str] | None) -> Annotations
         stem = videos / str(entry["id"])
         candidates = [stem.with_name(stem.name + ext) for ext in (".webm", ".mp4")]
         file = next((c for c in candidates if c.exists()), candidates[0])
-        records.append(VideoRecord(file, _class_index(name, classes, f"{path}: entry {n}")))
+        # the video folder may lie beside the root (where the download unpacks): the ids must
+        # stay in it
+        records.append(VideoRecord(_inside(videos, file, f"{path}: entry {n}", allow_outside_root),
+                                   _class_index(name, classes, f"{path}: entry {n}")))
     return Annotations(records, classes)
 
 
@@ -272,13 +349,14 @@ READERS = {"ucf101": _read_ucf, "kinetics": _read_kinetics, "csv": _read_csv, "s
 
 def read_annotations(path: str | Path, root: str | Path, format: str = "auto",
                      classes: list[str] | None = None, *, subset: Subset = "train",
-                     split: int = 1) -> Annotations:
+                     split: int = 1, allow_outside_root: bool = False) -> Annotations:
     """Read one annotation file; video paths are resolved against ``root``.
 
     ``classes`` (from the training list, or a label map) fixes the label indices so that a test
     list uses the same ones; without it the classes come from the file (or its ``classInd.txt``).
     ``subset`` and ``split`` pick the half and the split of an HMDB51 split folder, where train
-    and test videos share one set of files; other formats have one file per list.
+    and test videos share one set of files; other formats have one file per list. A video path
+    outside ``root`` is refused with its line unless ``allow_outside_root``.
     """
     path, root = Path(path), Path(root)
     if not path.exists():
@@ -290,7 +368,8 @@ def read_annotations(path: str | Path, root: str | Path, format: str = "auto",
         raise OptplanError(f"annotation file {str(path)!r} is a folder; only HMDB51's split folder "
                            "is read as a whole")
     reader = partial(_read_hmdb51, subset=subset, split=split) if fmt == "hmdb51" else READERS[fmt]
-    annotations = reader(path, root, list(classes) if classes else None)
+    annotations = reader(path, root, list(classes) if classes else None,
+                         allow_outside_root=allow_outside_root)._replace(source=path)
     if not annotations.records:
         raise OptplanError(f"annotation file {str(path)!r} lists no videos"
                            + (f" for {subset} in split {split}" if fmt == "hmdb51" else ""))

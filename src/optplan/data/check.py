@@ -1,4 +1,5 @@
-"""Finding bad videos before training: a cheap cached probe, and a full decode for ``data check``."""
+"""Finding bad videos before training: a cheap cached probe, a full decode for ``data check``,
+and the lists' own contradictions (one video under two classes, classes no training video has)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from optplan.data.annotations import VideoRecord
+from optplan.data.annotations import Annotations, VideoRecord
 from optplan.data.video import BadVideo, decode, probe
 
 PROBE_FILE = "probe.json"
@@ -19,7 +20,8 @@ PROBE_FILE = "probe.json"
 @dataclass(frozen=True)
 class Problem:
     """One unusable (or suspicious) file: ``kind`` is missing, empty, unreadable, no-video,
-    truncated or short; ``detail`` says what was seen."""
+    truncated or short; ``detail`` says what was seen. The lists' problems are rows too:
+    ``conflicting-labels`` (``path`` the video) and ``no-training-videos`` (``path`` the list)."""
 
     path: str
     kind: str
@@ -89,14 +91,17 @@ def probe_records(records: Iterable[VideoRecord], cache_dir: str | Path | None =
 
 
 def check_records(records: Iterable[VideoRecord], *, short_side: int | None = None,
-                  min_frames: int = 1) -> tuple[int, list[Problem]]:
+                  min_frames: int = 1, progress: bool = False) -> tuple[int, list[Problem]]:
     """Decode every listed file completely; return (files checked, problems).
 
     A file with fewer than ``min_frames`` frames is reported as ``short`` (training pads it).
+    ``progress`` draws a bar over the files on stderr (a real dataset takes hours to decode).
     """
+    from tqdm.auto import tqdm
+
     paths = _unique_paths(records)
     problems = []
-    for path in paths:
+    for path in tqdm(paths, desc="data check", unit="video", disable=not progress, leave=False):
         try:
             frames = decode(path, short_side=short_side, strict=True)
         except BadVideo as err:
@@ -105,6 +110,33 @@ def check_records(records: Iterable[VideoRecord], *, short_side: int | None = No
         if len(frames) < min_frames:
             problems.append(Problem(str(path), "short", f"{len(frames)} frames < {min_frames}"))
     return len(paths), problems
+
+
+def list_problems(lists: Iterable[Annotations], train: Annotations | None = None) -> list[Problem]:
+    """What the annotation files get wrong before any video is opened.
+
+    A video listed under two classes (in one list or across lists; compared by class *name*,
+    so lists read with their own class lists compare) trains on a contradiction, or scores a
+    model against another label than it learnt: ``conflicting-labels``, naming the classes and
+    the lists. A class of ``train`` (the training list) with no video in it can never be
+    learnt, yet counts in every accuracy: ``no-training-videos``, one row per class.
+    """
+    lists = list(lists)
+    seen: dict[str, dict[str, set[str]]] = {}  # video -> class name -> lists naming it so
+    for annotations in lists:
+        where = annotations.source.name if annotations.source is not None else "a list"
+        for record in annotations.records:
+            video = os.path.normpath(Path(record.path).absolute())
+            seen.setdefault(video, {}).setdefault(annotations.classes[record.label], set()).add(where)
+    problems = [Problem(video, "conflicting-labels", "listed as " + " and as ".join(
+                    f"{name!r} ({', '.join(sorted(where))})" for name, where in sorted(labels.items())))
+                for video, labels in seen.items() if len(labels) > 1]
+    if train is not None:
+        used = {record.label for record in train.records}
+        source = str(train.source) if train.source is not None else "the training list"
+        problems += [Problem(source, "no-training-videos", f"class {name!r} has no video in it")
+                     for label, name in enumerate(train.classes) if label not in used]
+    return problems
 
 
 def format_problems(problems: list[Problem], checked: int) -> str:

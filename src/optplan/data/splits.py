@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from optplan.data.annotations import Annotations, VideoRecord, read_annotations
-from optplan.data.check import Problem, probe_records
+from optplan.data.check import Problem, list_problems, probe_records
 from optplan.data.config import DataConfig
 from optplan.errors import OptplanError
 
@@ -96,7 +96,8 @@ def read_lists(cfg: DataConfig) -> Lists:
         train_list, found_test = find_lists(root, cfg.split)
         test_list = test_list or found_test
     names = read_class_names(Path(cfg.class_names)) if cfg.class_names is not None else None
-    read = partial(read_annotations, root=root, format=cfg.format, split=cfg.split)
+    read = partial(read_annotations, root=root, format=cfg.format, split=cfg.split,
+                   allow_outside_root=cfg.allow_outside_root)
     train = read(train_list, classes=names)
     val, test = (read(path, classes=train.classes, subset="test") if path is not None else None
                  for path in (cfg.val_list, test_list))
@@ -146,7 +147,8 @@ def cache_dir(cfg: DataConfig) -> Path:
 def load_splits(cfg: DataConfig, seed: int = 0) -> Splits:
     """Read the configured lists, hold out the validation share, probe every file.
 
-    Bad files are logged with their path and dropped; if more than ``cfg.max_bad_fraction`` of
+    The lists' own problems (a video under two classes, a class without training videos) are
+    logged. Bad files are logged with their path and dropped; if more than ``cfg.max_bad_fraction`` of
     the listed files are bad, raises :class:`OptplanError` before any training starts.
     """
     root = Path(cfg.root)
@@ -154,6 +156,10 @@ def load_splits(cfg: DataConfig, seed: int = 0) -> Splits:
         raise OptplanError(f"data.root {str(root)!r} is not a directory; create the built-in "
                            f"dataset with 'optplan data synth {root}' or point data.root at yours")
     train, val_list, test = read_lists(cfg)
+    for problem in list_problems([part for part in (train, val_list, test) if part is not None], train):
+        # trained on as listed (the lists are the user's to fix), but not in silence
+        log.warning("%s: %s (%s); 'optplan data check' lists every problem", problem.path, problem.kind,
+                    problem.detail)
     if val_list is not None:
         train_records, val = train.records, val_list.records
     else:

@@ -3,6 +3,11 @@
 Every decoder failure is turned into :class:`BadVideo` with a short ``kind`` (``missing``,
 ``empty``, ``unreadable`` (not a video), ``no-video`` (no video stream), ``truncated``) so callers can count problems by kind
 and report them by path without knowing PyAV's exception zoo.
+
+Frames come out as they are meant to be seen: a phone video held upright is stored sideways
+with a display matrix (rotation side data) saying so, and FFmpeg hands each decoded frame that
+matrix; :func:`decode` and :func:`probe` turn the frame by its rotation (multiples of 90
+degrees), as players do. Mirroring in the matrix is not applied (cameras do not write it).
 """
 
 from __future__ import annotations
@@ -65,6 +70,18 @@ def _open(path: Path) -> av.container.InputContainer:
     return container
 
 
+def _quarter_turns(frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns that make ``frame`` upright (0-3), from the display
+    matrix FFmpeg attaches to it (``frame.rotation``: degrees counter-clockwise, -180..180)."""
+    return round(frame.rotation / 90) % 4
+
+
+def _upright(image: np.ndarray, turns: int) -> np.ndarray:
+    """An (H, W, C) image turned counter-clockwise by ``turns`` quarter turns (as displayed:
+    row 0 at the top)."""
+    return np.rot90(image, turns) if turns else image
+
+
 def _scaled_size(height: int, width: int, short_side: int | None) -> tuple[int, int]:
     """(height, width) after resizing the shorter side to ``short_side`` (even sizes kept)."""
     if short_side is None or min(height, width) == short_side:
@@ -86,14 +103,16 @@ def probe(path: Path | str) -> VideoInfo:
             raise BadVideo(path, "truncated", f"first frame does not decode: {_reason(err)}") from None
         if first is None:
             raise BadVideo(path, "truncated", "no decodable frame")
-        return VideoInfo(frames=int(stream.frames or 0), height=first.height, width=first.width)
+        height, width = (first.width, first.height) if _quarter_turns(first) % 2 else (first.height, first.width)
+        return VideoInfo(frames=int(stream.frames or 0), height=height, width=width)
     finally:
         container.close()
 
 
 def decode(path: Path | str, *, short_side: int | None = None, max_frames: int | None = None,
            strict: bool = False) -> np.ndarray:
-    """Decode a video into uint8 RGB frames of shape (T, H, W, 3).
+    """Decode a video into uint8 RGB frames of shape (T, H, W, 3), upright as its rotation
+    metadata says (H and W are the displayed ones).
 
     ``short_side`` resizes at decode time (cheaper than afterwards, and what the cache stores);
     ``max_frames`` stops after that many frames. A decoding error raises ``BadVideo``
@@ -115,8 +134,9 @@ def decode(path: Path | str, *, short_side: int | None = None, max_frames: int |
             for frame in container.decode(stream):
                 if size is None:
                     size = _scaled_size(frame.height, frame.width, short_side)
+                # a quarter turn keeps the short side short: resize as stored, then turn
                 rgb = reformatter.reformat(frame, width=size[1], height=size[0], format="rgb24")
-                frames.append(rgb.to_ndarray())
+                frames.append(_upright(rgb.to_ndarray(), _quarter_turns(frame)))
                 if max_frames is not None and len(frames) >= max_frames:
                     break
         except av.FFmpegError as err:
@@ -131,12 +151,14 @@ def decode(path: Path | str, *, short_side: int | None = None, max_frames: int |
 
 
 def encode(path: Path | str, frames: np.ndarray, *, fps: int = 25, crf: int = 18,
-           faststart: bool = False) -> None:
+           faststart: bool = False, rotation: int = 0) -> None:
     """Write uint8 RGB frames (T, H, W, 3), H and W even, as an H.264 MP4 (yuv420p).
 
     ``crf`` 18 keeps the codec error small (a few grey levels) so tests can compare decoded
     pixels with what was rendered. ``faststart`` puts the index first, as web videos do (a
-    cut-off file then still opens and fails only where its data ends).
+    cut-off file then still opens and fails only where its data ends). ``rotation`` (degrees
+    counter-clockwise, a multiple of 90) writes a display matrix, as a phone does: players (and
+    :func:`decode`) show the frames turned by it.
     """
     frames = np.ascontiguousarray(frames, dtype=np.uint8)
     t, h, w, c = frames.shape
@@ -148,6 +170,8 @@ def encode(path: Path | str, frames: np.ndarray, *, fps: int = 25, crf: int = 18
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.options = {"crf": str(crf), "preset": "medium", "tune": "fastdecode"}
         stream.thread_type = "NONE"
+        if rotation:
+            stream.set_display_rotation(rotation)
         for image in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode(None))
