@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -19,12 +23,22 @@ SMALL = ["plan.clip_lengths=[4,8]", "plan.base_lrs=[0.1,0.1]", "plan.lr_multipli
          "plan.simulate.speed=1.0", "plan.simulate.overfit=0.015"]
 
 
-def optplan_process(*args: str) -> subprocess.Popen:
-    """``optplan ARGS`` in a new process running this checkout's code."""
+def optplan_process(*args: str, stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    """``optplan ARGS`` in a new process running this checkout's code, leading a process group
+    of its own (its loader workers and pool workers join it), so that one ``killpg`` kills all."""
     env = {**os.environ, "PYTHONPATH": str(Path(optplan.__file__).parents[1])}
     code = "import sys; from optplan.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.Popen([sys.executable, "-c", code, *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen([sys.executable, "-c", code, *args], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def run_to_end(*args: str) -> float:
+    """Run ``optplan ARGS`` to its end (asserting exit 0, showing its stderr if not); its seconds."""
+    tic = time.monotonic()
+    process = optplan_process(*args, stderr=subprocess.PIPE)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err.decode()
+    return time.monotonic() - tic
 
 
 def wait_for(condition, seconds: float = 120.0) -> None:
@@ -226,3 +240,118 @@ def test_a_damaged_frame_cache_entry_is_named_and_rebuilt(damage, tiny_dataset, 
     assert np.array_equal(FrameCache(tmp_path).frames(video), frames)
     assert f"frame cache entry {entry} of {video} is damaged" in caplog.text
     assert np.array_equal(np.load(entry), frames)
+
+
+def tiny_plan_args(root: Path, cache: Path) -> list[str]:
+    """A real plan small enough to kill many times: clips of 4 and 8 frames at one learning
+    rate (3 edges), knees after 2 or 3 epochs, one torch thread, a loader worker."""
+    return [f"data.root={root}", f"data.cache_dir={cache}", "data.crop_size=28", "data.short_side=32",
+            "data.num_workers=1", "train.threads=1", "train.progress=false", "train.tensorboard=false",
+            "train.device=cpu", "knee.patience=2", "knee.max_epochs=3", "plan.clip_lengths=[4,8]",
+            "plan.base_lrs=[0.02,0.02]", "plan.lr_multipliers=[1]", "plan.batch_sizes=[8,8]",
+            "plan.accumulation=[1,1]"]
+
+
+class Unkilled(NamedTuple):
+    run: Path
+    seconds: float  # the whole run, from a fresh process to its exit
+    restart: float  # a second run into the finished directory: the cost of every restart
+
+
+@pytest.fixture(scope="module")
+def unkilled(tiny_dataset, tmp_path_factory):
+    """``unkilled(executor)``: the tiny plan run straight through in a fresh process, timed."""
+    runs: dict[str, Unkilled] = {}
+
+    def get(executor: str = "inprocess") -> Unkilled:
+        if executor not in runs:
+            top = tmp_path_factory.mktemp(f"unkilled-{executor}")
+            args = ["plan", "--quiet", "--out", str(top / "run"), "--executor", executor,
+                    *tiny_plan_args(tiny_dataset, top / "cache")]
+            runs[executor] = Unkilled(top / "run", run_to_end(*args), run_to_end(*args))
+        return runs[executor]
+    return get
+
+
+def outcome(run: Path) -> dict:
+    """What a plan found: path, scores, and per edge its curve, knee and kept model."""
+    import torch
+
+    from optplan.plan import PlanResult
+    from optplan.train.checkpoint import load_checkpoint
+
+    result = PlanResult.load(run)
+    edges = {e.id: (e.status, e.curve, e.knee.epoch, e.knee.score, e.checkpoint.path) for e in result.edges}
+    final = load_checkpoint(result.model_path)["model"]
+    return {"nodes": result.nodes, "path_epochs": result.path_epochs, "path_scores": result.path_scores,
+            "score": result.score, "edges": edges, "final": {k: v.tolist() for k, v in final.items()
+                                                             if isinstance(v, torch.Tensor)}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["inprocess", "process"])
+def test_a_plan_killed_at_random_moments_resumes_to_the_unkilled_result(executor, unkilled, tiny_dataset, tmp_path):
+    """SIGKILL of the whole process group (driver, loader workers, pool workers and their
+    manager) at 10 moments drawn from a seeded RNG over the unkilled run's length, each kill
+    followed by a resume in a fresh process: the plan ends on the unkilled run's path, knee
+    epochs, curves, scores and final weights.
+
+    The moments are points on the unkilled run's timeline: a resumed process first spends a
+    restart (imports, reading the lists and the store) to get back to where the last one died,
+    so it is killed that much later than the gap between two moments. Exact equality holds
+    because every run is on this machine with the same process setup (one torch thread; the
+    executor and the loader workers change where an epoch runs, never what it computes)."""
+    reference = unkilled(executor)
+    run = tmp_path / "run"
+    args = ["plan", "--quiet", "--out", str(run), "--executor", executor,
+            *tiny_plan_args(tiny_dataset, tmp_path / "cache")]
+    rng = random.Random(f"kill-{executor}")
+    moments = sorted(rng.uniform(0.0, reference.seconds) for _ in range(10))
+    delays = [moments[0]] + [reference.restart + b - a for a, b in zip(moments, moments[1:])]
+    kills, finished = 0, False
+    while kills < 10:
+        # once the plan has ended, the remaining kills land in restarts of the finished plan
+        delay = rng.uniform(0.0, reference.restart) if finished else delays[kills]
+        log = tmp_path / f"stderr-{kills}.txt"
+        with log.open("wb") as err:
+            process = optplan_process(*args, stderr=err)
+        try:
+            process.wait(timeout=delay)  # it ended before its moment came
+            assert process.returncode == 0, f"exit {process.returncode} after {kills} kills: {log.read_text()}"
+            finished = True
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            kills += 1
+    run_to_end(*args)
+    assert outcome(run) == outcome(reference.run) == outcome(unkilled("inprocess").run)
+
+
+@pytest.mark.slow
+def test_replaying_a_planned_path_rebuilds_the_planned_model(unkilled, tmp_path):
+    """``optplan train RUN/config.yaml --schedule RUN/schedule.yaml`` (in a fresh process, as a
+    user runs it) retraces the planned path from scratch: every stage's curve is its edge's up
+    to the knee, the final validation score is the one the plan measured for its final model
+    (exactly: CPU, one thread, same machine), and the weights are the plan's."""
+    import torch
+
+    from optplan.plan import PlanResult
+    from optplan.train.checkpoint import load_checkpoint
+
+    reference = unkilled().run
+    result = PlanResult.load(reference)
+    replay = tmp_path / "replay"
+    run_to_end("train", str(reference / "config.yaml"), "--schedule", str(reference / "schedule.yaml"),
+               "--out", str(replay), "--quiet")
+    replayed = json.loads((replay / "result.json").read_text())
+    # the edges along the path, in order: each one's source is the node before
+    edges = {(e.source, e.target): e for e in result.edges}
+    path = [edges[pair] for pair in zip(["start", *result.nodes], result.nodes)]
+    final = next(e for e in result.edges if e.checkpoint and e.checkpoint.path == result.checkpoint.path)
+    assert final is path[-1] and [e.knee.epoch for e in path] == result.path_epochs
+    trained = [e for e in path if e.knee.epoch > 0]  # the schedule drops 0-epoch stages
+    assert len(replayed["curves"]) == len(trained) >= 1
+    assert all(c[1:] == e.curve[1: e.knee.epoch + 1] for e, c in zip(trained, replayed["curves"]))
+    assert replayed["final_score"] == final.curve[final.knee.epoch]
+    rebuilt, planned = load_checkpoint(replay / "final.pt")["model"], load_checkpoint(result.model_path)["model"]
+    assert rebuilt.keys() == planned.keys() and all(torch.equal(rebuilt[k], planned[k]) for k in planned)
