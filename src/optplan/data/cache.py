@@ -206,13 +206,14 @@ def reserve(cfg: DataConfig, paths: Iterable[Path]) -> int:
         return 0
     need = estimate_bytes(missing, cfg.decode_short_side) or 0
     free = free_bytes(directory)
-    move = (f"set data.cache_dir (or the {CACHE_ENV} environment variable) to a disk with room, "
-            "or data.cache=false to decode every clip on the fly")
     if free is not None and need > free:
         raise OptplanError(f"the frame cache needs about {human_bytes(need)} for {len(missing)} videos in "
-                           f"{str(directory)!r}, but only {human_bytes(free)} are free there; {move}")
+                           f"{str(directory)!r}, but only {human_bytes(free)} are free there; set "
+                           f"data.cache_dir (or the {CACHE_ENV} environment variable) to a disk with room, "
+                           "or data.cache=false to decode every clip on the fly")
     print(f"frame cache: decoding {len(missing)} videos into {directory} (about {human_bytes(need)}"
-          + ("" if free is None else f"; {human_bytes(free)} free") + f"); {move}", file=sys.stderr, flush=True)
+          + ("" if free is None else f"; {human_bytes(free)} free") + f"); data.cache_dir or {CACHE_ENV} "
+          "puts it elsewhere, data.cache=false decodes every clip on the fly", file=sys.stderr, flush=True)
     old = Path(cfg.root) / OLD_DEFAULT
     if cfg.cache_dir is None and next(old.glob("*-*.npy"), None) is not None:
         print(f"frame cache: {old} holds a cache of an earlier optplan that is no longer used; set "
