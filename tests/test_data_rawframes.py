@@ -43,14 +43,11 @@ def rawframes(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     folders ``<class>/<video>/img_00001.jpg...`` under ``rawframes/``, with a rawframe list
     ``train_rawframes.txt`` (0-based labels) and its label map ``label_map.txt`` beside it."""
     top = tmp_path_factory.mktemp("mmaction2")
-    lines = (tiny_dataset / "trainlist01.txt").read_text().split("\n")
-    chosen: dict[str, list[str]] = {}
-    for line in filter(None, lines):
+    by_class: dict[str, list[str]] = {}
+    for line in (tiny_dataset / "trainlist01.txt").read_text().splitlines():
         rel = line.split()[0]
-        members = chosen.setdefault(rel.split("/")[0], [])
-        if len(chosen) <= 2 and len(members) < 3:
-            members.append(rel)
-    chosen = dict(list(chosen.items())[:2])
+        by_class.setdefault(rel.split("/")[0], []).append(rel)
+    chosen = {name: rels[:3] for name, rels in list(by_class.items())[:2]}
     rows = []
     for label, (name, rels) in enumerate(chosen.items()):
         for rel in rels:
