@@ -21,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=["test", "val"], default="test", help="which list (default: test)")
     p.add_argument("--out", type=Path, default=None, metavar="FILE.json",
                    help="write the result here (default: next to the checkpoint, <name>.<split>.json)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (train.progress=false)")
     p.set_defaults(func=run)
 
 

@@ -14,8 +14,10 @@ Formats (``DataConfig.format``; ``auto`` tells them apart by extension and first
   (spaces kept or turned into ``_``) or flat.
 - ``csv``: ``path,label`` lines (header optional), or ``path label`` as MMAction2's video lists
   write them; labels are names or 0-based indices (named by ``classes``, e.g. from a label map).
-  A ``.txt`` list with no ``classInd.txt`` is read this way. MMAction2 rawframe lists
-  (``dir num_frames label``) are refused: optplan decodes video files.
+  A ``.txt`` list with no ``classInd.txt`` is read this way.
+- ``rawframes``: MMAction2 rawframe lists, ``frame_dir total_frames label``; each folder of
+  numbered JPEGs is read as one video (:mod:`optplan.data.rawframes`; the folder's frames,
+  not ``total_frames``, say how long it is). Labels as in ``csv``.
 - ``ssv2``: Something-Something JSON list of ``{"id", "template" | "label"}``; the class is
   the template without brackets, the file ``{id}.webm`` (or ``.mp4``) under the root or its
   ``20bn-something-something-v2/`` folder. A ``labels.json`` /
@@ -37,7 +39,7 @@ from typing import Literal, NamedTuple
 
 from optplan.errors import OptplanError
 
-FORMATS = ("ucf101", "hmdb51", "kinetics", "csv", "ssv2")
+FORMATS = ("ucf101", "hmdb51", "kinetics", "csv", "ssv2", "rawframes")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mkv", ".mov")
 SSV2_LABEL_FILES = ("labels.json", "something-something-v2-labels.json")
 SSV2_VIDEO_FOLDER = "20bn-something-something-v2"
@@ -79,6 +81,8 @@ def detect_format(path: Path, root: Path | None = None) -> str:
         return "kinetics"
     if "," in first:
         return "csv"
+    if _is_rawframe_line(first.split()):
+        return "rawframes"
     class_ind = [path.parent / "classInd.txt"] + ([Path(root) / "classInd.txt"] if root else [])
     return "ucf101" if any(c.is_file() for c in class_ind) else "csv"
 
@@ -166,21 +170,36 @@ def _read_kinetics(path: Path, root: Path, classes: list[str] | None) -> Annotat
     return Annotations(records, classes)
 
 
+def _is_rawframe_line(row: list[str]) -> bool:
+    """``frame_dir total_frames label``: MMAction2's rawframe list line."""
+    return len(row) == 3 and row[1].isdigit() and row[2].lstrip("-").isdigit()
+
+
+def _rawframe_row(path: Path, n: int, line: str) -> list[str]:
+    """``frame_dir total_frames label`` -> ``[frame_dir, label]``; anything else (a multi-label
+    line, an offset column) is refused with its line."""
+    row = line.split()
+    if not _is_rawframe_line(row):
+        raise OptplanError(f"{path}:{n}: expected an MMAction2 rawframe line 'frame_dir total_frames "
+                           f"label' (one label), got {line!r}")
+    return [row[0], row[2]]
+
+
 def _csv_row(path: Path, n: int, line: str) -> list[str]:
     """``path,label`` or ``path label``; anything else (an MMAction2 rawframe list above all,
     whose frame count would be read as a path part) is refused with its line."""
     row = [c.strip() for c in line.split(",")] if "," in line else line.split()
-    if len(row) == 3 and row[1].isdigit() and row[2].lstrip("-").isdigit():
+    if _is_rawframe_line(row):
         raise OptplanError(f"{path}:{n}: {line!r} looks like an MMAction2 rawframe list "
-                           "('frame_dir num_frames label'); optplan decodes video files: use the "
-                           "video list ('video.mp4 label') of the same split")
+                           "('frame_dir num_frames label'); read it with data.format=rawframes (or auto)")
     if len(row) != 2:
         raise OptplanError(f"{path}:{n}: expected 'path,label' or 'path label', got {line!r}")
     return row
 
 
-def _read_csv(path: Path, root: Path, classes: list[str] | None) -> Annotations:
-    rows = [_csv_row(path, n, line) for n, line in enumerate(_lines(path), 1)]
+def _read_csv(path: Path, root: Path, classes: list[str] | None, *, parse=_csv_row) -> Annotations:
+    """``path label`` lists, each line cut into ``[path, label]`` by ``parse``."""
+    rows = [parse(path, n, line) for n, line in enumerate(_lines(path), 1)]
     first = 1
     if rows and [c.lower() for c in rows[0]] == ["path", "label"]:
         rows, first = rows[1:], 2
@@ -267,7 +286,8 @@ def _ssv2_video_folder(path: Path, root: Path, ids: list[str]) -> Path:
                        "that holds them or the one with the JSON files")
 
 
-READERS = {"ucf101": _read_ucf, "kinetics": _read_kinetics, "csv": _read_csv, "ssv2": _read_ssv2}
+READERS = {"ucf101": _read_ucf, "kinetics": _read_kinetics, "csv": _read_csv, "ssv2": _read_ssv2,
+           "rawframes": partial(_read_csv, parse=_rawframe_row)}
 
 
 def read_annotations(path: str | Path, root: str | Path, format: str = "auto",
