@@ -312,7 +312,7 @@ def test_report_says_why_edges_stopped_what_scores_mean_and_how_to_replay(
 
     assert result.knee_metric == "auto"  # the simulated trainer resolves no metric
     assert html.escape(METRIC_MEANINGS["auto"]) in text and "knee.metric: auto" in text
-    assert "<b>test top-1</b>" in text and "views per video" in text  # EVAL has 30 views
+    assert "<strong>test top-1</strong>" in text and "views per video" in text  # EVAL has 30 views
 
     command = _html_text(text, "replay-command")
     assert command == replay_command(run_dir)
@@ -422,9 +422,11 @@ def real_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return run
 
 
+@pytest.mark.slow
 def test_report_of_a_real_plan_shows_losses_and_the_tests_confusion(real_run: Path) -> None:
     """The loss curves are each edge's log, epoch by epoch; the page gives the command that
-    tests the final model, and once it has run, its confusion matrix."""
+    tests the final model, and once it has run, its confusion matrix; its replay command trains
+    the planned schedule as it is pasted."""
     result = PlanResult.load(real_run)
     data = load_run(real_run)
     assert len(data.edges) == 2 and data.confusion is None and data.eval_command
@@ -449,3 +451,11 @@ def test_report_of_a_real_plan_shows_losses_and_the_tests_confusion(real_run: Pa
     assert float(dict(page.tables["summary"][1:])["test top1"]) == pytest.approx(test["top1"], rel=1e-3)
     figures = {p.stem for p in index.parent.glob("*.png")}
     assert {"losses", "confusion", "curves", "schedule"} <= figures
+
+    replay = shlex.split(_html_text(text, "replay-command"))
+    assert main(replay[1:]) == 0
+    out = Path(replay[replay.index("--out") + 1])
+    trained = json.loads((out / "train.json").read_text())["schedule"]["stages"]
+    assert [(s["state"]["name"], s["epochs"]) for s in trained] == \
+        [(s.state.name, s.epochs) for s in result.stages]
+    assert json.loads((out / "test.json").read_text())["videos"] == test["videos"]

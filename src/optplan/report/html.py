@@ -125,7 +125,7 @@ def scores_text(data: ReportData) -> str:
     meaning = METRIC_MEANINGS.get(metric, metric)
     clip = data.score_clip or "state: each state's own clip setting"
     parts = [
-        f"<p>Edge, node and path scores are <b>validation</b> scores: {html.escape(meaning)} "
+        f"<p>Edge, node and path scores are <strong>validation</strong> scores: {html.escape(meaning)} "
         f"(<code>knee.metric: {html.escape(metric)}</code>) on the validation list, each clip "
         f"scored as <code>knee.score_clip</code> says ({html.escape(clip)}). An edge's score is "
         "its knee's: with the paper's rule the fitted curve's value f(x*) at the kept epoch, which "
@@ -135,10 +135,10 @@ def scores_text(data: ReportData) -> str:
         views = evaluation.get("views")
         how = f", {views} views per video averaged" if isinstance(views, int) else ""
         parts.append(f"<p>Reported results (the <i>test</i> rows of the summary, the baselines and "
-                     f"the confusion matrix) are <b>test top-1</b> accuracy of the final model on "
+                     f"the confusion matrix) are <strong>test top-1</strong> accuracy of the final model on "
                      f"the {html.escape(str(evaluation.get('split', 'test')))} list{html.escape(how)}.</p>")
     else:
-        parts.append("<p>Reported results are <b>test top-1</b> accuracy; this plan's final model has "
+        parts.append("<p>Reported results are <strong>test top-1</strong> accuracy; this plan's final model has "
                      "not been tested yet (see <a href=\"#replay\">Replay and test</a>).</p>")
     return "".join(parts)
 

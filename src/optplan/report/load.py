@@ -18,7 +18,7 @@ from typing import Any
 
 from optplan.errors import OptplanError
 from optplan.plan.records import EdgeRecord
-from optplan.plan.result import PlanResult, stop_reason
+from optplan.plan.result import PlanResult
 from optplan.plan.runner import EVAL_FILE, SCHEDULE_FILE, eval_command, load_result, replay_command
 from optplan.report.data import EdgeView, ReportData
 from optplan.train.logging import read_log
@@ -45,8 +45,9 @@ def edge_losses(record: EdgeRecord, run_dir: Path | None) -> tuple[tuple[float, 
     return series("loss"), series("val_loss")
 
 
-def edge_view(record: EdgeRecord, run_dir: Path | None = None) -> EdgeView:
-    """The report's view of one recorded edge (NaN scores become None)."""
+def edge_view(record: EdgeRecord, stop: str = "", run_dir: Path | None = None) -> EdgeView:
+    """The report's view of one recorded edge that stopped for the reason ``stop`` (NaN scores
+    become None); its losses are read from its log under ``run_dir``."""
     knee = record.knee
     score = knee.score if knee is not None and math.isfinite(knee.score) else None
     train_loss, val_loss = edge_losses(record, run_dir)
@@ -54,7 +55,7 @@ def edge_view(record: EdgeRecord, run_dir: Path | None = None) -> EdgeView:
                     epochs=record.epochs, status=record.status,
                     knee_epoch=knee.epoch if knee is not None else None, knee_score=score,
                     knee_params=tuple(knee.params) if knee is not None and knee.params else None,
-                    seconds=record.seconds, slot=record.slot, stop=stop_reason(record),
+                    seconds=record.seconds, slot=record.slot, stop=stop,
                     train_loss=train_loss, val_loss=val_loss)
 
 
@@ -99,10 +100,11 @@ def load_run(run_dir: str | Path) -> ReportData:
     graph = result.graph
     evaluation = read_evaluation(run, result)
     finished = result.unfinished is None
+    stops = result.stop_reasons
     name = run.resolve().name
     return ReportData(
         start=graph.start, final=graph.final, states=dict(graph.states),
-        edges=[edge_view(r, run) for r in result.edges], path=list(result.chosen),
+        edges=[edge_view(r, stops[r.id], run) for r in result.edges], path=list(result.chosen),
         stages=list(result.stages), score=result.score, search_epochs=result.search_epochs,
         search_seconds=result.search_seconds, search_gflops=result.search_gflops,
         replay_gflops=result.replay_gflops, knee_metric=result.knee_metric, score_clip=result.score_clip,

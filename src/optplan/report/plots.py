@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
+from matplotlib.ticker import MaxNLocator
 
 from optplan.knee import NUM_PARAMS, curve
 from optplan.report.data import PLANNED, EdgeView, ReportData
@@ -75,6 +76,18 @@ def _arc_point(p0: Position, p1: Position, rad: float, t: float) -> Position:
     return a * p0[0] + b * cx + c * p1[0], a * p0[1] + b * cy + c * p1[1]
 
 
+def _bend(source: Position, target: Position) -> tuple[float, float]:
+    """(arc3 ``rad``, label position ``t``) of an edge drawn from ``source`` to ``target``.
+
+    Edges that go back a column ('ext': to a shorter clip) or skip one along a row bend, so
+    they pass beside the nodes in between; a diagonal skipping edge is labelled near its
+    source, away from the labels of the edges it crosses."""
+    (x0, y0), (x1, y1) = source, target
+    skips = x1 - x0 > 1
+    return (0.2 if x1 < x0 else -0.3 if skips and y0 == y1 else 0.0,
+            0.2 if skips and y0 != y1 else 0.5)
+
+
 def _score(edge: EdgeView) -> float:
     return -math.inf if edge.knee_score is None else edge.knee_score
 
@@ -115,17 +128,12 @@ def plot_graph(data: ReportData, path: Path) -> Path:
         ax.add_patch(FancyArrowPatch(
             _border_point(pos[source], half[source], pos[target]),
             _border_point(pos[target], half[target], pos[source]), arrowstyle="-|>",
-            mutation_scale=10, color="#cccccc", lw=1, linestyle=":", shrinkA=0, shrinkB=0, zorder=1))
+            mutation_scale=10, color="#cccccc", lw=1, linestyle=":", shrinkA=0, shrinkB=0,
+            connectionstyle=f"arc3,rad={_bend(pos[source], pos[target])[0]}", zorder=1))
     for edge in _best_per_pair(data.edges):
         chosen = (edge.source, edge.target) in data.path_edges
         color = PATH_COLOR if chosen else STATUS_COLORS.get(edge.status, EDGE_COLOR)
-        (x0, y0), (x1, y1) = pos[edge.source], pos[edge.target]
-        # bend edges that go back a column ('ext': to a shorter clip) or skip one along a row,
-        # so they pass beside the nodes in between; label a diagonal skipping edge near its
-        # source, away from the labels of the edges it crosses
-        skips = x1 - x0 > 1
-        rad = 0.2 if x1 < x0 else -0.3 if skips and y0 == y1 else 0.0
-        t = 0.2 if skips and y0 != y1 else 0.5
+        rad, t = _bend(pos[edge.source], pos[edge.target])
         ax.add_patch(FancyArrowPatch(
             _border_point(pos[edge.source], half[edge.source], pos[edge.target]),
             _border_point(pos[edge.target], half[edge.target], pos[edge.source]),
@@ -209,6 +217,7 @@ def plot_losses(data: ReportData, path: Path, columns: int = 4) -> Path:
                     color="#1b9e77" if label.startswith("training") else "#7570b3")
         if edge.knee_epoch:
             ax.axvline(edge.knee_epoch, color=PATH_COLOR, ls=":", lw=1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(edge.name + ("" if edge.stop in ("knee", "") else f" [{edge.stop}]"), fontsize=8,
                      fontweight="bold" if chosen else "normal", color=PATH_COLOR if chosen else "black")
         ax.tick_params(labelsize=7)
