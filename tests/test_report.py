@@ -29,6 +29,7 @@ from optplan.report.html import METRIC_MEANINGS, render_html
 from optplan.report.layout import grid_layout, layered_layout, node_positions
 from optplan.train.engine import KNEE_METRICS
 from optplan.train.logging import read_log
+from optplan.train.multiview import default_out
 from optplan.train.state import State
 
 BASELINES = [{"name": "cosine", "top1": 0.61, "epochs": 40}, {"name": "step <decay>", "top1": 0.58}]
@@ -459,3 +460,7 @@ def test_report_of_a_real_plan_shows_losses_and_the_tests_confusion(real_run: Pa
     assert [(s["state"]["name"], s["epochs"]) for s in trained] == \
         [(s.state.name, s.epochs) for s in result.stages]
     assert json.loads((out / "test.json").read_text())["videos"] == test["videos"]
+
+    # `optplan eval --checkpoint MODEL` without --out writes beside the model: found there too
+    (real_run / "eval.json").rename(default_out(result.model_path, "test"))
+    assert load_run(real_run).evaluation == test
