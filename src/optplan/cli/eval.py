@@ -26,10 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from optplan.train.multiview import evaluate
+    from optplan.train.multiview import default_out, evaluate
 
     cfg = config_from_args(args)
-    out = args.out or args.checkpoint.with_name(f"{args.checkpoint.stem}.{args.split}.json")
+    out = args.out or default_out(args.checkpoint, args.split)
     result = evaluate(cfg, args.checkpoint, split=args.split, out=out)
     shown = {k: v for k, v in result.items() if k != "confusion"}
     print(json.dumps(shown, indent=2))

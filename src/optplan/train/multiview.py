@@ -64,6 +64,13 @@ def test_views(model: torch.nn.Module, batches, session: TrainSession,
     return confusion, hits
 
 
+def default_out(checkpoint: str | Path, split: str) -> Path:
+    """Where ``optplan eval`` writes the test of ``checkpoint`` unless told: beside it, as
+    ``<name>.<split>.json`` (the report of a plan looks there for its final model's test)."""
+    path = Path(checkpoint)
+    return path.with_name(f"{path.stem}.{split}.json")
+
+
 def evaluate(cfg: OptplanConfig, checkpoint: str | Path, *, split: str = "test",
              out: str | Path | None = None, session: TrainSession | None = None) -> dict[str, Any]:
     """Test ``checkpoint`` on the ``split`` list ('test' or 'val') with
