@@ -396,6 +396,7 @@ def test_partial_report_of_a_plan_stopped_midway(run_dir: Path, tmp_path: Path, 
     assert "running" in {stop for _, stop, _ in rows.values()}
     assert sorted(p.stem for p in index.parent.glob("*.png")) == ["cost", "curves", "graph"]
     assert "replay-command" not in text and "stages" not in page.tables
+    assert f"optplan plan --resume --out {run.resolve()}</code>" in text  # the real run, ready to paste
 
     run_plan(cfg, run, trainer=DiesAfter(cfg.plan.simulate, epochs=10**6), progress=False)
     assert main(["report", str(run)]) == 0

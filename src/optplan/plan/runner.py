@@ -237,6 +237,11 @@ def replay_command(run_dir: str | Path, out: str | Path | None = None) -> str:
                        str(run / SCHEDULE_FILE), "--out", str(out), "--test"])
 
 
+def resume_command(run_dir: str | Path) -> str:
+    """The shell command that finishes an unfinished plan in ``run_dir`` (its own config)."""
+    return shlex.join(["optplan", "plan", "--resume", "--out", str(Path(run_dir).resolve())])
+
+
 def eval_command(run_dir: str | Path, checkpoint: str | Path) -> str:
     """The shell command that tests the plan's own final model (``checkpoint``) into
     ``RUN/eval.json``, where the report finds it."""

@@ -73,7 +73,8 @@ class ReportData:
     ``unfinished`` is (edge runs finished, runs planned) of a plan that has not finished (its
     report shows the edges so far: no path, schedule or score yet). ``replay_command`` and
     ``eval_command`` are shell commands that replay the schedule from scratch and test the
-    plan's final model (None where there is nothing to replay or test). ``graph_edges`` lists
+    plan's final model (None where there is nothing to replay or test); ``resume_command``
+    finishes an unfinished plan. ``graph_edges`` lists
     every edge of the planned graph (an unfinished plan has not recorded all of them).
     """
 
@@ -101,6 +102,7 @@ class ReportData:
     graph_edges: list[tuple[str, str]] = field(default_factory=list)  # every planned move
     replay_command: str | None = None
     eval_command: str | None = None
+    resume_command: str | None = None  # of an unfinished plan
 
     @property
     def stop_counts(self) -> dict[str, int]:

@@ -155,8 +155,9 @@ def replay_text(data: ReportData) -> str:
                      "matrix:</p>"
                      f'<pre id="eval-command"><code>{html.escape(data.eval_command)}</code></pre>')
     if data.unfinished is not None:
-        parts.append("<p>No schedule yet: the plan has not finished. Run <code>optplan plan --resume "
-                     "--out RUN</code> to finish it, then report again.</p>")
+        parts.append("<p>No schedule yet: the plan has not finished. Finish it (add "
+                     "<code>--simulate</code> for a simulated plan), then report again:</p>"
+                     f'<pre id="resume-command"><code>{html.escape(data.resume_command or "")}</code></pre>')
     return "".join(parts)
 
 

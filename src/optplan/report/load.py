@@ -19,7 +19,7 @@ from typing import Any
 from optplan.errors import OptplanError
 from optplan.plan.records import EdgeRecord
 from optplan.plan.result import PlanResult
-from optplan.plan.runner import EVAL_FILE, SCHEDULE_FILE, eval_command, load_result, replay_command
+from optplan.plan.runner import EVAL_FILE, SCHEDULE_FILE, eval_command, load_result, replay_command, resume_command
 from optplan.report.data import EdgeView, ReportData
 from optplan.train.logging import read_log
 from optplan.train.multiview import default_out
@@ -115,4 +115,5 @@ def load_run(run_dir: str | Path) -> ReportData:
         graph_edges=[(e.source, e.target) for e in graph.edges],
         replay_command=replay_command(run) if finished and (run / SCHEDULE_FILE).is_file() else None,
         eval_command=(eval_command(run, result.model_path)
-                      if evaluation is None and result.model_path is not None else None))
+                      if evaluation is None and result.model_path is not None else None),
+        resume_command=None if finished else resume_command(run))
