@@ -182,3 +182,21 @@ def test_a_finished_plan_row_without_its_plan_is_refused(tmp_path):
     row.write_text(json.dumps({"name": "planned"}))
     with pytest.raises(OptplanError, match="delete .*planned.json"):
         run_bench(load_bench_config(write(tmp_path, TINY)), out, [0])
+
+
+@pytest.mark.slow
+def test_jobs_run_units_side_by_side_and_keep_finished_rows(tiny_bench):
+    """``--jobs 2``: (regime, seed) units run in two worker processes; rows already finished are
+    not trained again and the tables gain the new rows of both seeds."""
+    tmp, out, _ = tiny_bench
+    before = {p: p.stat().st_mtime_ns for p in out.glob("mixed/seed*/*.json")}
+    bench = load_bench_config(write(tmp, TINY, "jobs.yaml"), ["rows=[planned,cosine,linear]"])
+    summary = run_bench(bench, out, [0, 1], jobs=2)
+    rows = rows_of(summary)
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    for name in ("linear@4", "linear@8"):
+        assert rows[name]["seeds"] == [0, 1]
+        assert all(0.0 <= v <= 1.0 for v in rows[name]["top1"].values())
+    assert "linear decay" in (out / "table.md").read_text()
+    with pytest.raises(OptplanError, match="--jobs"):
+        run_bench(bench, out, [0], jobs=0)

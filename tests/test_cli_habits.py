@@ -3,6 +3,7 @@ and a ``--quiet`` that silences every bar."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -68,7 +69,7 @@ def _tiny(root: Path) -> list[str]:
             "train.tensorboard=false", "model.dropout=0.0", "knee.patience=1", "knee.max_epochs=1"]
 
 
-def test_quiet_silences_every_bar_of_train_and_plan(tiny_dataset, tmp_path, capsys):
+def test_quiet_silences_every_bar_of_train_eval_and_plan(tiny_dataset, tmp_path, capsys):
     state = tmp_path / "s.yaml"
     state.write_text("name: s\nlr: 0.02\nclip_length: 4\nbatch_size: 8\n")
     assert main(["train", "--state", str(state), "--out", str(tmp_path / "loud"), *_tiny(tiny_dataset)]) == 0
@@ -79,6 +80,14 @@ def test_quiet_silences_every_bar_of_train_and_plan(tiny_dataset, tmp_path, caps
                  *_tiny(tiny_dataset)]) == 0
     quiet = capsys.readouterr()
     assert not any(mark in quiet.err + quiet.out for mark in BAR_MARKS), quiet.err
+    kept = json.loads((tmp_path / "quiet" / "result.json").read_text())["checkpoint"]
+    test = [*_tiny(tiny_dataset), "data.test_clips=2", "data.test_crops=1", "--checkpoint", kept]
+    assert main(["eval", *test, "--out", str(tmp_path / "loud.json")]) == 0
+    loud = capsys.readouterr()
+    assert "eval test" in loud.err and "%|" in loud.err and "video" in loud.err  # a bar over the test videos
+    assert main(["eval", *test, "--out", str(tmp_path / "quiet.json"), "--quiet"]) == 0
+    quiet = capsys.readouterr()
+    assert "top-1" in quiet.out and not any(mark in quiet.err + quiet.out for mark in BAR_MARKS), quiet.err
     one_edge = ["plan.preset=custom", "plan.states=[{name: s, lr: 0.02, clip_length: 4, batch_size: 8}]",
                 "plan.edges=[[start, s]]"]
     assert main(["plan", "--out", str(tmp_path / "plan"), "--quiet", *_tiny(tiny_dataset), *one_edge]) == 0

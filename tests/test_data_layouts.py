@@ -177,7 +177,7 @@ def test_mmaction2_video_list_with_label_map_and_refused_rawframes(tmp_path, cap
     assert check(root, *over, f"data.class_names={tmp_path / 'short_map.txt'}") == 2
     assert "train_list_videos.txt:1: label 2 is outside 0..1" in capsys.readouterr().err
     (tmp_path / "rawframes.txt").write_text("clip0 6 2\nclip1 6 0\n")
-    assert check(root, f"data.train_list={tmp_path / 'rawframes.txt'}") == 2
+    assert check(root, f"data.train_list={tmp_path / 'rawframes.txt'}", "data.format=csv") == 2
     assert "rawframes.txt:1: 'clip0 6 2' looks like an MMAction2 rawframe list" in capsys.readouterr().err
 
 

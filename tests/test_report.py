@@ -4,34 +4,45 @@ the page itself rendered in headless Chromium (every image loads, no console err
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from optplan.cli import main
+from optplan.cli import build_parser, main
+from optplan.config import load_config
 from optplan.errors import OptplanError
-from optplan.plan import PlanResult, SQLiteStore, StateGraph
+from optplan.knee import Knee
+from optplan.plan import EdgeRecord, PlanResult, SimulatedTrainer, SQLiteStore, StateGraph
+from optplan.plan.result import STOP_REASONS, stop_reason
+from optplan.plan.runner import replay_command, run_plan
 from optplan.report import ReportData, build_report, load_run
-from optplan.report.html import render_html
+from optplan.report.html import METRIC_MEANINGS, render_html
 from optplan.report.layout import grid_layout, layered_layout, node_positions
+from optplan.train.engine import KNEE_METRICS
+from optplan.train.logging import read_log
+from optplan.train.multiview import default_out
 from optplan.train.state import State
 
 BASELINES = [{"name": "cosine", "top1": 0.61, "epochs": 40}, {"name": "step <decay>", "top1": 0.58}]
 EVAL = {"top1": 0.64, "top5": 0.93, "views": 30}
+PAPER_EXT = ["plan.preset=paper-ext", "knee.patience=5", "plan.simulate.noise=0.01",
+             "plan.simulate.seed=3"]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished simulated plan of the paper-ext graph (18 edges), with eval and baselines."""
     run = tmp_path_factory.mktemp("report") / "run"
-    code = main(["plan", "--simulate", "--quiet", "--out", str(run), "plan.preset=paper-ext",
-                 "knee.patience=5", "plan.simulate.noise=0.01", "plan.simulate.seed=3"])
+    code = main(["plan", "--simulate", "--quiet", "--out", str(run), *PAPER_EXT])
     assert code == 0
     (run / "baselines.json").write_text(json.dumps(BASELINES))
     (run / "eval.json").write_text(json.dumps(EVAL))
@@ -99,9 +110,9 @@ def test_report_numbers_match_the_store(run_dir: Path, report: Path) -> None:
     rows = page.tables["edges"][1:]
     assert len(rows) == len(stored)
     by_edge = {(r.source, r.target): r for r in stored}
-    for source, target, status, epochs, knee_epoch, score, seconds in rows:
+    for source, target, status, stopped, epochs, knee_epoch, score, seconds in rows:
         rec = by_edge[source, target]
-        assert status == rec.status
+        assert status == rec.status and stopped == result.stop_reasons[rec.id]
         assert int(epochs) == rec.epochs == len(rec.curve) - 1
         assert int(knee_epoch) == rec.knee.epoch
         assert number(score) == pytest.approx(rec.score, rel=1e-3)
@@ -175,20 +186,21 @@ def test_layered_layout_for_other_graphs() -> None:
     assert node_positions("start", twins, [("start", "a"), ("a", "b")], grid=True)["b"][0] == 2.0
 
 
-def test_missing_or_unfinished_run_is_a_clear_error(run_dir: Path, tmp_path: Path, capsys) -> None:
+def test_missing_or_broken_run_is_a_clear_error(run_dir: Path, tmp_path: Path, capsys) -> None:
     with pytest.raises(OptplanError, match="does not exist"):
         build_report(tmp_path / "nope")
     with pytest.raises(OptplanError, match="not a plan's run directory"):
         build_report(tmp_path)
-    partial = tmp_path / "partial"
-    partial.mkdir()
-    shutil.copy(run_dir / "plan.sqlite", partial / "plan.sqlite")
-    assert main(["report", str(partial)]) == 2
-    err = capsys.readouterr().err
-    assert "has not finished" in err and "--resume" in err and "Traceback" not in err
-    (partial / "result.json").write_text("{}")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(run_dir / "plan.sqlite", broken / "plan.sqlite")
+    (broken / "result.json").write_text("{}")
     with pytest.raises(OptplanError, match="not a plan result"):
-        load_run(partial)
+        load_run(broken)
+    SQLiteStore(tmp_path / "empty" / "plan.sqlite").close()  # a store that never planned
+    assert main(["report", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert "records no state graph" in err and "Traceback" not in err
 
 
 def test_report_out_option(run_dir: Path, tmp_path: Path, capsys) -> None:
@@ -262,3 +274,194 @@ def test_report_of_diverged_edges_and_a_sampling_choice(tmp_path: Path) -> None:
     statuses = {(r[0], r[1]): r[2] for r in page.tables["edges"][1:]}
     assert statuses == {(e.source, e.target): e.status for e in result.edges}
     assert "diverged" in statuses.values()
+    stopped = {(r[0], r[1]): r[3] for r in page.tables["edges"][1:]}
+    assert {stopped[e.source, e.target] for e in data.edges if e.target.endswith("_x1")} == {"diverged"}
+    assert {stopped[e.source, e.target] for e in data.edges if e.target == "final"} == {"choice"}
+
+
+def _html_text(page: str, element_id: str) -> str:
+    found = re.search(rf'<pre id="{element_id}"><code>(.*?)</code></pre>', page)
+    assert found, f"no {element_id} in the page"
+    return html.unescape(found.group(1))
+
+
+@pytest.mark.parametrize("status, stop, reason", [
+    ("done", "knee", "knee"), ("done", "max_epochs", "cap"), ("done", "race", "raced"),
+    ("done", "gain", "gain"), ("done", "choice", "choice"), ("diverged", "diverged", "diverged"),
+    ("failed", None, "failed"), ("skipped", None, "skipped"), ("running", None, "running")])
+def test_why_an_edge_stopped(status: str, stop: str | None, reason: str) -> None:
+    knee = None if stop is None else Knee(epoch=1, score=0.5, params=(), reached=True, stop=stop)
+    assert stop_reason(EdgeRecord("a", "b", status=status, curve=[0.0, 0.5], knee=knee)) == reason
+    assert reason in STOP_REASONS
+
+
+def test_every_knee_metric_is_explained() -> None:
+    assert set(METRIC_MEANINGS) == {*KNEE_METRICS, "auto"}
+
+
+def test_report_says_why_edges_stopped_what_scores_mean_and_how_to_replay(
+        run_dir: Path, report: Path) -> None:
+    page, text = parse(report), report.read_text()
+    result = PlanResult.load(run_dir)
+    counts = Counter(result.stop_reasons.values())
+    assert sum(counts.values()) == 18 and counts["knee"] > 0
+    summary = dict(page.tables["summary"][1:])
+    assert summary["why edges stopped"] == ", ".join(f"{counts[r]} {r}" for r in STOP_REASONS if counts[r])
+    stops = page.tables["stops"][1:]
+    assert {r[0]: int(r[2]) for r in stops} == dict(counts)
+    assert all(r[1] == STOP_REASONS[r[0]] for r in stops)
+
+    assert result.knee_metric == "auto"  # the simulated trainer resolves no metric
+    assert html.escape(METRIC_MEANINGS["auto"]) in text and "knee.metric: auto" in text
+    assert "<strong>test top-1</strong>" in text and "views per video" in text  # EVAL has 30 views
+
+    command = _html_text(text, "replay-command")
+    assert command == replay_command(run_dir)
+    tokens = shlex.split(command)
+    assert tokens[:2] == ["optplan", "train"] and "eval-command" not in text  # eval.json exists
+    args = build_parser().parse_args(tokens[1:])
+    assert Path(args.config) == (run_dir / "config.yaml").resolve() and Path(args.config).is_file()
+    assert args.schedule == (run_dir / "schedule.yaml").resolve() and args.schedule.is_file()
+    assert args.out == run_dir.resolve().with_name("run-replay") and args.test
+
+
+def test_an_old_result_json_still_reports(run_dir: Path, report: Path, tmp_path: Path) -> None:
+    """A result.json from before results carried their graph: the graph comes from the store,
+    a note says so, and every table reads as the new report's."""
+    old = tmp_path / "old"
+    old.mkdir()
+    shutil.copy(run_dir / "plan.sqlite", old / "plan.sqlite")
+    tree = json.loads((run_dir / "result.json").read_text())
+    for key in ("graph", "chosen", "stop_reasons", "unfinished"):
+        del tree[key]
+    (old / "result.json").write_text(json.dumps(tree))
+    assert main(["report", str(old)]) == 0
+    page, new = parse(old / "report" / "index.html"), parse(report)
+    assert page.tables["edges"] == new.tables["edges"] and page.tables["stops"] == new.tables["stops"]
+    summary = dict(page.tables["summary"][1:])
+    assert summary["chosen path"] == dict(new.tables["summary"][1:])["chosen path"]
+    assert "written by an earlier optplan" in (old / "report" / "index.html").read_text()
+
+
+class Killed(BaseException):
+    """A kill in the middle of an epoch (not an Exception, so the planner lets it through)."""
+
+
+class DiesAfter(SimulatedTrainer):
+    """The simulated trainer, killed once it has trained ``epochs`` epochs in all."""
+
+    def __init__(self, config, epochs: int) -> None:
+        super().__init__(config)
+        self.left = epochs
+
+    def open(self, source, state):
+        run = super().open(source, state)
+        train = run.train_epoch
+
+        def train_epoch() -> float:
+            if self.left == 0:
+                raise Killed
+            self.left -= 1
+            return train()
+        run.train_epoch = train_epoch
+        return run
+
+
+def test_partial_report_of_a_plan_stopped_midway(run_dir: Path, tmp_path: Path, capsys) -> None:
+    """Killed midway, the plan still gets a report of its edges so far, marked unfinished (and
+    exit 1); resumed to the end, the same directory reports the whole plan."""
+    cfg = load_config(None, PAPER_EXT)
+    run = tmp_path / "run"
+    with pytest.raises(Killed):
+        run_plan(cfg, run, trainer=DiesAfter(cfg.plan.simulate, epochs=60), progress=False)
+    assert not (run / "result.json").exists()
+    store = SQLiteStore.in_run_dir(run)
+    stored = {(e.source, e.target): e for e in store.edges()}
+    store.close()
+    done = sum(e.finished for e in stored.values())
+    assert 0 < done < 18 and [e.status for e in stored.values()].count("running") == 1
+
+    assert main(["report", str(run)]) == 1
+    err = capsys.readouterr().err
+    line = f"unfinished: {done} of 18 edges done"
+    assert line in err and f"optplan plan --resume --out {run}" in err and "Traceback" not in err
+    index = run / "report" / "index.html"
+    page, text = parse(index), index.read_text()
+    assert f'<p class="unfinished" id="unfinished">{line}' in text and "(unfinished)</h1>" in text
+    summary = dict(page.tables["summary"][1:])
+    assert summary["plan"] == line and "chosen path" not in summary
+    assert int(summary["search cost (epochs, all edges)"]) == sum(e.epochs for e in stored.values()) <= 60
+    rows = {(r[0], r[1]): (r[2], r[3], int(r[4])) for r in page.tables["edges"][1:]}
+    assert rows == {k: (e.status, stop_reason(e), e.epochs) for k, e in stored.items()}
+    assert "running" in {stop for _, stop, _ in rows.values()}
+    assert sorted(p.stem for p in index.parent.glob("*.png")) == ["cost", "curves", "graph"]
+    assert "replay-command" not in text and "stages" not in page.tables
+    assert f"optplan plan --resume --out {run.resolve()}</code>" in text  # the real run, ready to paste
+
+    run_plan(cfg, run, trainer=DiesAfter(cfg.plan.simulate, epochs=10**6), progress=False)
+    assert main(["report", str(run)]) == 0
+    page, text = parse(index), index.read_text()
+    assert 'class="unfinished"' not in text and len(page.tables["edges"]) == 1 + 18
+    finished, reference = PlanResult.load(run), PlanResult.load(run_dir)
+    assert finished.nodes == reference.nodes and finished.score == pytest.approx(reference.score)
+    assert dict(page.tables["summary"][1:])["chosen path"] == " \u2192 ".join(["start", *finished.chosen])
+
+
+def real_args(root: Path) -> list[str]:
+    """One clip setting at two learning rates (2 edges of at most 2 epochs) on the built-in
+    videos with the tiny model."""
+    return [f"data.root={root}", f"data.val_list={root / 'trainlist01.txt'}", "data.crop_size=28",
+            "data.short_side=32", "data.num_workers=0", "train.threads=1", "train.progress=false",
+            "train.device=cpu", "model.dropout=0.0", "knee.patience=1", "knee.max_epochs=2",
+            "plan.clip_lengths=[4]", "plan.base_lrs=[0.02]", "plan.lr_multipliers=[1,0.1]",
+            "plan.batch_sizes=[8]", "plan.accumulation=[1]", "data.test_clips=1", "data.test_crops=1"]
+
+
+@pytest.fixture(scope="module")
+def real_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("real") / "run"
+    assert main(["plan", "--out", str(run), "--quiet", *real_args(tiny_dataset)]) == 0
+    return run
+
+
+@pytest.mark.slow
+def test_report_of_a_real_plan_shows_losses_and_the_tests_confusion(real_run: Path) -> None:
+    """The loss curves are each edge's log, epoch by epoch; the page gives the command that
+    tests the final model, and once it has run, its confusion matrix; its replay command trains
+    the planned schedule as it is pasted."""
+    result = PlanResult.load(real_run)
+    data = load_run(real_run)
+    assert len(data.edges) == 2 and data.confusion is None and data.eval_command
+    for edge, record in zip(data.edges, result.edges):
+        log = read_log(record.checkpoint.file(real_run).parent)
+        assert edge.train_loss == tuple(r["loss"] for r in log) and len(log) == record.epochs > 0
+        assert edge.val_loss == tuple(r["val_loss"] for r in log)
+    assert data.knee_metric == "top1"  # knee.metric auto: top1 under 50 classes
+    text = build_report(real_run).read_text()
+    assert _html_text(text, "eval-command") == data.eval_command
+    assert html.escape(METRIC_MEANINGS["top1"]) in text
+
+    assert main(shlex.split(data.eval_command)[1:]) == 0  # as a user pastes it
+    test = json.loads((real_run / "eval.json").read_text())
+    index = build_report(real_run)
+    page, text = parse(index), index.read_text()
+    assert "eval-command" not in text and "replay-command" in text
+    rows = page.tables["confusion"][1:]
+    assert [r[0] for r in rows] == test["classes"]
+    assert [int(r[1]) for r in rows] == [sum(row) for row in test["confusion"]]
+    assert sum(int(r[2]) for r in rows) == round(test["top1"] * test["videos"])
+    assert float(dict(page.tables["summary"][1:])["test top1"]) == pytest.approx(test["top1"], rel=1e-3)
+    figures = {p.stem for p in index.parent.glob("*.png")}
+    assert {"losses", "confusion", "curves", "schedule"} <= figures
+
+    replay = shlex.split(_html_text(text, "replay-command"))
+    assert main(replay[1:]) == 0
+    out = Path(replay[replay.index("--out") + 1])
+    trained = json.loads((out / "train.json").read_text())["schedule"]["stages"]
+    assert [(s["state"]["name"], s["epochs"]) for s in trained] == \
+        [(s.state.name, s.epochs) for s in result.stages]
+    assert json.loads((out / "test.json").read_text())["videos"] == test["videos"]
+
+    # `optplan eval --checkpoint MODEL` without --out writes beside the model: found there too
+    (real_run / "eval.json").rename(default_out(result.model_path, "test"))
+    assert load_run(real_run).evaluation == test

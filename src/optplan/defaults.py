@@ -89,13 +89,16 @@ class DataConfig(Section):
     """Videos and annotations. Defaults point at the built-in dataset (``optplan data synth``)."""
 
     root: Path = Field(Path("data/synth"), description="Directory the annotation paths are relative to.")
-    format: Literal["auto", "ucf101", "hmdb51", "kinetics", "csv", "ssv2"] = Field(
-        "auto", description="Annotation format; 'auto' detects it from the files in root.")
+    format: Literal["auto", "ucf101", "hmdb51", "kinetics", "csv", "ssv2", "rawframes"] = Field(
+        "auto", description="Annotation format; 'auto' detects it from the files in root. 'rawframes': "
+                            "MMAction2 rawframe lists ('frame_dir total_frames label'), each folder "
+                            "holding img_00001.jpg... (or 00001.jpg, image_00001.jpg) read as one video.")
     split: int = Field(1, ge=1, le=3, description="Official split (1-3) of UCF101 / HMDB51 whose lists "
                                                   "are looked for when train_list is None.")
-    class_names: Path | None = Field(
-        None, description="Label map: one class name per line, line 1 = label 0 (names the "
-                          "integer labels of 'path label' lists, fixes the class order).")
+    class_names: Path | list[str] | None = Field(
+        None, description="Label map: a file with one class name per line, line 1 = label 0 (MMAction2's "
+                          "label_map), or the list of names; names the integer labels of 'path label' and "
+                          "rawframe lists (else they are called '0', '1', ...) and fixes the class order.")
     train_list: Path | None = Field(None, description="Training annotation file (None: found in root).")
     val_list: Path | None = Field(
         None, description="Validation list. None: hold out val_fraction of the training list.")
@@ -117,7 +120,11 @@ class DataConfig(Section):
         (0.225, 0.225, 0.225), description="Normalisation std (RGB).")
     num_workers: int = Field(1, ge=0, description="DataLoader worker processes (0: main process).")
     cache: bool = Field(True, description="Keep decoded uint8 frames in a memory-mapped cache.")
-    cache_dir: Path | None = Field(None, description="Cache location (None: ROOT/.cache).")
+    cache_dir: Path | None = Field(
+        None, description="Folder of the frame cache and probe results (None: a folder per dataset under "
+                          "$OPTPLAN_CACHE, else ~/.cache/optplan/frames; never inside the dataset, since "
+                          "decoded frames take tens of times the videos' size). Earlier versions used "
+                          "ROOT/.cache: point here to keep using such a cache.")
     decode_short_side: int | None = Field(
         None, ge=8, description="Resize frames to this shorter side while decoding, before the cache "
                                 "(e.g. 128 for Kinetics); None keeps the stored size.")

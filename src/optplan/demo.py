@@ -120,7 +120,7 @@ def ensure_dataset(root: Path, synth: dict[str, int], *, quiet: bool = False) ->
 def run_demo(quick: bool = False, *, data_dir: str | Path | None = None, out: str | Path | None = None,
              overrides: list[str] | None = None, quiet: bool = False) -> DemoSummary:
     """Generate (if needed), plan, test, report. See the module docstring."""
-    from optplan.plan.runner import run_plan
+    from optplan.plan.runner import EVAL_FILE, run_plan
     from optplan.report import build_report
     from optplan.train.multiview import evaluate
 
@@ -142,7 +142,7 @@ def run_demo(quick: bool = False, *, data_dir: str | Path | None = None, out: st
                            + ("; ".join(result.notes) or "every edge failed"))
 
     t = time.perf_counter()
-    test = evaluate(cfg, result.model_path, split="test", out=run_dir / "eval.json")
+    test = evaluate(cfg, result.model_path, split="test", out=run_dir / EVAL_FILE)
     timings["test"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -8,11 +8,14 @@ every row, so they always show what is finished.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sys
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from optplan.bench.config import ROW_KINDS, BenchConfig, RegimeSpec
 from optplan.bench.rows import RowContext, expand_rows, run_row
@@ -20,6 +23,8 @@ from optplan.bench.summary import markdown, summarize
 from optplan.errors import OptplanError
 
 SUMMARY_FILE, TABLE_FILE = "summary.json", "table.md"
+RAY_LOCK = "ray.lock"
+RAY_ROWS = ("pbt", "asha")  # rows that run a local Ray
 
 
 def regime_root(out: Path, name: str, spec: RegimeSpec) -> Path:
@@ -46,50 +51,98 @@ def regime_root(out: Path, name: str, spec: RegimeSpec) -> Path:
 
 
 def run_bench(bench: BenchConfig, out: str | Path, seeds: list[int], *, regimes: list[str] | None = None,
-              log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run (or resume) the benchmark into ``out``; returns the summary (also ``summary.json``)."""
-    from optplan.train.session import TrainSession
+              jobs: int = 1, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) the benchmark into ``out``; returns the summary (also ``summary.json``).
 
+    ``jobs`` > 1 runs that many (regime, seed) units at once in worker processes (each trains
+    with the config's own thread count, 1 in the shipped bench file), so one command keeps
+    every core busy; the rows and tables are the same as with ``jobs=1``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    if jobs < 1:
+        raise OptplanError(f"--jobs must be at least 1, got {jobs}")
     chosen = regimes or list(bench.regimes)
     unknown = [r for r in chosen if r not in bench.regimes]
     if unknown:
         raise OptplanError(f"unknown regimes {unknown}; the bench config has {list(bench.regimes)}")
     (out / "bench.json").write_text(json.dumps(bench.model_dump(mode="json"), indent=1))
-    results: dict[str, dict[str, dict[int, dict[str, Any]]]] = {r: {} for r in chosen}
-    collect(out, chosen, seeds, results)
     roots = {regime: regime_root(out, regime, bench.regimes[regime]) for regime in chosen}
-    for seed in seeds:  # seed-major: a partial run still covers every regime
-        for regime in chosen:
-            spec, root = bench.regimes[regime], roots[regime]
-            cfg = bench.base([*spec.overrides, f"data.root={root.resolve()}", f"train.seed={seed}",
-                              "train.progress=false", "train.tensorboard=false"])
-            work = out / regime / f"seed{seed}"
-            ctx = RowContext(cfg, TrainSession(cfg), work / "runs", seed, bench)
-            for name in expand_rows(bench.rows, bench.variants, list(cfg.plan.clip_lengths)):
-                path = work / f"{name.replace(':', '_')}.json"
-                if path.is_file() and name != "planned":
-                    continue
-                plan_dir = work / "runs" / "planned" / "plan"
-                if name == "planned" and path.is_file():  # later rows need the plan itself
-                    from optplan.plan.result import RESULT_FILE, PlanResult
+    # seed-major: a partial run still covers every regime
+    units = [(regime, roots[regime], seed) for seed in seeds for regime in chosen]
 
-                    if not (plan_dir / RESULT_FILE).is_file():
-                        raise OptplanError(f"{path} is finished but its plan {plan_dir / RESULT_FILE} is "
-                                           f"missing; delete {path} to plan this seed again")
-                    ctx.plan = PlanResult.load(plan_dir)
-                    continue
-                log(f"[bench {time.strftime('%H:%M:%S')}] {regime} seed {seed}: {name} ...")
-                row = run_row(name, ctx)
-                path.write_text(json.dumps(row, indent=1, default=str) + "\n")
-                results[regime].setdefault(name, {})[seed] = row
-                log(f"[bench] {regime} seed {seed}: {name}: test top-1 {row['top1']:.3f}, "
-                    f"{row['train_gflops']:,.0f} train GFLOPs, {row['wall_seconds']:.0f} s "
-                    f"(load {row['load'][0]} -> {row['load'][1]})")
-                write_outputs(out, bench, results)
-    return write_outputs(out, bench, results)
+    def refresh() -> dict[str, Any]:
+        results: dict[str, dict[str, dict[int, dict[str, Any]]]] = {r: {} for r in chosen}
+        collect(out, chosen, seeds, results)
+        return write_outputs(out, bench, results)
+
+    if jobs == 1:
+        for unit in units:
+            run_unit(bench, out, *unit, log=log, on_row=refresh)
+        return refresh()
+    import multiprocessing
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    from optplan.plan.executors import die_with_driver
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(jobs, len(units)), mp_context=context, initializer=die_with_driver,
+                             initargs=(os.getpid(),)) as pool:
+        pending = {pool.submit(run_unit, bench, out, *unit) for unit in units}
+        while pending:
+            done, pending = wait(pending, timeout=30, return_when=FIRST_EXCEPTION)
+            refresh()  # rows finished by any worker so far
+            for future in done:
+                future.result()  # a failed unit stops the run (finished rows stay cached)
+    return refresh()
+
+
+def run_unit(bench: BenchConfig, out: Path, regime: str, root: Path, seed: int, *,
+             log: Callable[[str], None] | None = None, on_row: Callable[[], Any] | None = None) -> None:
+    """Every row of one (regime, seed), each cached in ``OUT/<regime>/seed<s>/<row>.json`` as
+    it finishes (rows already there are skipped)."""
+    from optplan.train.session import TrainSession
+
+    log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    spec = bench.regimes[regime]
+    cfg = bench.base([*spec.overrides, f"data.root={root.resolve()}", f"train.seed={seed}",
+                      "train.progress=false", "train.tensorboard=false"])
+    work = out / regime / f"seed{seed}"
+    ctx = RowContext(cfg, TrainSession(cfg), work / "runs", seed, bench)
+    for name in expand_rows(bench.rows, bench.variants, list(cfg.plan.clip_lengths)):
+        path = work / f"{name.replace(':', '_')}.json"
+        if path.is_file() and name != "planned":
+            continue
+        plan_dir = work / "runs" / "planned" / "plan"
+        if name == "planned" and path.is_file():  # later rows need the plan itself
+            from optplan.plan.result import RESULT_FILE, PlanResult
+
+            if not (plan_dir / RESULT_FILE).is_file():
+                raise OptplanError(f"{path} is finished but its plan {plan_dir / RESULT_FILE} is "
+                                   f"missing; delete {path} to plan this seed again")
+            ctx.plan = PlanResult.load(plan_dir)
+            continue
+        log(f"[bench {time.strftime('%H:%M:%S')}] {regime} seed {seed}: {name} ...")
+        # Ray rows start a local Ray of their own: one at a time per OUT, whatever --jobs says
+        with _exclusive(out / RAY_LOCK) if name.partition("@")[0] in RAY_ROWS else nullcontext():
+            row = run_row(name, ctx)
+        path.write_text(json.dumps(row, indent=1, default=str) + "\n")
+        log(f"[bench] {regime} seed {seed}: {name}: test top-1 {row['top1']:.3f}, "
+            f"{row['train_gflops']:,.0f} train GFLOPs, {row['wall_seconds']:.0f} s "
+            f"(load {row['load'][0]} -> {row['load'][1]})")
+        if on_row is not None:
+            on_row()
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Wait for and hold an exclusive ``flock`` on ``path`` (released when the holder dies)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def collect(out: Path, regimes: list[str], seeds: list[int], results: dict) -> None:

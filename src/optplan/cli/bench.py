@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     from optplan.cli.common import config_and_overrides
 
     bench = load_bench_config(*config_and_overrides(args))
-    run_bench(bench, args.out, list(args.seeds), regimes=args.regimes)
+    run_bench(bench, args.out, list(args.seeds), regimes=args.regimes, jobs=args.jobs)
     print((Path(args.out) / TABLE_FILE).read_text())
     return 0
 
@@ -36,4 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (resumes if it exists)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="train.seed values (default 0 1 2)")
     p.add_argument("--regimes", nargs="+", default=None, help="only these regimes (default: all in CONFIG)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="run N (regime, seed) units at once in worker processes (default 1; with the "
+                        "shipped 1-thread rows, 2 keeps 2 cores busy); PBT and ASHA rows still run one "
+                        "at a time")
     p.set_defaults(func=run)

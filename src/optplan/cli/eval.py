@@ -21,14 +21,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=["test", "val"], default="test", help="which list (default: test)")
     p.add_argument("--out", type=Path, default=None, metavar="FILE.json",
                    help="write the result here (default: next to the checkpoint, <name>.<split>.json)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (train.progress=false)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from optplan.train.multiview import evaluate
+    from optplan.train.multiview import default_out, evaluate
 
     cfg = config_from_args(args)
-    out = args.out or args.checkpoint.with_name(f"{args.checkpoint.stem}.{args.split}.json")
+    out = args.out or default_out(args.checkpoint, args.split)
     result = evaluate(cfg, args.checkpoint, split=args.split, out=out)
     shown = {k: v for k, v in result.items() if k != "confusion"}
     print(json.dumps(shown, indent=2))

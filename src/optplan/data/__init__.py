@@ -1,9 +1,10 @@
 """Video files on disk -> training clips.
 
 ``synthesize`` writes the built-in dataset; ``read_annotations`` / ``load_splits`` read
-UCF101/HMDB51 lists, Kinetics CSVs, ``path,label`` CSVs and Something-Something JSON;
-``VideoDataset`` + ``make_loader`` cut clips (``ClipSpec``: consecutive or uniform sampling)
-from PyAV-decoded, cached frames.
+UCF101/HMDB51 lists, Kinetics CSVs, ``path,label`` CSVs, MMAction2 rawframe lists and
+Something-Something JSON; ``VideoDataset`` + ``make_loader`` cut clips (``ClipSpec``: consecutive
+or uniform sampling) from PyAV-decoded, cached frames of video files or frame folders
+(``optplan.data.source``).
 
 Names are imported on first use (PEP 562): the command line must not pay for torch and PyAV
 just to print ``--help``.

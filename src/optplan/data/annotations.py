@@ -14,8 +14,10 @@ Formats (``DataConfig.format``; ``auto`` tells them apart by extension and first
   (spaces kept or turned into ``_``) or flat.
 - ``csv``: ``path,label`` lines (header optional), or ``path label`` as MMAction2's video lists
   write them; labels are names or 0-based indices (named by ``classes``, e.g. from a label map).
-  A ``.txt`` list with no ``classInd.txt`` is read this way. MMAction2 rawframe lists
-  (``dir num_frames label``) are refused: optplan decodes video files.
+  A ``.txt`` list with no ``classInd.txt`` is read this way.
+- ``rawframes``: MMAction2 rawframe lists, ``frame_dir total_frames label``; each folder of
+  numbered JPEGs is read as one video (:mod:`optplan.data.rawframes`; the folder's frames,
+  not ``total_frames``, say how long it is). Labels as in ``csv``.
 - ``ssv2``: Something-Something JSON list of ``{"id", "template" | "label"}``; the class is
   the template without brackets, the file ``{id}.webm`` (or ``.mp4``) under the root or its
   ``20bn-something-something-v2/`` folder. A ``labels.json`` /
@@ -43,7 +45,7 @@ from typing import Literal, NamedTuple
 
 from optplan.errors import OptplanError
 
-FORMATS = ("ucf101", "hmdb51", "kinetics", "csv", "ssv2")
+FORMATS = ("ucf101", "hmdb51", "kinetics", "csv", "ssv2", "rawframes")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mkv", ".mov")
 SSV2_LABEL_FILES = ("labels.json", "something-something-v2-labels.json")
 SSV2_VIDEO_FOLDER = "20bn-something-something-v2"
@@ -87,6 +89,8 @@ def detect_format(path: Path, root: Path | None = None) -> str:
         return "kinetics"
     if "," in first:
         return "csv"
+    if _is_rawframe_line(first.split()):
+        return "rawframes"
     class_ind = [path.parent / "classInd.txt"] + ([Path(root) / "classInd.txt"] if root else [])
     return "ucf101" if any(c.is_file() for c in class_ind) else "csv"
 
@@ -214,6 +218,24 @@ def _read_kinetics(path: Path, root: Path, classes: list[str] | None, *,
     return Annotations(records, classes)
 
 
+def _is_rawframe_line(row: list[str]) -> bool:
+    """``frame_dir total_frames label``: MMAction2's rawframe list line."""
+    return len(row) == 3 and row[1].isdigit() and _is_int(row[2])
+
+
+def _rawframe_rows(path: Path) -> list[tuple[int, str, str]]:
+    """``(line number, frame_dir, label)`` of ``frame_dir total_frames label`` lines; anything
+    else (a multi-label line, an offset column) is refused with its line."""
+    rows = []
+    for n, line in _lines(path):
+        row = line.split()
+        if not _is_rawframe_line(row):
+            raise OptplanError(f"{path}:{n}: expected an MMAction2 rawframe line 'frame_dir total_frames "
+                               f"label' (one label), got {line!r}")
+        rows.append((n, row[0], row[2]))
+    return rows
+
+
 def _comma_fields(line: str) -> list[str]:
     return [c.strip() for c in next(csv.reader([line], skipinitialspace=True), [])]
 
@@ -240,20 +262,19 @@ def _csv_rows(path: Path) -> list[tuple[int, str, str]]:
     use_comma = bool(lines) and comma is not None and _names_videos(comma) >= _names_videos(spaced)
     rows = []
     for (n, line), row in zip(lines, comma if use_comma else spaced):
-        words = line.split()
-        if len(words) == 3 and words[1].isdigit() and _is_int(words[2]):
+        if _is_rawframe_line(line.split()):
             raise OptplanError(f"{path}:{n}: {line!r} looks like an MMAction2 rawframe list "
-                               "('frame_dir num_frames label'); optplan decodes video files: use the "
-                               "video list ('video.mp4 label') of the same split")
+                               "('frame_dir num_frames label'); read it with data.format=rawframes (or auto)")
         if len(row) != 2 or not all(row) or (not use_comma and not _spaced_path_ok(row[0])):
             raise OptplanError(f"{path}:{n}: expected 'path,label' or 'path label', got {line!r}")
         rows.append((n, row[0], row[1]))
     return rows
 
 
-def _read_csv(path: Path, root: Path, classes: list[str] | None, *,
-              allow_outside_root: bool = False) -> Annotations:
-    rows = _csv_rows(path)
+def _read_csv(path: Path, root: Path, classes: list[str] | None, *, allow_outside_root: bool = False,
+              read_rows=_csv_rows) -> Annotations:
+    """``path label`` lists, cut into ``(line number, path, label)`` rows by ``read_rows``."""
+    rows = read_rows(path)
     if rows and [rows[0][1].lower(), rows[0][2].lower()] == ["path", "label"]:
         rows = rows[1:]
     labels = [label for _, _, label in rows]
@@ -344,7 +365,8 @@ def _ssv2_video_folder(path: Path, root: Path, ids: list[str]) -> Path:
                        "that holds them or the one with the JSON files")
 
 
-READERS = {"ucf101": _read_ucf, "kinetics": _read_kinetics, "csv": _read_csv, "ssv2": _read_ssv2}
+READERS = {"ucf101": _read_ucf, "kinetics": _read_kinetics, "csv": _read_csv, "ssv2": _read_ssv2,
+           "rawframes": partial(_read_csv, read_rows=_rawframe_rows)}
 
 
 def read_annotations(path: str | Path, root: str | Path, format: str = "auto",

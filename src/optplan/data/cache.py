@@ -6,6 +6,14 @@ path is removed. Entries are written to a temporary name and moved into place wi
 ``os.replace``, so DataLoader workers that decode the same video at once never read a partial
 file. Reading is ``np.load(mmap_mode='r')``: a clip touches only the pages of its frames and the
 OS page cache is shared by all workers. An entry found damaged is named and rebuilt.
+
+Where it lives (:func:`cache_path`): decoded uint8 frames take tens of times the space of the
+compressed videos, so by default they go to a per-dataset folder of the user's cache
+(``$OPTPLAN_CACHE``, else ``$XDG_CACHE_HOME/optplan``, else ``~/.cache/optplan``), never into
+the dataset; ``data.cache_dir`` names the exact folder instead (an earlier version's
+``ROOT/.cache`` keeps working when set there). Before decoding, :func:`reserve` prints how much
+the videos not yet cached will take and refuses when the disk cannot hold it, rather than
+filling it halfway through a plan.
 """
 
 from __future__ import annotations
@@ -13,16 +21,28 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
+import sys
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
-from optplan.data.video import BadVideo, decode
-from optplan.errors import space_for
+from optplan.data.config import DataConfig
+from optplan.data.source import decode, probe
+from optplan.data.video import BadVideo
+from optplan.errors import OptplanError, space_for
 
 log = logging.getLogger("optplan.data")
+
+CACHE_ENV = "OPTPLAN_CACHE"
+"""Environment variable naming the folder under which every dataset's frame cache goes."""
+SIZE_SAMPLE = 16
+"""Videos probed to estimate a cache's size (the rest are assumed alike)."""
+OLD_DEFAULT = ".cache"
+"""Where earlier versions put the cache: inside the dataset root."""
 
 
 def _digest(text: str) -> str:
@@ -56,7 +76,7 @@ class FrameCache:
         Raises :class:`~optplan.data.video.BadVideo` for unusable files (nothing is stored).
         """
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():  # (a folder is a video too: MMAction2 rawframes)
             raise BadVideo(path, "missing", "no such file")
         entry = self.entry(path)
         if entry in self._open:
@@ -99,3 +119,103 @@ class FrameCache:
         for stale in self.directory.glob(f"{stem}-*.npy"):
             if stale != entry:
                 stale.unlink(missing_ok=True)
+
+
+def cache_home() -> Path:
+    """The folder every dataset's cache goes under by default: ``$OPTPLAN_CACHE``, else
+    ``$XDG_CACHE_HOME/optplan``, else ``~/.cache/optplan``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "optplan"
+
+
+def cache_path(cfg: DataConfig) -> Path:
+    """Where decoded frames and probe results live: ``data.cache_dir`` when set, else
+    ``cache_home()/frames/<root name>-<hash of the root and the decode size>`` (one folder per
+    dataset and decode setting, so one can be deleted without touching the others)."""
+    if cfg.cache_dir is not None:
+        return Path(cfg.cache_dir)
+    root = os.path.abspath(cfg.root)
+    return cache_home() / "frames" / f"{Path(root).name}-{_digest(f'{root}|{cfg.decode_short_side}')}"
+
+
+def cache_dir(cfg: DataConfig) -> Path:
+    """:func:`cache_path`, created if needed; refuses a directory that cannot be written (a
+    read-only dataset root) with the setting that fixes it."""
+    path = cache_path(cfg)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OptplanError(f"cache directory {str(path)!r} cannot be created ({err.strerror}); "
+                           f"set data.cache_dir (or {CACHE_ENV}) to a writable place") from None
+    if not os.access(path, os.W_OK):
+        raise OptplanError(f"cache directory {str(path)!r} is not writable; set data.cache_dir "
+                           f"(or {CACHE_ENV}) to a writable place")
+    return path
+
+
+def estimate_bytes(paths: list[Path], short_side: int | None) -> int | None:
+    """Decoded uint8 frames (frames x H x W x 3 bytes) of all ``paths`` at the decode size,
+    extrapolated from the first :data:`SIZE_SAMPLE` that probe; None when none does."""
+    sizes = []
+    for path in paths[:SIZE_SAMPLE]:
+        try:
+            info = probe(path)
+        except BadVideo:
+            continue
+        scale = 1.0 if short_side is None else short_side / min(info.height, info.width)
+        sizes.append(info.frames * round(info.height * scale) * round(info.width * scale) * 3)
+    return None if not sizes else round(sum(sizes) / len(sizes) * len(paths))
+
+
+def free_bytes(path: Path) -> int | None:
+    """Free space on the filesystem that will hold ``path`` (its nearest existing parent)."""
+    for parent in [path, *path.parents]:
+        if parent.exists():
+            return shutil.disk_usage(parent).free
+    return None
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes as a short figure: '812 kB', '35.2 MB', '1.4 GB'."""
+    for unit, size in (("GB", 2**30), ("MB", 2**20)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n / 2**10:.0f} kB"
+
+
+def reserve(cfg: DataConfig, paths: Iterable[Path]) -> int:
+    """Say how much the frame cache will grow to hold ``paths`` and make sure the disk can hold it.
+
+    Only the videos with no entry yet count (a warm cache says nothing). Prints the estimate,
+    the folder and how to move it on stderr, once, before anything is decoded; raises
+    :class:`OptplanError` naming the folder, the size and the settings to change when
+    ``shutil.disk_usage`` shows less free space than that. Returns the estimate in bytes.
+    """
+    directory = cache_dir(cfg)
+    cache = FrameCache(directory, cfg.decode_short_side)
+    missing = []
+    for path in dict.fromkeys(Path(p) for p in paths):
+        try:
+            if not cache.entry(path).exists():
+                missing.append(path)
+        except OSError:  # gone since the probe: training skips it
+            continue
+    if not missing:
+        return 0
+    need = estimate_bytes(missing, cfg.decode_short_side) or 0
+    free = free_bytes(directory)
+    if free is not None and need > free:
+        raise OptplanError(f"the frame cache needs about {human_bytes(need)} for {len(missing)} videos in "
+                           f"{str(directory)!r}, but only {human_bytes(free)} are free there; set "
+                           f"data.cache_dir (or the {CACHE_ENV} environment variable) to a disk with room, "
+                           "or data.cache=false to decode every clip on the fly")
+    print(f"frame cache: decoding {len(missing)} videos into {directory} (about {human_bytes(need)}"
+          + ("" if free is None else f"; {human_bytes(free)} free") + f"); data.cache_dir or {CACHE_ENV} "
+          "puts it elsewhere, data.cache=false decodes every clip on the fly", file=sys.stderr, flush=True)
+    old = Path(cfg.root) / OLD_DEFAULT
+    if cfg.cache_dir is None and next(old.glob("*-*.npy"), None) is not None:
+        print(f"frame cache: {old} holds a cache of an earlier optplan that is no longer used; set "
+              f"data.cache_dir={old} to keep using it, or delete it", file=sys.stderr, flush=True)
+    return need

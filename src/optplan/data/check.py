@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Iterable
 
 from optplan.data.annotations import Annotations, VideoRecord
-from optplan.data.video import BadVideo, decode, probe
+from optplan.data.source import decode, probe
+from optplan.data.video import BadVideo
 
 PROBE_FILE = "probe.json"
 

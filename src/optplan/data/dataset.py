@@ -21,12 +21,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from optplan.data.annotations import VideoRecord
-from optplan.data.cache import FrameCache
+from optplan.data.cache import FrameCache, cache_dir
 from optplan.data.config import DataConfig
 from optplan.data.sampling import ClipSpec, sample_indices, view_positions
-from optplan.data.splits import cache_dir
 from optplan.data.transforms import eval_views, train_transform
-from optplan.data.video import BadVideo, decode, frame_count
+from optplan.data.source import decode, frame_count
+from optplan.data.video import BadVideo
 from optplan.errors import OptplanError
 
 log = logging.getLogger("optplan.data")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from optplan.data.annotations import Annotations, VideoRecord, read_annotations
+from optplan.data.cache import cache_dir, reserve
 from optplan.data.check import Problem, list_problems, probe_records
 from optplan.data.config import DataConfig
 from optplan.errors import OptplanError
@@ -76,15 +76,19 @@ def find_lists(root: str | Path, split: int = 1) -> tuple[Path, Path | None]:
                        "data.train_list, or create the built-in dataset with 'optplan data synth DIR'")
 
 
-def read_class_names(path: Path) -> list[str]:
-    """A label map: one class name per line, line 1 = label 0 (MMAction2's label_map files)."""
-    try:
-        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    except OSError as err:
-        raise OptplanError(f"data.class_names {str(path)!r} cannot be read: {err.strerror}") from None
-    if len(set(names)) != len(names):
-        raise OptplanError(f"data.class_names {str(path)!r} names a class twice")
-    return names
+def read_class_names(names: Path | list[str]) -> list[str]:
+    """``data.class_names``: a label map file (one class name per line, line 1 = label 0, as
+    MMAction2's label_map files) or the names themselves, in label order."""
+    where = f"data.class_names {str(names)!r}" if isinstance(names, Path) else "data.class_names"
+    if isinstance(names, Path):
+        try:
+            names = [line.strip() for line in names.read_text().splitlines() if line.strip()]
+        except OSError as err:
+            raise OptplanError(f"{where} cannot be read: {err.strerror}") from None
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise OptplanError(f"{where} names a class twice ({', '.join(map(repr, twice))})")
+    return list(names)
 
 
 def read_lists(cfg: DataConfig) -> Lists:
@@ -95,7 +99,7 @@ def read_lists(cfg: DataConfig) -> Lists:
     if train_list is None:
         train_list, found_test = find_lists(root, cfg.split)
         test_list = test_list or found_test
-    names = read_class_names(Path(cfg.class_names)) if cfg.class_names is not None else None
+    names = read_class_names(cfg.class_names) if cfg.class_names is not None else None
     read = partial(read_annotations, root=root, format=cfg.format, split=cfg.split,
                    allow_outside_root=cfg.allow_outside_root)
     train = read(train_list, classes=names)
@@ -124,32 +128,14 @@ def _without(records: list[VideoRecord], paths: set[str]) -> list[VideoRecord]:
     return [r for r in records if str(r.path) not in paths]
 
 
-def cache_path(cfg: DataConfig) -> Path:
-    """Where decoded frames and probe results live (``data.cache_dir``, else ``ROOT/.cache``)."""
-    return Path(cfg.cache_dir) if cfg.cache_dir is not None else Path(cfg.root) / ".cache"
-
-
-def cache_dir(cfg: DataConfig) -> Path:
-    """:func:`cache_path`, created if needed; refuses a directory that cannot be written (a
-    read-only dataset root) with the setting that fixes it."""
-    path = cache_path(cfg)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OptplanError(f"cache directory {str(path)!r} cannot be created ({err.strerror}); "
-                           "set data.cache_dir to a writable place") from None
-    if not os.access(path, os.W_OK):
-        raise OptplanError(f"cache directory {str(path)!r} is not writable; set data.cache_dir "
-                           "to a writable place")
-    return path
-
-
 def load_splits(cfg: DataConfig, seed: int = 0) -> Splits:
     """Read the configured lists, hold out the validation share, probe every file.
 
     The lists' own problems (a video under two classes, a class without training videos) are
-    logged. Bad files are logged with their path and dropped; if more than ``cfg.max_bad_fraction`` of
-    the listed files are bad, raises :class:`OptplanError` before any training starts.
+    logged. Bad files are logged with their path and dropped; if more than
+    ``cfg.max_bad_fraction`` of the listed files are bad, raises :class:`OptplanError` before
+    any training starts. With ``data.cache``, the frame cache's growth is then announced and
+    checked against the free disk (:func:`optplan.data.cache.reserve`).
     """
     root = Path(cfg.root)
     if not root.is_dir():
@@ -181,4 +167,6 @@ def load_splits(cfg: DataConfig, seed: int = 0) -> Splits:
     splits.train, splits.val, splits.test = (_without(part, bad_paths)
                                              for part in (splits.train, splits.val, splits.test))
     splits.bad = problems
+    if cfg.cache:
+        reserve(cfg, [r.path for r in splits.train + splits.val + splits.test])
     return splits

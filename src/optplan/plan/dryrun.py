@@ -10,19 +10,17 @@ momentum) and the decoded frame cache, uint8 at ``data.decode_short_side``.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from optplan.config import OptplanConfig
-from optplan.data.splits import cache_path, hold_out, read_lists
-from optplan.data.video import BadVideo, probe
+from optplan.data.cache import cache_path, estimate_bytes, free_bytes
+from optplan.data.splits import hold_out, read_lists
 from optplan.knee import HORIZON
 from optplan.plan.graph import StateGraph
 from optplan.train.cost import ClipFlops
 from optplan.train.scoring import scoring_clip
 
-CACHE_SAMPLE = 16  # videos probed for the frame cache estimate
 FLOAT_BYTES = 4
 
 
@@ -80,27 +78,6 @@ def _range(bounds: tuple[float, float], spec: str = ".4g") -> str:
     return f"{bounds[0]:{spec}}..{bounds[1]:{spec}}"
 
 
-def _cache_bytes(paths: list[Path], short_side: int | None) -> int | None:
-    """Decoded uint8 frames of all ``paths``, extrapolated from the first few that probe."""
-    sizes = []
-    for path in paths[:CACHE_SAMPLE]:
-        try:
-            info = probe(path)
-        except BadVideo:
-            continue
-        scale = 1.0 if short_side is None else short_side / min(info.height, info.width)
-        sizes.append(info.frames * round(info.height * scale) * round(info.width * scale) * 3)
-    return None if not sizes else round(sum(sizes) / len(sizes) * len(paths))
-
-
-def _free_bytes(path: Path) -> int | None:
-    """Free space on the filesystem that will hold ``path`` (its nearest existing parent)."""
-    for parent in [path, *path.parents]:
-        if parent.exists():
-            return shutil.disk_usage(parent).free
-    return None
-
-
 def dry_run(cfg: OptplanConfig, graph: StateGraph) -> DryRun:
     """The bounds of planning ``graph`` with ``cfg``'s data, model and knee rule."""
     from optplan.models.flops import model_cost
@@ -133,6 +110,6 @@ def dry_run(cfg: OptplanConfig, graph: StateGraph) -> DryRun:
     transient = model_bytes * (min(most, knee.patience) + 1) + 2 * model_bytes
     paths = list(dict.fromkeys(r.path for r in [*train, *val, *test]))
     cache_dir = cache_path(cfg.data)
-    cache = _cache_bytes(paths, cfg.data.decode_short_side) if cfg.data.cache else 0
+    cache = estimate_bytes(paths, cfg.data.decode_short_side) if cfg.data.cache else 0
     return DryRun(edges, {"train": len(train), "val": len(val), "test": len(test)}, model_bytes,
-                  transient, cache, cache_dir, _free_bytes(cache_dir))
+                  transient, cache, cache_dir, free_bytes(cache_dir))

@@ -120,7 +120,7 @@ def _run_and_report(trainer: EdgeTrainer, job: EdgeJob, events: Any, token: int)
 _PR_SET_PDEATHSIG = 1  # prctl option from <linux/prctl.h>
 
 
-def _die_with(parent: int) -> None:
+def die_with_driver(parent: int) -> None:
     """Worker initialiser: be killed when the driver dies (Linux ``PR_SET_PDEATHSIG``), so that
     a killed plan leaves no orphans training on and holding the run directory's lock. Exits at
     once if the driver died before the request was made."""
@@ -149,10 +149,10 @@ class ProcessExecutor(_ReportingExecutor):
 
         super().__init__(workers, poll_seconds)
         context = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with,
+        self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_driver,
                                          initargs=(os.getpid(),))
         self._manager = SyncManager(ctx=context)
-        self._manager.start(_die_with, (os.getpid(),))
+        self._manager.start(die_with_driver, (os.getpid(),))
         self._events = self._manager.Queue()
 
     def _start(self, trainer: EdgeTrainer, job: EdgeJob, events: Any, token: int) -> Future:

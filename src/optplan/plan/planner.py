@@ -33,7 +33,7 @@ from optplan.protocol import Checkpoint, EdgeTrainer
 from optplan.plan.racing import Racing
 from optplan.plan.records import (DONE, FAILED, RUNNING, SKIPPED, USABLE, Candidate, EdgeRecord,
                                   NodeRecord, edge_id)
-from optplan.plan.result import ParetoPoint, PlanResult, Stage, pareto_front
+from optplan.plan.result import ParetoPoint, PlanResult, Stage, pareto_front, planned_runs
 from optplan.plan.store import InMemoryStore, PlanStore
 
 ATTEMPTS = 2  # a failing edge is retried once
@@ -111,8 +111,7 @@ class Planner:
         self._inflight: dict[Future, tuple[Edge, int, int]] = {}
         self._stored = {r.id: r for r in self.store.edges()}  # what earlier sessions recorded
         self._epoch_gflops = self._count_gflops()
-        self.progress.start(sum(1 if e.source == self.graph.start else self.beam
-                                for e in self.graph.edges))
+        self.progress.start(planned_runs(self.graph, self.beam))
         try:
             self._decide(self.graph.start)
             while self._ready or self._inflight:
@@ -327,7 +326,8 @@ class Planner:
                    "plan with plan.objective=score" if self.objective.budgeted else
                    f"no usable path reaches the final node {self.graph.final!r}")
             raise OptplanError(why + ":\n  " + "\n  ".join(notes))
-        steps = self._states(self._lineage(end, 0))
+        chosen = self._lineage(end, 0)
+        steps = self._states(chosen)
         path = [self.graph.states[n] for n, _ in steps]
         edges = sorted(self._runs.values(),
                        key=lambda r: (self._rank[Edge(r.source, r.target)], r.slot))
@@ -343,7 +343,7 @@ class Planner:
             epoch_gflops=dict(self._epoch_gflops),
             pareto_gflops=pareto_front([p for p in points if self._completes(p.nodes[-1])],
                                        cost=attrgetter("gflops")),
-            budget_gflops=self.objective.budget_gflops)
+            budget_gflops=self.objective.budget_gflops, graph=self.graph, chosen=[n for n, _ in chosen])
 
     def _paths(self, runs: list[EdgeRecord]) -> list[ParetoPoint]:
         """Every usable trained run ends a replayable path: its score, epochs and GFLOPs."""

@@ -1,4 +1,5 @@
-"""A finished plan: the chosen path, its replayable schedule, the search cost, the Pareto front.
+"""A plan's result: the chosen path, its replayable schedule, the search cost, the Pareto
+front (or, for an unfinished plan, the edges so far).
 
 The schedule is the format ``optplan train --schedule`` takes:
 ``{"stages": [{"state": {State fields}, "epochs": int}, ...]}`` (0-epoch stages dropped).
@@ -13,8 +14,9 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
+from optplan.plan.graph import Edge, StateGraph
 from optplan.plan.racing import RACE
-from optplan.plan.records import FAILED, SKIPPED, EdgeRecord, NodeRecord
+from optplan.plan.records import DONE, FAILED, SKIPPED, EdgeRecord, NodeRecord
 from optplan.protocol import Checkpoint
 from optplan.state import State
 from optplan.train.schedule import Stage
@@ -57,6 +59,35 @@ class ParetoPoint:
                    tuple(Stage.model_validate(s) for s in d["stages"]), d["edge"], d.get("gflops", 0.0))
 
 
+# Why an edge stopped training (:func:`stop_reason`), and what each reason means to a reader.
+STOP_REASONS: dict[str, str] = {
+    "knee": "the knee rule: T epochs trained past the fitted knee (or the estimate settled)",
+    "gain": "the gain rule: the fit promised less than knee.min_gain over the next T epochs",
+    "cap": "knee.max_epochs reached before a knee; the best fitted epoch is kept",
+    "raced": "stopped early by plan.racing: it could no longer beat a finished edge into its state",
+    "diverged": "a score was not finite (the loss blew up); the best finite epoch is kept",
+    "failed": "training raised an error (twice); the search lacks this branch",
+    "skipped": "not trained: its source state has no usable model",
+    "choice": "a move into a choice node: trains nothing, passes the source's model on",
+    "running": "not finished: the plan stopped while it trained",
+}
+_KNEE_STOPS = {"max_epochs": "cap", RACE: "raced", "gain": "gain", "choice": "choice",
+               "diverged": "diverged"}  # Knee.stop -> reason; a rule's own knee is "knee"
+
+
+def stop_reason(edge: EdgeRecord) -> str:
+    """Why ``edge`` stopped training: a key of :data:`STOP_REASONS`."""
+    if edge.status != DONE:  # failed, skipped, diverged and running name themselves
+        return edge.status
+    return _KNEE_STOPS.get(edge.knee.stop if edge.knee is not None else "", "knee")
+
+
+def planned_runs(graph: StateGraph, beam: int = 1) -> int:
+    """Edge runs a plan of ``graph`` makes at most: one per edge from the start, ``beam`` (one
+    per kept source model) per other edge."""
+    return sum(1 if e.source == graph.start else beam for e in graph.edges)
+
+
 Scored = TypeVar("Scored")  # anything with a ``score``: a ParetoPoint, a node's Candidate
 
 
@@ -86,6 +117,11 @@ class PlanResult:
     ``budget_gflops`` is the replay budget the DP kept to (objective ``score_at_budget``; None
     for the paper's ``score``), ``budget_epochs`` one only looked up after the search
     (:attr:`budget`).
+
+    What tools downstream (the report) need, so that they never re-walk the planner's records:
+    ``graph`` the planned graph (states, edges, choice nodes), ``chosen`` the chosen path's
+    nodes from the start's child on, choice nodes included, :attr:`stop_reasons` why each edge
+    stopped. ``unfinished`` is set on a plan's result so far (:meth:`so_far`) only.
     """
 
     path: list[State]
@@ -108,6 +144,27 @@ class PlanResult:
     pareto_gflops: list[ParetoPoint] = field(default_factory=list)
     budget_gflops: float | None = None
     run_dir: Path | None = None  # where the plan ran: stored checkpoint paths are relative to it
+    graph: StateGraph | None = None  # the graph planned (None: a result.json of an earlier optplan)
+    chosen: list[str] = field(default_factory=list)  # the chosen path's nodes, choice nodes included
+    unfinished: tuple[int, int] | None = None  # (runs finished, runs planned) of a plan so far
+
+    @classmethod
+    def so_far(cls, graph: StateGraph, edges: Iterable[EdgeRecord], planned: int,
+               seconds: float) -> "PlanResult":
+        """What an unfinished plan of ``graph`` has recorded: its ``edges`` (finished or still
+        running) in the graph's order, out of ``planned`` runs; no node is decided yet, so
+        there is no path, schedule or score. ``seconds`` is the wall time recorded so far."""
+        rank = {e: i for i, e in enumerate(graph.edges)}
+        edges = sorted(edges, key=lambda r: (rank.get(Edge(r.source, r.target), len(rank)), r.slot))
+        return cls(path=[], nodes=[], path_epochs=[], path_scores=[], stages=[], score=math.nan,
+                   checkpoint=None, search_epochs=sum(e.epochs for e in edges),
+                   search_seconds=seconds, edges=edges, decisions=[], pareto=[], graph=graph,
+                   unfinished=(sum(e.finished for e in edges), planned))
+
+    @property
+    def stop_reasons(self) -> dict[str, str]:
+        """Why each edge stopped (edge id -> a key of :data:`STOP_REASONS`), in edge order."""
+        return {e.id: stop_reason(e) for e in self.edges}
 
     @property
     def model_path(self) -> Path | None:
@@ -182,7 +239,10 @@ class PlanResult:
                 "epoch_gflops": self.epoch_gflops, "search_gflops": self.search_gflops,
                 "replay_gflops": self.replay_gflops, "knee_metric": self.knee_metric,
                 "score_clip": self.score_clip,
-                "pareto_gflops": [p.to_dict() for p in self.pareto_gflops], "budget_gflops": self.budget_gflops}
+                "pareto_gflops": [p.to_dict() for p in self.pareto_gflops], "budget_gflops": self.budget_gflops,
+                "graph": self.graph.to_dict() if self.graph is not None else None,
+                "chosen": self.chosen, "stop_reasons": self.stop_reasons,
+                "unfinished": list(self.unfinished) if self.unfinished else None}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PlanResult":
@@ -199,7 +259,10 @@ class PlanResult:
                    epoch_gflops=dict(d.get("epoch_gflops") or {}), knee_metric=d.get("knee_metric"),
                    score_clip=d.get("score_clip"),
                    pareto_gflops=[ParetoPoint.from_dict(p) for p in d.get("pareto_gflops", [])],
-                   budget_gflops=d.get("budget_gflops"))
+                   budget_gflops=d.get("budget_gflops"),
+                   graph=StateGraph.from_dict(d["graph"]) if d.get("graph") else None,
+                   chosen=list(d.get("chosen") or []),
+                   unfinished=tuple(d["unfinished"]) if d.get("unfinished") else None)
 
     def save(self, path: str | Path) -> None:
         """Write as JSON (``RUN/result.json``)."""

@@ -3,11 +3,14 @@
 Writes ``plan.sqlite`` (every edge, epoch and decision, as it goes), ``config.yaml``,
 ``result.json`` and ``schedule.yaml`` (what ``optplan train --schedule`` replays). Running
 again into the same directory resumes; a directory planned with another config is refused,
-and so is a second plan while one runs there (``plan.lock``).
+and so is a second plan while one runs there (``plan.lock``). :func:`load_result` reads a run
+directory back for other tools (the report), finished or not, with the commands that replay
+and test its plan.
 """
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +26,15 @@ from optplan.plan.objective import Objective
 from optplan.plan.planner import Planner
 from optplan.protocol import EdgeTrainer
 from optplan.plan.racing import Racing
-from optplan.plan.result import RESULT_FILE, PlanResult
+from optplan.plan.result import RESULT_FILE, PlanResult, planned_runs
 from optplan.plan.space import BEST
-from optplan.plan.store import SQLiteStore
+from optplan.plan.store import STORE_FILE, SQLiteStore
 from optplan.state import State
 from optplan.train.scoring import describe
 
 SCHEDULE_FILE = "schedule.yaml"
+CONFIG_FILE = "config.yaml"
+EVAL_FILE = "eval.json"  # the test of the plan's final model (what the demo writes; optional)
 
 # Keys that change how a plan runs but not what it finds: free to differ on resume.
 RUNTIME_KEYS: dict[str, tuple[str, ...] | None] = {
@@ -129,7 +134,7 @@ def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: Ed
                           objective=Objective.from_config(cfg.plan),
                           racing=Racing(cfg.plan.race_margin, cfg.plan.race_after) if cfg.plan.racing else None)
         store.check_config(planner.fingerprint())  # refuse a foreign run dir before writing
-        (run_dir / "config.yaml").write_text(dump_config(cfg))
+        (run_dir / CONFIG_FILE).write_text(dump_config(cfg))
         result = planner.run()
         # 'auto' resolves once the trainer knows the classes (the video trainer says to what)
         result.knee_metric = getattr(trainer, "knee_metric", cfg.knee.metric)
@@ -163,3 +168,83 @@ def require_store(run_dir: Path) -> None:
 
     if not (run_dir / STORE_FILE).is_file():
         raise OptplanError(f"--resume: {run_dir / STORE_FILE} does not exist; nothing to resume")
+
+
+def load_result(run_dir: str | Path) -> PlanResult:
+    """The plan in ``run_dir`` as other tools read it: ``result.json`` once the plan finished,
+    else what its store holds so far (:meth:`PlanResult.so_far`, ``unfinished`` set).
+
+    A ``result.json`` written before results carried their graph gets the graph the store
+    recorded and, as its chosen path, the path's states (choice nodes unmarked), with a note
+    saying so. Raises :class:`OptplanError` when ``run_dir`` holds no plan.
+    """
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise OptplanError(f"run directory {str(run)!r} does not exist; give the --out of an "
+                           "'optplan plan' run")
+    if not (run / STORE_FILE).is_file():
+        raise OptplanError(f"{str(run)!r} holds no {STORE_FILE}: it is not a plan's run directory "
+                           "(make one with 'optplan plan CONFIG --out RUN')")
+    if not (run / RESULT_FILE).is_file():
+        fingerprint, edges, seconds = _recorded(run)
+        graph = _recorded_graph(run, fingerprint)
+        result = PlanResult.so_far(graph, edges, planned_runs(graph, fingerprint.get("beam", 1)),
+                                   max(seconds, sum(e.seconds for e in edges)))
+        knee = fingerprint.get("config", {}).get("knee", {})  # {} for a plan made in Python
+        result.knee_metric = knee.get("metric")
+        result.score_clip = describe(knee["score_clip"], graph.states.values()) if "score_clip" in knee else None
+        result.run_dir = run
+        return result
+    try:
+        result = PlanResult.load(run / RESULT_FILE)
+    except (ValueError, KeyError, TypeError) as err:
+        raise OptplanError(f"{run / RESULT_FILE} is not a plan result ({err!r}); "
+                           "run 'optplan plan --resume' to write it again") from None
+    if result.graph is None:  # written by an earlier optplan
+        result.graph = _recorded_graph(run, _recorded(run)[0])
+        result.chosen = list(result.nodes)
+        result.notes.append(f"{RESULT_FILE} was written by an earlier optplan: the graph comes from "
+                            f"{STORE_FILE} and choice nodes are not marked on the chosen path; "
+                            f"'optplan plan --resume --out {run}' writes it anew")
+    return result
+
+
+def _recorded(run_dir: Path) -> tuple[dict[str, Any], list, float]:
+    """The store's fingerprint, its edge records and the wall seconds it recorded."""
+    store = SQLiteStore.in_run_dir(run_dir)
+    try:
+        return (store.get_meta("config") or {}, store.edges(),
+                float(store.get_meta("wall_seconds") or 0.0))
+    finally:
+        store.close()
+
+
+def _recorded_graph(run_dir: Path, fingerprint: dict[str, Any]) -> StateGraph:
+    if "graph" not in fingerprint:
+        raise OptplanError(f"{run_dir / STORE_FILE} records no state graph: the plan never started "
+                           "planning; run 'optplan plan' into it, or give another run directory")
+    return StateGraph.from_dict(fingerprint["graph"])
+
+
+def replay_command(run_dir: str | Path, out: str | Path | None = None) -> str:
+    """The shell command that trains the plan's schedule from scratch with its config into
+    ``out`` (default: ``RUN-replay`` beside the run) and tests the model it ends with.
+    Absolute paths, so it runs from anywhere (a relative ``data.root`` in the config still
+    needs the directory the plan ran from)."""
+    run = Path(run_dir).resolve()
+    out = Path(out) if out is not None else run.with_name(f"{run.name}-replay")
+    return shlex.join(["optplan", "train", str(run / CONFIG_FILE), "--schedule",
+                       str(run / SCHEDULE_FILE), "--out", str(out), "--test"])
+
+
+def resume_command(run_dir: str | Path) -> str:
+    """The shell command that finishes an unfinished plan in ``run_dir`` (its own config)."""
+    return shlex.join(["optplan", "plan", "--resume", "--out", str(Path(run_dir).resolve())])
+
+
+def eval_command(run_dir: str | Path, checkpoint: str | Path) -> str:
+    """The shell command that tests the plan's own final model (``checkpoint``) into
+    ``RUN/eval.json``, where the report finds it."""
+    run = Path(run_dir).resolve()
+    return shlex.join(["optplan", "eval", str(run / CONFIG_FILE), "--checkpoint",
+                       str(Path(checkpoint).resolve()), "--out", str(run / EVAL_FILE)])

@@ -7,10 +7,12 @@ the figures can be drawn from any plan, stored or simulated.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from optplan.plan.result import ParetoPoint, Stage
+from optplan.plan.result import STOP_REASONS, ParetoPoint, Stage
 from optplan.state import State
 
 
@@ -23,6 +25,10 @@ class EdgeView:
     ``knee_params`` the fitted ``(a, b, c, d, e)`` of the paper's curve, or None when the fit
     came from another method or failed. ``seconds`` is wall time spent training the edge;
     ``slot`` which of the source's kept models it started from (a beam wider than 1).
+    ``stop`` says why it stopped (a key of :data:`~optplan.plan.result.STOP_REASONS`);
+    ``train_loss[i]``/``val_loss[i]`` are the mean training loss of epoch ``i + 1`` and the
+    validation cross-entropy after it, from the edge's log (empty when the trainer logs none,
+    NaN for an epoch it did not record).
     """
 
     source: str
@@ -35,6 +41,14 @@ class EdgeView:
     knee_params: tuple[float, ...] | None = None
     seconds: float = 0.0
     slot: int = 0
+    stop: str = ""
+    train_loss: tuple[float, ...] = ()
+    val_loss: tuple[float, ...] = ()
+
+    @property
+    def has_losses(self) -> bool:
+        """Whether the edge's log recorded any finite loss."""
+        return any(math.isfinite(x) for x in (*self.train_loss, *self.val_loss))
 
     @property
     def name(self) -> str:
@@ -56,6 +70,12 @@ class ReportData:
     ``{"name", "top1", "epochs", ...}`` and ``evaluation`` the test metrics of the final model,
     each when the run directory has them. ``pareto`` is the plan's front of score vs replay
     GFLOPs over complete paths and ``budget_gflops`` the budget the plan kept to (if any).
+    ``unfinished`` is (edge runs finished, runs planned) of a plan that has not finished (its
+    report shows the edges so far: no path, schedule or score yet). ``replay_command`` and
+    ``eval_command`` are shell commands that replay the schedule from scratch and test the
+    plan's final model (None where there is nothing to replay or test); ``resume_command``
+    finishes an unfinished plan. ``graph_edges`` lists
+    every edge of the planned graph (an unfinished plan has not recorded all of them).
     """
 
     start: str
@@ -78,6 +98,31 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     pareto: list[ParetoPoint] = field(default_factory=list)
     budget_gflops: float | None = None
+    unfinished: tuple[int, int] | None = None
+    graph_edges: list[tuple[str, str]] = field(default_factory=list)  # every planned move
+    replay_command: str | None = None
+    eval_command: str | None = None
+    resume_command: str | None = None  # of an unfinished plan
+
+    @property
+    def stop_counts(self) -> dict[str, int]:
+        """How many edges stopped for each reason, in the order of ``STOP_REASONS``."""
+        counts = Counter(e.stop for e in self.edges)
+        order = [*STOP_REASONS, *sorted(set(counts) - set(STOP_REASONS))]
+        return {reason: counts[reason] for reason in order if counts[reason]}
+
+    @property
+    def confusion(self) -> tuple[list[str], list[list[int]]] | None:
+        """The test's class names and confusion matrix (rows: true class, columns: predicted),
+        when the evaluation holds a square one; class names default to their indices."""
+        matrix = (self.evaluation or {}).get("confusion")
+        if not (isinstance(matrix, list) and matrix and all(
+                isinstance(row, list) and len(row) == len(matrix) for row in matrix)):
+            return None
+        names = (self.evaluation or {}).get("classes")
+        if not (isinstance(names, list) and len(names) == len(matrix)):
+            names = [str(i) for i in range(len(matrix))]
+        return [str(n) for n in names], [[int(v) for v in row] for row in matrix]
 
     @property
     def path_edges(self) -> set[tuple[str, str]]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from optplan.plan.result import STOP_REASONS
 from optplan.report.data import ReportData
 
 CSS = """
@@ -24,7 +25,18 @@ tr.path td { background: #fdebd9; font-weight: 600; }
 figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; }
 ul.notes li { color: #8a4b00; }
+p.unfinished { background: #fff3cd; border: 1px solid #e0c36a; padding: 0.5em 0.8em; font-weight: 600; }
+pre { background: #f6f6f6; border: 1px solid #ddd; padding: 0.6em; overflow-x: auto; }
 """
+
+# What a validation score measures, per ``knee.metric`` (the names of
+# :data:`optplan.train.engine.KNEE_METRICS`, and ``auto`` where a plan has not resolved it).
+METRIC_MEANINGS = {
+    "top1": "top-1 accuracy",
+    "top135": "the mean of top-1, top-3 and top-5 accuracy (the paper's score)",
+    "loss": "exp(-mean cross-entropy), the geometric mean of the true class's probability",
+    "auto": "top-1 accuracy under 50 classes, else the mean of top-1, top-3 and top-5 accuracy",
+}
 
 
 @dataclass(frozen=True)
@@ -65,28 +77,88 @@ def data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
+def unfinished_line(data: ReportData) -> str | None:
+    """'unfinished: N of M edges done' for a plan that has not finished, else None."""
+    if data.unfinished is None:
+        return None
+    done, planned = data.unfinished
+    return f"unfinished: {done} of {planned} edges done"
+
+
 def summary_rows(data: ReportData) -> list[tuple[str, Any]]:
-    """The numbers a reader wants first: the outcome, then what it cost."""
+    """The numbers a reader wants first: the outcome (none yet for an unfinished plan), then
+    what it cost and why the edges stopped."""
     counts: dict[str, int] = {}
     for edge in data.edges:
         counts[edge.status] = counts.get(edge.status, 0) + 1
-    rows: list[tuple[str, Any]] = [
+    outcome: list[tuple[str, Any]] = [
         ("final state", next((n for n in reversed(data.path) if n in data.states), data.final)),
         ("chosen path", " \u2192 ".join([data.start, *data.path])),
         ("path score (validation, knee fit)", data.score),
-        ("validation metric of the knee", data.knee_metric or "top135"),
-        ("validation clip of the knee", data.score_clip or "state: each state's own clip setting"),
+    ]
+    replay: list[tuple[str, Any]] = [
         ("epochs of the replayed schedule", data.schedule_epochs),
         ("training GFLOPs of the replayed schedule", data.replay_gflops),
+    ]
+    if data.unfinished is not None:
+        outcome, replay = [("plan", unfinished_line(data))], []
+    rows: list[tuple[str, Any]] = [
+        *outcome,
+        ("validation metric of the knee", data.knee_metric or "top135"),
+        ("validation clip of the knee", data.score_clip or "state: each state's own clip setting"),
+        *replay,
         ("search cost (epochs, all edges)", data.search_epochs),
         ("search cost (training GFLOPs, all edges)", data.search_gflops),
         ("search cost (wall seconds)", data.search_seconds),
         ("edges trained", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "0"),
+        ("why edges stopped", ", ".join(f"{n} {s}" for s, n in data.stop_counts.items()) or "\u2014"),
     ]
     for key, value in (data.evaluation or {}).items():
         if isinstance(value, (int, float, str)) and not isinstance(value, bool):
             rows.append((f"test {key}", value))
     return rows
+
+
+def scores_text(data: ReportData) -> str:
+    """What the numbers on the page measure: validation scores of the knee, test top-1."""
+    metric = data.knee_metric or "top135"
+    meaning = METRIC_MEANINGS.get(metric, metric)
+    clip = data.score_clip or "state: each state's own clip setting"
+    parts = [
+        f"<p>Edge, node and path scores are <strong>validation</strong> scores: {html.escape(meaning)} "
+        f"(<code>knee.metric: {html.escape(metric)}</code>) on the validation list, each clip "
+        f"scored as <code>knee.score_clip</code> says ({html.escape(clip)}). An edge's score is "
+        "its knee's: with the paper's rule the fitted curve's value f(x*) at the kept epoch, which "
+        "can lie above the scores observed. They rank the states; they are not test results.</p>"]
+    evaluation = data.evaluation or {}
+    if "top1" in evaluation:
+        views = evaluation.get("views")
+        how = f", {views} views per video averaged" if isinstance(views, int) else ""
+        parts.append(f"<p>Reported results (the <i>test</i> rows of the summary, the baselines and "
+                     f"the confusion matrix) are <strong>test top-1</strong> accuracy of the final model on "
+                     f"the {html.escape(str(evaluation.get('split', 'test')))} list{html.escape(how)}.</p>")
+    else:
+        parts.append("<p>Reported results are <strong>test top-1</strong> accuracy; this plan's final model has "
+                     "not been tested yet (see <a href=\"#replay\">Replay and test</a>).</p>")
+    return "".join(parts)
+
+
+def replay_text(data: ReportData) -> str:
+    """The commands that rebuild and test the planned model, ready to copy."""
+    parts = []
+    if data.replay_command:
+        parts.append("<p>Train the planned schedule from scratch with the plan's config, then test "
+                     "the model it ends with (OUT/test.json):</p>"
+                     f'<pre id="replay-command"><code>{html.escape(data.replay_command)}</code></pre>')
+    if data.eval_command:
+        parts.append("<p>Test the plan's own final model; this report then shows its confusion "
+                     "matrix:</p>"
+                     f'<pre id="eval-command"><code>{html.escape(data.eval_command)}</code></pre>')
+    if data.unfinished is not None:
+        parts.append("<p>No schedule yet: the plan has not finished. Finish it (add "
+                     "<code>--simulate</code> for a simulated plan), then report again:</p>"
+                     f'<pre id="resume-command"><code>{html.escape(data.resume_command or "")}</code></pre>')
+    return "".join(parts)
 
 
 def stage_rows(data: ReportData) -> list[list[Any]]:
@@ -103,9 +175,27 @@ def stage_rows(data: ReportData) -> list[list[Any]]:
 
 def edge_rows(data: ReportData) -> list[list[Any]]:
     """One row per edge, in the order the planner trained them ('#k': from the source's k-th
-    kept model, with a beam)."""
-    return [[e.source + (f" #{e.slot}" if e.slot else ""), e.target, e.status, e.epochs,
+    kept model, with a beam), with why it stopped."""
+    return [[e.source + (f" #{e.slot}" if e.slot else ""), e.target, e.status, e.stop, e.epochs,
              e.knee_epoch, e.knee_score, e.seconds] for e in data.edges]
+
+
+def stop_rows(data: ReportData) -> list[list[Any]]:
+    """How many edges stopped for each reason, and what the reason means."""
+    return [[reason, STOP_REASONS.get(reason, ""), n] for reason, n in data.stop_counts.items()]
+
+
+def confusion_rows(data: ReportData) -> list[list[Any]]:
+    """Per class of the test: videos, correct ones, top-1 (recall) and the class most often
+    predicted instead."""
+    names, matrix = data.confusion or ([], [])
+    rows = []
+    for i, (name, row) in enumerate(zip(names, matrix)):
+        videos = sum(row)
+        wrong = max((n, j) for j, n in enumerate(row) if j != i) if len(row) > 1 else (0, i)
+        rows.append([name, videos, row[i], row[i] / videos if videos else None,
+                     f"{names[wrong[1]]} ({wrong[0]})" if wrong[0] else "\u2014"])
+    return rows
 
 
 def baseline_rows(data: ReportData) -> tuple[list[str], list[list[Any]]]:
@@ -121,19 +211,27 @@ def _figure(fig: Figure) -> str:
 
 
 def _sections(data: ReportData) -> list[tuple[str, str, str]]:
-    """(figure key, heading, table shown under the figure) in page order."""
+    """(figure key, heading, HTML shown under the figure) in page order."""
     header, rows = baseline_rows(data)
     return [
+        ("scores", "What the scores mean", scores_text(data)),
         ("schedule", "Planned schedule",
          table("stages", ["stage", "state", "clip (frames)", "sampling", "frame step", "lr",
                           "batch\u00d7accum", "frozen BN", "epochs", "ends at epoch"],
-               stage_rows(data), text_columns=2)),
+               stage_rows(data), text_columns=2) if data.stages else ""),
+        ("replay", "Replay and test", replay_text(data)),
         ("graph", "State graph", ""),
         ("curves", "Training curves", ""),
-        ("cost", "Search cost per edge",
-         table("edges", ["source", "target", "status", "epochs", "knee epoch", "score", "seconds"],
-               edge_rows(data), text_columns=3,
-               highlight=[(e.source, e.target) in data.path_edges for e in data.edges])),
+        ("losses", "Loss curves", ""),
+        ("cost", "Edges: cost and why each stopped",
+         table("edges", ["source", "target", "status", "stopped by", "epochs", "knee epoch",
+                         "score", "seconds"],
+               edge_rows(data), text_columns=4,
+               highlight=[(e.source, e.target) in data.path_edges for e in data.edges])
+         + table("stops", ["stopped by", "meaning", "edges"], stop_rows(data), text_columns=2)),
+        ("confusion", "Test confusion matrix",
+         table("confusion", ["class", "videos", "correct", "top-1", "most often predicted instead"],
+               confusion_rows(data), text_columns=1) if data.confusion else ""),
         ("pareto", "Score vs replay cost", ""),
         ("baselines", "Baselines", table("baselines", header, rows) if data.baselines else ""),
     ]
@@ -149,8 +247,11 @@ def render_html(data: ReportData, figures: list[Figure]) -> str:
         f"<h1>{html.escape(data.title)}</h1>",
         '<p class="sub">Optimization planning (Qiu et al., ICML 2021): every edge trained to its '
         "knee, the best path chosen by dynamic programming.</p>",
-        "<h2>Summary</h2>", table("summary", ["", "value"], summary_rows(data), text_columns=2),
     ]
+    if data.unfinished is not None:
+        parts.append(f'<p class="unfinished" id="unfinished">{html.escape(unfinished_line(data))}: '
+                     "this report shows the edges recorded so far; no path is chosen yet.</p>")
+    parts += ["<h2>Summary</h2>", table("summary", ["", "value"], summary_rows(data), text_columns=2)]
     if data.notes:
         parts.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in data.notes)
                      + "</ul>")

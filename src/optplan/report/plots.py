@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
+from matplotlib.ticker import MaxNLocator
 
 from optplan.knee import NUM_PARAMS, curve
 from optplan.report.data import PLANNED, EdgeView, ReportData
@@ -75,6 +76,18 @@ def _arc_point(p0: Position, p1: Position, rad: float, t: float) -> Position:
     return a * p0[0] + b * cx + c * p1[0], a * p0[1] + b * cy + c * p1[1]
 
 
+def _bend(source: Position, target: Position) -> tuple[float, float]:
+    """(arc3 ``rad``, label position ``t``) of an edge drawn from ``source`` to ``target``.
+
+    Edges that go back a column ('ext': to a shorter clip) or skip one along a row bend, so
+    they pass beside the nodes in between; a diagonal skipping edge is labelled near its
+    source, away from the labels of the edges it crosses."""
+    (x0, y0), (x1, y1) = source, target
+    skips = x1 - x0 > 1
+    return (0.2 if x1 < x0 else -0.3 if skips and y0 == y1 else 0.0,
+            0.2 if skips and y0 != y1 else 0.5)
+
+
 def _score(edge: EdgeView) -> float:
     return -math.inf if edge.knee_score is None else edge.knee_score
 
@@ -91,8 +104,8 @@ def _best_per_pair(edges: list[EdgeView]) -> list[EdgeView]:
 
 def plot_graph(data: ReportData, path: Path) -> Path:
     """The state graph: every edge labelled 'score / epochs', the chosen path in colour."""
-    edges = [(e.source, e.target) for e in data.edges]
-    pos = node_positions(data.start, data.states, edges, grid=data.grid_layout)
+    recorded = [(e.source, e.target) for e in data.edges]
+    pos = node_positions(data.start, data.states, data.graph_edges or recorded, grid=data.grid_layout)
     xs = [x for x, _ in pos.values()]
     ys = [y for _, y in pos.values()]
     fig = _figure(figsize=(2.6 * (max(xs) - min(xs) + 1) + 1, 1.5 * (max(ys) - min(ys) + 1) + 0.8))
@@ -111,16 +124,16 @@ def plot_graph(data: ReportData, path: Path) -> Path:
                       ec=PATH_COLOR if chosen else EDGE_COLOR,
                       fc="#fde0c5" if chosen else "white"))
     half = _box_sizes(ax, boxes)
+    for source, target in sorted(set(data.graph_edges) - set(recorded)):  # not trained yet
+        ax.add_patch(FancyArrowPatch(
+            _border_point(pos[source], half[source], pos[target]),
+            _border_point(pos[target], half[target], pos[source]), arrowstyle="-|>",
+            mutation_scale=10, color="#cccccc", lw=1, linestyle=":", shrinkA=0, shrinkB=0,
+            connectionstyle=f"arc3,rad={_bend(pos[source], pos[target])[0]}", zorder=1))
     for edge in _best_per_pair(data.edges):
         chosen = (edge.source, edge.target) in data.path_edges
         color = PATH_COLOR if chosen else STATUS_COLORS.get(edge.status, EDGE_COLOR)
-        (x0, y0), (x1, y1) = pos[edge.source], pos[edge.target]
-        # bend edges that go back a column ('ext': to a shorter clip) or skip one along a row,
-        # so they pass beside the nodes in between; label a diagonal skipping edge near its
-        # source, away from the labels of the edges it crosses
-        skips = x1 - x0 > 1
-        rad = 0.2 if x1 < x0 else -0.3 if skips and y0 == y1 else 0.0
-        t = 0.2 if skips and y0 != y1 else 0.5
+        rad, t = _bend(pos[edge.source], pos[edge.target])
         ax.add_patch(FancyArrowPatch(
             _border_point(pos[edge.source], half[edge.source], pos[edge.target]),
             _border_point(pos[edge.target], half[edge.target], pos[edge.source]),
@@ -184,6 +197,68 @@ def plot_curves(data: ReportData, path: Path, columns: int = 4) -> Path:
                    fontsize=8, frameon=False)
     fig.supxlabel("epochs in the target state", fontsize=9)
     fig.supylabel("validation score", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_losses(data: ReportData, path: Path, columns: int = 4) -> Path:
+    """Small multiples: each logged edge's mean training loss per epoch and its validation loss
+    after each epoch (mean cross-entropy), knee epoch marked."""
+    edges = [e for e in data.trained_edges if e.has_losses]
+    cols = min(columns, max(len(edges), 1))
+    rows = math.ceil(max(len(edges), 1) / cols)
+    fig = _figure(figsize=(3.0 * cols, 2.3 * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax, edge in zip(axes.flat, edges):
+        chosen = (edge.source, edge.target) in data.path_edges
+        for values, style, label in ((edge.train_loss, "o-", "training loss"),
+                                     (edge.val_loss, "s--", "validation loss")):
+            epochs = np.arange(1, len(values) + 1)
+            ax.plot(epochs, np.asarray(values, dtype=float), style, ms=2.5, lw=1, label=label,
+                    color="#1b9e77" if label.startswith("training") else "#7570b3")
+        if edge.knee_epoch:
+            ax.axvline(edge.knee_epoch, color=PATH_COLOR, ls=":", lw=1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(edge.name + ("" if edge.stop in ("knee", "") else f" [{edge.stop}]"), fontsize=8,
+                     fontweight="bold" if chosen else "normal", color=PATH_COLOR if chosen else "black")
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(edges):]:
+        ax.set_axis_off()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), fontsize=8,
+                   frameon=False)
+    fig.supxlabel("epochs in the target state", fontsize=9)
+    fig.supylabel("cross-entropy", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_confusion(data: ReportData, path: Path) -> Path:
+    """The test's confusion matrix: rows the true class, columns the predicted one, each cell
+    the share of the row's videos (counts written in when the classes are few)."""
+    names, matrix = data.confusion
+    counts = np.asarray(matrix, dtype=float)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    k = len(names)
+    side = min(max(3.5, 0.45 * k + 2), 14)
+    fig = _figure(figsize=(side + 1, side), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(shares, cmap="Oranges", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class's videos")
+    if k <= 30:
+        ticks = np.arange(k)
+        ax.set_xticks(ticks, names, rotation=90, fontsize=7)
+        ax.set_yticks(ticks, names, fontsize=7)
+        for i in range(k):
+            for j in range(k):
+                if counts[i, j]:
+                    ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=6,
+                            color="white" if shares[i, j] > 0.6 else "black")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    top1 = _number((data.evaluation or {}).get("top1"))
+    ax.set_title(f"Test confusion matrix ({int(counts.sum())} videos"
+                 + ("" if math.isnan(top1) else f", top-1 {top1:.3f}") + ")", fontsize=9)
     return _save(fig, path)
 
 

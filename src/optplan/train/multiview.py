@@ -38,10 +38,10 @@ def video_scores(logits: torch.Tensor, average: str) -> torch.Tensor:
 
 @torch.no_grad()
 def test_views(model: torch.nn.Module, batches, session: TrainSession,
-               average: str = "softmax") -> tuple[torch.Tensor, torch.Tensor]:
+               average: str = "softmax", progress=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Confusion matrix (K, K) (rows: true class, columns: predicted) and top-(1, 3, 5) hits
     over batches of ``(N, V, C, T, H, W)`` views averaged as ``average`` says (see
-    :func:`video_scores`), summed over processes."""
+    :func:`video_scores`), summed over processes. ``progress``: a tqdm bar advanced by videos."""
     torch.set_num_threads(session.threads)
     model.eval()
     k = len(session.classes)
@@ -57,9 +57,18 @@ def test_views(model: torch.nn.Module, batches, session: TrainSession,
         confusion.index_put_((y, scores.argmax(dim=1)), torch.ones(n, dtype=torch.float64,
                                                                     device=precision.device), accumulate=True)
         hits += topk_hits(scores, y)
+        if progress is not None:
+            progress.update(n)
     all_reduce_sum(confusion)
     all_reduce_sum(hits)
     return confusion, hits
+
+
+def default_out(checkpoint: str | Path, split: str) -> Path:
+    """Where ``optplan eval`` writes the test of ``checkpoint`` unless told: beside it, as
+    ``<name>.<split>.json`` (the report of a plan looks there for its final model's test)."""
+    path = Path(checkpoint)
+    return path.with_name(f"{path.stem}.{split}.json")
 
 
 def evaluate(cfg: OptplanConfig, checkpoint: str | Path, *, split: str = "test",
@@ -93,7 +102,13 @@ def evaluate(cfg: OptplanConfig, checkpoint: str | Path, *, split: str = "test",
     views = cfg.data.test_clips * cfg.data.test_crops
     per_step = max(1, cfg.train.eval_batch_size // views) * session.dist.world_size
     batches = session.loader(split, clip, per_step, mode="test")
-    confusion, hits = test_views(model, batches, session, cfg.data.test_average)
+    world = session.dist.world_size
+    progress = session.progress_bar(-(-len(batches.dataset) // world), f"eval {split}", "video")
+    try:
+        confusion, hits = test_views(model, batches, session, cfg.data.test_average, progress)
+    finally:
+        if progress is not None:
+            progress.close()
     videos = int(confusion.sum().item())
     result = {
         "checkpoint": str(checkpoint),

@@ -208,12 +208,7 @@ class TrainSession:
         seed = seed_for(self.cfg.train.seed, state.name, epoch)
         torch.manual_seed(seed)
         batches = self.loader("train", ClipSpec.from_state(state), state.batch_size, epoch=seed)
-        progress = None
-        if self.cfg.train.progress and self.dist.is_main:
-            from tqdm.auto import tqdm
-
-            progress = tqdm(total=len(batches.dataset) // self.dist.world_size, desc=desc, unit="clip",
-                            leave=False, dynamic_ncols=True)
+        progress = self.progress_bar(len(batches.dataset) // self.dist.world_size, desc, "clip")
         try:
             stats = train_epoch(model, batches, optimizer, precision=self.precision,
                                 accumulation=state.accumulation, grad_clip=self.cfg.train.grad_clip,
@@ -223,6 +218,15 @@ class TrainSession:
             if progress is not None:
                 progress.close()
         return stats
+
+    def progress_bar(self, total: int, desc: str, unit: str):
+        """A tqdm bar on stderr over ``total`` items of this process (cleared when closed), or
+        None under ``train.progress=false`` (``--quiet``) and in every process but the first."""
+        if not (self.cfg.train.progress and self.dist.is_main):
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True)
 
     def epoch_clips(self, state: State) -> int:
         """Clips one training epoch in ``state`` trains: the whole training list, less a short
