@@ -255,22 +255,15 @@ def tiny_plan_args(root: Path, cache: Path) -> list[str]:
 class Unkilled(NamedTuple):
     run: Path
     seconds: float  # the whole run, from a fresh process to its exit
-    restart: float  # a second run into the finished directory: the cost of every restart
+    restart: float  # a second run into the finished directory: what every restart costs
 
 
 @pytest.fixture(scope="module")
-def unkilled(tiny_dataset, tmp_path_factory):
-    """``unkilled(executor)``: the tiny plan run straight through in a fresh process, timed."""
-    runs: dict[str, Unkilled] = {}
-
-    def get(executor: str = "inprocess") -> Unkilled:
-        if executor not in runs:
-            top = tmp_path_factory.mktemp(f"unkilled-{executor}")
-            args = ["plan", "--quiet", "--out", str(top / "run"), "--executor", executor,
-                    *tiny_plan_args(tiny_dataset, top / "cache")]
-            runs[executor] = Unkilled(top / "run", run_to_end(*args), run_to_end(*args))
-        return runs[executor]
-    return get
+def unkilled(tiny_dataset, tmp_path_factory) -> Unkilled:
+    """The tiny plan run straight through in a fresh process, timed."""
+    top = tmp_path_factory.mktemp("unkilled")
+    args = ["plan", "--quiet", "--out", str(top / "run"), *tiny_plan_args(tiny_dataset, top / "cache")]
+    return Unkilled(top / "run", run_to_end(*args), run_to_end(*args))
 
 
 def outcome(run: Path) -> dict:
@@ -288,43 +281,55 @@ def outcome(run: Path) -> dict:
                                                              if isinstance(v, torch.Tensor)}}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("executor", ["inprocess", "process"])
-def test_a_plan_killed_at_random_moments_resumes_to_the_unkilled_result(executor, unkilled, tiny_dataset, tmp_path):
-    """SIGKILL of the whole process group (driver, loader workers, pool workers and their
-    manager) at 10 moments drawn from a seeded RNG over the unkilled run's length, each kill
-    followed by a resume in a fresh process: the plan ends on the unkilled run's path, knee
-    epochs, curves, scores and final weights.
+def epochs_logged(run: Path) -> int:
+    """Epoch lines the edges of ``run`` have logged so far (by the driver or a pool worker)."""
+    return sum(len(log.read_bytes().splitlines()) for log in run.glob("edges/*/log.jsonl"))
 
-    The moments are points on the unkilled run's timeline: a resumed process first spends a
-    restart (imports, reading the lists and the store) to get back to where the last one died,
-    so it is killed that much later than the gap between two moments. Exact equality holds
-    because every run is on this machine with the same process setup (one torch thread; the
-    executor and the loader workers change where an epoch runs, never what it computes)."""
-    reference = unkilled(executor)
+
+@pytest.mark.slow
+def test_a_plan_killed_at_random_moments_resumes_to_the_unkilled_result(unkilled, tiny_dataset, tmp_path):
+    """SIGKILL of the whole process group (driver and loader workers, and with the process
+    executor its pool workers and their manager) at 10 random moments, each followed by a resume
+    in a fresh process, alternately in process and with ``--executor process`` (a runtime
+    setting, free to change on resume): the plan ends on the unkilled run's path, knee epochs,
+    curves, scores and final weights.
+
+    A restart costs seconds of imports before training goes on, so a moment is drawn from a
+    seeded RNG over one epoch of the unkilled run's measured pace, counted from when the
+    resumed run has trained again (an epoch logged): each kill lands somewhere in an epoch, its
+    checkpoint writes or the records after it, and the plan moves on between kills. Once the
+    plan has ended, the remaining kills land in restarts of the finished plan (over the measured
+    restart). Exact equality holds because every run is on this machine with the same process
+    setup (one torch thread; the executor and the loader workers change where an epoch runs,
+    never what it computes)."""
+    from optplan.plan import PlanResult
+
     run = tmp_path / "run"
-    args = ["plan", "--quiet", "--out", str(run), "--executor", executor,
-            *tiny_plan_args(tiny_dataset, tmp_path / "cache")]
-    rng = random.Random(f"kill-{executor}")
-    moments = sorted(rng.uniform(0.0, reference.seconds) for _ in range(10))
-    delays = [moments[0]] + [reference.restart + b - a for a, b in zip(moments, moments[1:])]
-    kills, finished = 0, False
+    args = ["plan", "--quiet", "--out", str(run), *tiny_plan_args(tiny_dataset, tmp_path / "cache")]
+    epoch = (unkilled.seconds - unkilled.restart) / PlanResult.load(unkilled.run).search_epochs
+    rng = random.Random(11)
+    kills, finished, executors = 0, False, {"inprocess": 0, "process": 0}
     while kills < 10:
-        # once the plan has ended, the remaining kills land in restarts of the finished plan
-        delay = rng.uniform(0.0, reference.restart) if finished else delays[kills]
-        log = tmp_path / f"stderr-{kills}.txt"
+        executor = "process" if kills % 2 else "inprocess"
+        log, logged = tmp_path / f"stderr-{kills}.txt", epochs_logged(run)
         with log.open("wb") as err:
-            process = optplan_process(*args, stderr=err)
+            process = optplan_process(*args, "--executor", executor, stderr=err)
+        if finished:
+            moment = rng.uniform(0.0, unkilled.restart)
+        else:
+            wait_for(lambda: process.poll() is not None or epochs_logged(run) > logged)
+            moment = rng.uniform(0.0, epoch)
         try:
-            process.wait(timeout=delay)  # it ended before its moment came
+            process.wait(timeout=moment)  # it ended before its moment came
             assert process.returncode == 0, f"exit {process.returncode} after {kills} kills: {log.read_text()}"
             finished = True
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-            kills += 1
+            kills, executors[executor] = kills + 1, executors[executor] + 1
+    assert executors == {"inprocess": 5, "process": 5}
     run_to_end(*args)
-    assert outcome(run) == outcome(reference.run) == outcome(unkilled("inprocess").run)
+    assert outcome(run) == outcome(unkilled.run)
 
 
 @pytest.mark.slow
@@ -338,7 +343,7 @@ def test_replaying_a_planned_path_rebuilds_the_planned_model(unkilled, tmp_path)
     from optplan.plan import PlanResult
     from optplan.train.checkpoint import load_checkpoint
 
-    reference = unkilled().run
+    reference = unkilled.run
     result = PlanResult.load(reference)
     replay = tmp_path / "replay"
     run_to_end("train", str(reference / "config.yaml"), "--schedule", str(reference / "schedule.yaml"),
