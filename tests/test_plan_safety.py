@@ -253,6 +253,8 @@ def tiny_plan_args(root: Path, cache: Path) -> list[str]:
 
 
 class Unkilled(NamedTuple):
+    """The tiny plan run straight through, and how long that and a restart take (seconds)."""
+
     run: Path
     seconds: float  # the whole run, from a fresh process to its exit
     restart: float  # a second run into the finished directory: what every restart costs
