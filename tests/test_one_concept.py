@@ -1,9 +1,14 @@
-"""Each concept exists once: one Stage, one edge id, one model builder, no write-only store table."""
+"""Each concept exists once: one Stage, one edge id, one model builder, no write-only store table,
+one epoch body, one epoch callback, one shortest-clip check."""
 
 from __future__ import annotations
 
+import inspect
+import re
 import sqlite3
+from pathlib import Path
 
+import pytest
 import torch
 
 from optplan.config import load_config
@@ -16,6 +21,8 @@ from optplan.protocol import Checkpoint, edge_id
 from optplan.state import State
 from optplan.train.edge import edge_dir, run_id
 from optplan.train.schedule import Stage, load_schedule
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "optplan"
 
 SMALL = ["plan.clip_lengths=[4,8]", "plan.base_lrs=[0.1,0.1]", "plan.lr_multipliers=[1,0.1]",
          "plan.batch_sizes=[8,4]", "plan.accumulation=[1,2]", "knee.patience=3",
@@ -73,3 +80,103 @@ def test_the_store_keeps_no_node_table_and_still_reads_old_stores(tmp_path):
     store = SQLiteStore(tmp_path / "new.sqlite")
     assert [(e.id, e.curve) for e in store.edges()] == [("start->c4_x1", [0.0, 0.5])]
     store.close()
+
+
+def _sources_with(pattern: str) -> list[str]:
+    """The package's modules (paths under ``src/optplan``) whose text matches ``pattern``."""
+    return sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
+                  if re.search(pattern, p.read_text(), re.M))
+
+
+def test_the_search_and_its_replay_train_every_epoch_in_one_epoch_trainer(tiny_dataset, tmp_path, monkeypatch):
+    """One epoch body: a state run (a plan's edge, ``optplan train --state``) and a replayed
+    schedule both train, score, charge, save and log each epoch in ``EpochTrainer.train``, so
+    the replay retraces the search bit for bit (one process) and their log rows keep their
+    formats."""
+    from optplan.train import train_schedule, train_state
+    from optplan.train.epoch import EpochTrainer
+    from optplan.train.logging import read_log
+    from optplan.train.session import TrainSession
+
+    assert _sources_with(r"\.train_one_epoch\(") == ["train/epoch.py"]  # nothing else trains an epoch
+    cfg = load_config(None, [f"data.root={tiny_dataset}", f"data.val_list={tiny_dataset / 'trainlist01.txt'}",
+                             "data.crop_size=28", "data.short_side=32", "data.num_workers=0", "train.threads=1",
+                             "train.progress=false", "train.device=cpu", "model.dropout=0.0",
+                             "knee.patience=10", "knee.max_epochs=2"])
+    session, seen, original = TrainSession(cfg), [], EpochTrainer.train
+
+    def spy(self, epoch, lr, **kwargs):
+        seen.append((self.tag, epoch))
+        return original(self, epoch, lr, **kwargs)
+
+    monkeypatch.setattr(EpochTrainer, "train", spy)
+    state = State(name="c4", lr=0.02, clip_length=4, batch_size=4)
+    heard = []
+    searched = train_state(None, state, cfg, tmp_path / "search", session=session,
+                           on_epoch=lambda curve, snapshot: heard.append((len(curve), Path(snapshot.path).name)))
+    replay = train_schedule({"stages": [{"state": state.to_dict(), "epochs": 2}]}, cfg, tmp_path / "replay",
+                            session=session)
+    assert seen == [("c4", 1), ("c4", 2), ("schedule", 1), ("schedule", 2)]
+    assert heard == [(2, "last.pt"), (3, "last.pt")]  # the one EpochCallback: curve and resume snapshot
+    assert replay.curves[0] == searched.curve  # same process, same inputs: bit-identical
+    search_log, replay_log = read_log(tmp_path / "search"), read_log(tmp_path / "replay")
+    assert [r["loss"] for r in replay_log] == [r["loss"] for r in search_log]
+    assert replay.cost.gflops == pytest.approx(searched.cost.gflops, rel=1e-12)
+    assert replay.cost.eval_gflops == pytest.approx(searched.cost.eval_gflops, rel=1e-12)
+    rest = ["state", "loss", "score", "top1", "top3", "top5", "val_loss", "lr", "clip_length", "seconds",
+            "clips_per_s"]
+    assert list(search_log[0]) == ["epoch", *rest]
+    assert list(replay_log[1]) == ["stage", "epoch", "global_epoch", "gflops", *rest]
+    assert replay_log[1]["global_epoch"] == 2 and replay_log[1]["gflops"] == pytest.approx(replay.cost.gflops)
+
+
+def test_one_epoch_callback_serves_the_planner_and_train_state():
+    from optplan import protocol
+    from optplan.plan import edge, executors, planner
+    from optplan.plan.edge import run_edge
+    from optplan.train import run
+    from optplan.train.run import train_state
+
+    assert _sources_with(r"^EpochCallback\s*=") == ["protocol.py"]
+    assert edge.EpochCallback is executors.EpochCallback is planner.EpochCallback is run.EpochCallback \
+        is protocol.EpochCallback
+    for fn in (run_edge, train_state):
+        assert inspect.signature(fn).parameters["on_epoch"].annotation == "EpochCallback | None"
+
+
+def test_the_shortest_clip_is_checked_once_without_building_a_model(tiny_dataset, monkeypatch):
+    """The planner's graph validator and a training session ask the one check,
+    ``clip_length_problem``, which reads the architecture's arguments and builds no model."""
+    from optplan.errors import OptplanError
+    from optplan.models import architecture, clip_length_problem, create_model
+    from optplan.models.p3d import P3DResNet
+    from optplan.models.resnet3d import ResNet3d
+    from optplan.plan.runner import model_validator
+    from optplan.train.session import TrainSession
+
+    assert _sources_with(r"clip_length_problem\(") == ["models/registry.py", "plan/runner.py", "train/session.py"]
+    assert _sources_with(r"[<>]=? *shortest\b") == ["models/registry.py"]
+    cfg = load_config(None, [f"data.root={tiny_dataset}", "data.num_workers=0", "train.threads=1",
+                             "train.device=cpu"])
+    short, fine = State(name="c1", lr=0.1, clip_length=1), State(name="c2", lr=0.1, clip_length=2)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the shortest-clip check built a model")
+
+    with monkeypatch.context() as patched:
+        for cls in (P3DResNet, ResNet3d):
+            patched.setattr(cls, "__init__", refuse)
+        assert architecture("dg_p3d_r50").min_clip_length == 4
+        assert architecture("dg_p3d_tiny", stem_kernel_t=3).min_clip_length == 3
+        assert architecture("r3d_tiny").min_clip_length == 1
+        check = model_validator(cfg)  # no model.pretrained_2d: nothing to inflate, nothing built
+        assert check(short) == ("clip_length 1 is shorter than model 'dg_p3d_tiny' accepts (2 frames); "
+                                "raise plan.clip_lengths")
+        assert check(fine) is None
+        problem = clip_length_problem(1, cfg.model)
+    assert create_model("dg_p3d_tiny", stem_kernel_t=3).min_clip_length == 3  # the built model agrees
+    session = TrainSession(cfg)
+    with pytest.raises(OptplanError, match=re.escape(f"state 'c1': {problem}")):
+        session.check_state(short)
+    session.check_state(fine)
+

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from optplan.state import State
 
@@ -60,6 +60,12 @@ class Checkpoint:
         return None if data is None else cls(path=data.get("path"), meta=dict(data.get("meta") or {}))
 
 
+EpochCallback = Callable[[list[float], "Checkpoint | None"], None]
+"""Called after every finished epoch of a knee-terminated run (a planner's edge, ``optplan train
+--state``) with the curve so far (``curve[0]``: the start score) and the run's resume snapshot
+(None when the run has none); raising stops the run, which resumes from that snapshot."""
+
+
 @runtime_checkable
 class EdgeRun(Protocol):
     """Training along one edge u->v: starts from u's checkpoint, trains in v's state."""
@@ -68,7 +74,8 @@ class EdgeRun(Protocol):
         """Validation score of the source model (epoch 0 of the curve; 0.0 from scratch)."""
 
     def train_epoch(self) -> float:
-        """Train one more epoch; return the validation score after it (may be NaN if diverged)."""
+        """Train one more epoch; return the validation score after it (may be NaN if diverged).
+        The video trainer's epoch trains in :meth:`optplan.train.epoch.EpochTrainer.train`."""
 
     def keep(self, epoch: int) -> Checkpoint:
         """The model after ``epoch`` epochs (0 = the source); other epochs may be discarded."""

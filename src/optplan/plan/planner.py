@@ -24,12 +24,12 @@ from typing import Any
 from optplan.defaults import objective_problem
 from optplan.errors import DiskFull, OptplanError
 from optplan.knee import Knee, KneeRule
-from optplan.plan.edge import EdgeJob, EdgeOutcome, EpochCallback
+from optplan.plan.edge import EdgeJob, EdgeOutcome
 from optplan.plan.executors import Executor, InProcessExecutor
 from optplan.plan.graph import Edge, StateGraph
 from optplan.plan.objective import Objective
 from optplan.plan.progress import Progress, TqdmProgress
-from optplan.protocol import Checkpoint, EdgeTrainer
+from optplan.protocol import Checkpoint, EdgeTrainer, EpochCallback
 from optplan.plan.racing import Racing
 from optplan.plan.records import (DONE, FAILED, RUNNING, SKIPPED, USABLE, Candidate, EdgeRecord,
                                   NodeRecord, edge_id)
