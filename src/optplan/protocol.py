@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from optplan.records_io import JsonRecord
 from optplan.state import State
 
 
@@ -36,7 +37,7 @@ def resolve_path(path: str | Path, root: str | Path | None) -> Path:
 
 
 @dataclass
-class Checkpoint:
+class Checkpoint(JsonRecord):
     """What a trainer hands back from :meth:`EdgeRun.keep` and receives again as a source.
 
     Opaque to the planner, which stores it as JSON: ``path`` names a file, relative to the run
@@ -51,13 +52,6 @@ class Checkpoint:
         """The file ``path`` names; a relative path is relative to ``run_dir`` (the run
         directory whose store holds this checkpoint), so a run directory can be moved."""
         return None if self.path is None else resolve_path(self.path, run_dir)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "meta": self.meta}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "Checkpoint | None":
-        return None if data is None else cls(path=data.get("path"), meta=dict(data.get("meta") or {}))
 
 
 EpochCallback = Callable[[list[float], "Checkpoint | None"], None]

@@ -7,7 +7,6 @@ The schedule is the format ``optplan train --schedule`` takes:
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any, Callable, Iterable, TypeVar
 from optplan.plan.racing import RACE
 from optplan.plan.records import FAILED, SKIPPED, EdgeRecord, NodeRecord
 from optplan.protocol import Checkpoint
+from optplan.records_io import JsonRecord
 from optplan.state import State
 from optplan.train.schedule import Stage
 
@@ -28,7 +28,7 @@ def schedule_of(stages: Iterable[Stage]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class ParetoPoint:
+class ParetoPoint(JsonRecord):
     """A replayable path found by the search: its ``score`` and the ``epochs`` its replay takes.
 
     ``nodes`` is the path (start excluded), ``edge`` the run that ends it; ``gflops`` the
@@ -46,16 +46,6 @@ class ParetoPoint:
     def schedule(self) -> dict[str, Any]:
         return schedule_of(self.stages)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"score": self.score, "epochs": self.epochs, "nodes": list(self.nodes),
-                "stages": [s.to_dict() for s in self.stages], "edge": self.edge,
-                "gflops": self.gflops}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ParetoPoint":
-        return cls(d["score"], d["epochs"], tuple(d["nodes"]),
-                   tuple(Stage.model_validate(s) for s in d["stages"]), d["edge"], d.get("gflops", 0.0))
-
 
 Scored = TypeVar("Scored")  # anything with a ``score``: a ParetoPoint, a node's Candidate
 
@@ -72,7 +62,7 @@ def pareto_front(points: Iterable[Scored],
 
 
 @dataclass
-class PlanResult:
+class PlanResult(JsonRecord):
     """What :meth:`Planner.run` returns.
 
     ``path`` are the chosen states in order (start and choice nodes excluded), ``nodes`` their
@@ -85,7 +75,8 @@ class PlanResult:
     ending where the plan may end (the final node, or any node with ``plan.final: best``).
     ``budget_gflops`` is the replay budget the DP kept to (objective ``score_at_budget``; None
     for the paper's ``score``), ``budget_epochs`` one only looked up after the search
-    (:attr:`budget`).
+    (:attr:`budget`). Its JSON (``result.json``) also carries the computed totals, the schedule
+    and the budget's point, for readers of the file; ``run_dir`` is where it was read from.
     """
 
     path: list[State]
@@ -108,6 +99,11 @@ class PlanResult:
     pareto_gflops: list[ParetoPoint] = field(default_factory=list)
     budget_gflops: float | None = None
     run_dir: Path | None = None  # where the plan ran: stored checkpoint paths are relative to it
+
+    json_keys = ("nodes", "path", "path_epochs", "path_scores", "stages", "score", "replay_epochs", "checkpoint",
+                 "search_epochs", "search_seconds", "train_seconds", "schedule", "edges", "decisions", "pareto",
+                 "notes", "budget_epochs", "budget", "epoch_gflops", "search_gflops", "replay_gflops",
+                 "knee_metric", "score_clip", "pareto_gflops", "budget_gflops")
 
     @property
     def model_path(self) -> Path | None:
@@ -163,43 +159,6 @@ class PlanResult:
     def budget(self) -> ParetoPoint | None:
         """:meth:`best_within` the plan's ``budget_epochs`` (None without a budget)."""
         return None if self.budget_epochs is None else self.best_within(self.budget_epochs)
-
-    def to_dict(self) -> dict[str, Any]:
-        budget = self.budget
-        return {"nodes": self.nodes, "path": [s.to_dict() for s in self.path],
-                "path_epochs": self.path_epochs, "path_scores": self.path_scores,
-                "stages": [s.to_dict() for s in self.stages],
-                "score": self.score if math.isfinite(self.score) else None,
-                "replay_epochs": self.replay_epochs,
-                "checkpoint": self.checkpoint.to_dict() if self.checkpoint else None,
-                "search_epochs": self.search_epochs, "search_seconds": self.search_seconds,
-                "train_seconds": self.train_seconds, "schedule": self.schedule,
-                "edges": [e.to_dict() for e in self.edges],
-                "decisions": [d.to_dict() for d in self.decisions],
-                "pareto": [p.to_dict() for p in self.pareto], "notes": self.notes,
-                "budget_epochs": self.budget_epochs,
-                "budget": budget.to_dict() if budget else None,
-                "epoch_gflops": self.epoch_gflops, "search_gflops": self.search_gflops,
-                "replay_gflops": self.replay_gflops, "knee_metric": self.knee_metric,
-                "score_clip": self.score_clip,
-                "pareto_gflops": [p.to_dict() for p in self.pareto_gflops], "budget_gflops": self.budget_gflops}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PlanResult":
-        return cls(path=[State.from_dict(s) for s in d["path"]], nodes=list(d["nodes"]),
-                   path_epochs=list(d["path_epochs"]), path_scores=list(d["path_scores"]),
-                   stages=[Stage.model_validate(s) for s in d["stages"]],
-                   score=math.nan if d["score"] is None else d["score"],
-                   checkpoint=Checkpoint.from_dict(d.get("checkpoint")),
-                   search_epochs=d["search_epochs"], search_seconds=d["search_seconds"],
-                   edges=[EdgeRecord.from_dict(e) for e in d["edges"]],
-                   decisions=[NodeRecord.from_dict(n) for n in d["decisions"]],
-                   pareto=[ParetoPoint.from_dict(p) for p in d["pareto"]],
-                   notes=list(d.get("notes", [])), budget_epochs=d.get("budget_epochs"),
-                   epoch_gflops=dict(d.get("epoch_gflops") or {}), knee_metric=d.get("knee_metric"),
-                   score_clip=d.get("score_clip"),
-                   pareto_gflops=[ParetoPoint.from_dict(p) for p in d.get("pareto_gflops", [])],
-                   budget_gflops=d.get("budget_gflops"))
 
     def save(self, path: str | Path) -> None:
         """Write as JSON (``RUN/result.json``)."""

@@ -15,10 +15,11 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
+from optplan.records_io import JsonRecord
 from optplan.train.cost import Cost
 from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
 from optplan.train.distributed import barrier
@@ -34,31 +35,19 @@ StageCallback = Callable[[int, int, list[list[float]]], None]
 
 
 @dataclass
-class ScheduleResult:
+class ScheduleResult(JsonRecord):
     """Per-stage validation curves (``curves[i][0]``: score entering stage i), the final model
-    and the cost."""
+    and the cost; its JSON also carries the final score."""
 
     curves: list[list[float]]
     checkpoint: Path
     cost: Cost = field(default_factory=Cost)
 
+    json_keys = ("curves", "final_score", "checkpoint", "cost")
+
     @property
     def final_score(self) -> float:
         return next((c[-1] for c in reversed(self.curves) if c), math.nan)
-
-    def to_dict(self) -> dict[str, Any]:
-        clean = [[None if not math.isfinite(s) else s for s in c] for c in self.curves]
-        return {"curves": clean, "final_score": _finite(self.final_score),
-                "checkpoint": str(self.checkpoint), "cost": self.cost.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ScheduleResult":
-        curves = [[math.nan if s is None else s for s in c] for c in d["curves"]]
-        return cls(curves=curves, checkpoint=Path(d["checkpoint"]), cost=Cost.from_dict(d["cost"]))
-
-
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
 
 
 def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, run_dir: str | Path, *,

@@ -18,7 +18,6 @@ whether it went straight through or was killed and resumed, and whichever proces
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from optplan.errors import OptplanError, space_for
 from optplan.knee import Knee, KneeRule, read_curve, train_to_knee, write_curve
 from optplan.train.cost import Cost
 from optplan.protocol import Checkpoint, EpochCallback, resolve_path
+from optplan.records_io import JsonRecord
 from optplan.train.checkpoint import is_intact, load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
 from optplan.train.distributed import barrier
 from optplan.train.epoch import EpochTrainer
@@ -40,26 +40,13 @@ from optplan.train.session import TrainSession
 from optplan.state import State
 
 @dataclass
-class StateResult:
+class StateResult(JsonRecord):
     """A finished state: its curve (``curve[0]`` = start score), knee, kept model and cost."""
 
     curve: list[float]
     knee: Knee
     checkpoint: Path
     cost: Cost = field(default_factory=Cost)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"curve": [None if not math.isfinite(s) else s for s in self.curve],
-                "knee": self.knee.to_dict(), "checkpoint": str(self.checkpoint),
-                "cost": self.cost.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "StateResult":
-        knee = dict(d["knee"])
-        knee["params"] = tuple(knee["params"])
-        knee["score"] = math.nan if knee["score"] is None else knee["score"]
-        return cls(curve=[math.nan if s is None else s for s in d["curve"]], knee=Knee(**knee),
-                   checkpoint=Path(d["checkpoint"]), cost=Cost.from_dict(d["cost"]))
 
 
 class StateRun:
