@@ -3,7 +3,7 @@ search over whole schedules of the planner's own state graph.
 
 Every searcher spends (about) the GFLOPs the plan spent, then its best model by validation
 score is tested like every other row. Ray trials train with optplan's own
-:class:`~optplan.train.session.TrainSession` one epoch per ``tune.report`` (1 thread and no
+:class:`~optplan.train.epoch.EpochTrainer` one epoch per ``tune.report`` (1 thread and no
 loader workers each, two trials at a time on two cores) and checkpoint model and optimiser at
 every report, so PBT's exploit step copies a real model.
 """
@@ -79,7 +79,8 @@ def _trainable(config: dict[str, Any], cfg_json: dict[str, Any], budget: float) 
 
     from optplan.data.sampling import ClipSpec
     from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
-    from optplan.train.optim import set_lr
+    from optplan.train.cost import Cost
+    from optplan.train.epoch import EpochTrainer
     from optplan.train.session import TrainSession
 
     cfg = OptplanConfig.model_validate(cfg_json)
@@ -98,13 +99,14 @@ def _trainable(config: dict[str, Any], cfg_json: dict[str, Any], budget: float) 
             optimizer.load_state_dict(snap["optimizer"])
         epoch, gflops, lineage = snap["epoch"], snap["meta"]["gflops"], snap["meta"]["lineage"]
     epochs = epochs_for(budget, state, session.epoch_gflops)
+    # Ray records the trial's metrics (no log); each epoch is charged to a fresh Cost, this epoch's.
+    trainer = EpochTrainer(session, state, net, optimizer, ClipSpec.from_state(state), Cost(), None, "tune")
     while True:
         lr = state.lr * (0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs)) if config.get("cosine") else 1.0)
-        set_lr(optimizer, lr)
         epoch += 1
-        stats = session.train_one_epoch(net, optimizer, state, epoch)
-        score = session.score(net, ClipSpec.from_state(state)).score if math.isfinite(stats.loss) else 0.0
-        spent = session.flops.train(state.clip_length, stats.clips)
+        trainer.cost = Cost()
+        score = trainer.train(epoch, lr).score
+        spent = trainer.cost.gflops
         gflops += spent
         lineage.append([state.clip_length, lr])
         with tempfile.TemporaryDirectory() as d:

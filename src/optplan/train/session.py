@@ -21,7 +21,7 @@ from optplan.data.dataset import ClipSampler, VideoDataset, loader_generator, ma
 from optplan.data.sampling import ClipSpec
 from optplan.data.splits import load_splits
 from optplan.errors import OptplanError
-from optplan.models import config_overrides, create_model_from_config, set_frozen_bn
+from optplan.models import clip_length_problem, config_overrides, create_model_from_config, set_frozen_bn
 from optplan.models.weights import load_weights
 from optplan.train.checkpoint import unwrap
 from optplan.train.cost import ClipFlops, Cost
@@ -126,20 +126,19 @@ class TrainSession:
         optimiser (after the freeze, so parameters frozen in mode ``all`` get no updates), wrap
         the model for data-parallel training. ``model`` is converted in place.
         Returns (optimizer, the module to train: ``model`` itself or its DDP wrapper)."""
-        self.check_state(model, state)
+        self.check_state(state)
         model = sync_batchnorm(model, self.dist, self.device)
         set_frozen_bn(model, state.frozen_bn, self.cfg.train.frozen_bn)
         optimizer = make_optimizer(model, state, self.cfg.train)
         return optimizer, wrap_model(model, self.dist, self.device)
 
-    def check_state(self, model: nn.Module, state: State) -> None:
-        """Refuse a state whose clips are shorter than the model accepts, or whose epoch would
-        hold no optimiser step once ``train.drop_last`` and ``train.drop_last_accumulation``
-        have dropped what is short."""
-        shortest = getattr(unwrap(model), "min_clip_length", 1)
-        if state.clip_length < shortest:
-            raise OptplanError(f"state {state.name!r}: clip_length {state.clip_length} is shorter than "
-                               f"model {self.cfg.model.name!r} accepts ({shortest} frames)")
+    def check_state(self, state: State) -> None:
+        """Refuse a state whose clips are shorter than the model accepts (the planner's check,
+        :func:`optplan.models.clip_length_problem`), or whose epoch would hold no optimiser step
+        once ``train.drop_last`` and ``train.drop_last_accumulation`` have dropped what is short."""
+        problem = clip_length_problem(state.clip_length, self.cfg.model)
+        if problem is not None:
+            raise OptplanError(f"state {state.name!r}: {problem}")
         if state.batch_size % self.dist.world_size:
             raise OptplanError(f"state {state.name!r}: batch_size {state.batch_size} must be a multiple "
                                f"of the {self.dist.world_size} training processes")
