@@ -91,6 +91,25 @@ def test_killed_run_resumes_to_the_same_checkpoint(straight, session, tmp_path):
     assert train_state(None, STATE, session.cfg, tmp_path, session=session).curve == reference.curve
 
 
+def test_a_stage_may_end_on_a_part_of_an_epoch(session, tmp_path):
+    """``last_epoch_share`` trains the first batches of the last epoch's seeded order, rounded up
+    to whole optimiser steps, and the cost counts the clips it trained (48 videos in batches of
+    4 x 2: 6 steps an epoch; a share of 0.4 is 2.4 steps, so 3 steps, 24 clips)."""
+    state = State(name="c4", lr=0.02, clip_length=4, batch_size=4, accumulation=2)
+    stage = {"state": state.to_dict(), "epochs": 2, "last_epoch_share": 0.4}
+    result = train_schedule({"stages": [stage]}, session.cfg, tmp_path / "part", session=session)
+    assert result.cost.epochs == 2 and result.cost.clips == 48 + 24
+    assert result.cost.gflops == pytest.approx(session.flops.train(4, 72), rel=1e-9)
+    whole = train_schedule({"stages": [{**stage, "last_epoch_share": 1.0}]}, session.cfg, tmp_path / "whole",
+                           session=session)
+    assert whole.cost.clips == 96 and whole.curves[0][1] == result.curves[0][1]  # the same first epoch
+    from optplan.train.schedule import Stage
+
+    assert "last_epoch_share" not in Stage.model_validate({**stage, "last_epoch_share": 1.0}).to_dict()
+    with pytest.raises(ValueError, match="last_epoch_share"):
+        Stage.model_validate({**stage, "last_epoch_share": 0.0})
+
+
 def test_schedule_replay_runs_each_stage(session, tmp_path):
     second = State(name="c8_low", lr=0.002, clip_length=8, batch_size=4, accumulation=2, frozen_bn=True)
     schedule = {"stages": [{"state": STATE.to_dict(), "epochs": 2},

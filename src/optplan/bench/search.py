@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from optplan.bench.schedules import EpochGflops, clip_state, epochs_for
+from optplan.bench.schedules import EpochGflops, budget_stage, clip_state, fit_budget
 from optplan.config import OptplanConfig
-from optplan.train.schedule import Schedule, Stage
+from optplan.train.schedule import Schedule
 
 
 @dataclass
@@ -38,14 +38,13 @@ class SearchOutcome:
 
 def random_schedule(graph, budget: float, epoch_gflops: EpochGflops, rng: np.random.Generator) -> Schedule:
     """A random start-to-final path of ``graph`` with the budget split at random (Dirichlet(1))
-    over its training states, each stage at least one epoch, constant lr per stage (as the
-    planner's states are)."""
+    over its training states (each stage a part of an epoch at least), constant lr per stage (as
+    the planner's states are)."""
     paths = list(graph.paths())
     path = paths[int(rng.integers(len(paths)))]
     states = [graph.state(n) for n in path if graph.state(n) is not None]
     shares = rng.dirichlet(np.ones(len(states)))
-    return Schedule(stages=[Stage(state=s, epochs=epochs_for(w * budget, s, epoch_gflops))
-                            for s, w in zip(states, shares)])
+    return Schedule(stages=[budget_stage(w * budget, s, epoch_gflops) for s, w in zip(states, shares)])
 
 
 def random_search(cfg: OptplanConfig, graph, work: Path, session, *, budget: float, search_budget: float,
@@ -98,7 +97,7 @@ def _trainable(config: dict[str, Any], cfg_json: dict[str, Any], budget: float) 
         if snap["state"]["clip_length"] == state.clip_length:  # same param groups and meaning
             optimizer.load_state_dict(snap["optimizer"])
         epoch, gflops, lineage = snap["epoch"], snap["meta"]["gflops"], snap["meta"]["lineage"]
-    epochs = epochs_for(budget, state, session.epoch_gflops)
+    epochs, _ = fit_budget(budget, state, session.epoch_gflops)
     # Ray records the trial's metrics (no log); each epoch is charged to a fresh Cost, this epoch's.
     trainer = EpochTrainer(session, state, net, optimizer, ClipSpec.from_state(state), Cost(), None, "tune")
     while True:

@@ -51,7 +51,8 @@ class EpochTrainer:
     scaler: torch.amp.GradScaler | None = None
 
     def train(self, epoch: int, lr: float, *, save: Callable[[Scores], None] | None = None,
-              where: dict[str, Any] | None = None, totals: bool = False, desc: str = "") -> Scores:
+              where: dict[str, Any] | None = None, totals: bool = False, desc: str = "",
+              share: float = 1.0) -> Scores:
         """Train epoch ``epoch`` (1-based, counted inside the state: it seeds the epoch) at
         learning rate ``lr`` and return its scores (:meth:`Scores.diverged` after a non-finite
         loss).
@@ -61,12 +62,13 @@ class EpochTrainer:
         the epoch in the run; default ``{"epoch": epoch}``), with ``totals`` the run's epochs and
         training GFLOPs so far (``global_epoch``, ``gflops``), then the state, loss, scores,
         lr, clip length, seconds and clips per second; its TensorBoard step is the run's
-        epochs so far."""
+        epochs so far. ``share`` < 1 trains that share of the epoch's batches (a schedule's
+        last, partial epoch; see :meth:`TrainSession.train_one_epoch`)."""
         session = self.session
         set_lr(self.optimizer, lr)
         start = time.perf_counter()
         stats = session.train_one_epoch(self.net, self.optimizer, self.state, epoch, scaler=self.scaler,
-                                        desc=desc)
+                                        desc=desc, share=share)
         scores = session.score(self.net, self.clip) if math.isfinite(stats.loss) else Scores.diverged()
         session.charge(self.cost, self.state, stats, scores, time.perf_counter() - start)
         if save is not None:

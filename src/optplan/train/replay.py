@@ -112,7 +112,8 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
                 barrier()
 
             scores = trainer.train(epoch + 1, lr, save=save, where={"stage": i, "epoch": epoch + 1}, totals=True,
-                                   desc=f"stage {i + 1}/{len(schedule.stages)} epoch {epoch + 1}")
+                                   desc=f"stage {i + 1}/{len(schedule.stages)} epoch {epoch + 1}",
+                                   share=stage.share(epoch))
             if on_epoch is not None:
                 on_epoch(i, epoch + 1, curves)
             if not math.isfinite(scores.score):

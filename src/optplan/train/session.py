@@ -8,6 +8,7 @@ the validation list with a given clip setting.
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -194,7 +195,7 @@ class TrainSession:
     # --- one epoch --------------------------------------------------------------------------
     def train_one_epoch(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: State,
                         epoch: int, *, scaler: torch.amp.GradScaler | None = None,
-                        desc: str = "") -> EpochStats:
+                        desc: str = "", share: float = 1.0) -> EpochStats:
         """Epoch ``epoch`` (1-based, counted inside the state) of training in ``state``.
 
         Its clip order, augmentation and dropout are seeded by (``train.seed``, state name,
@@ -202,17 +203,27 @@ class TrainSession:
         resume, in a graph edge or in a replayed schedule. Replaying a planned path therefore
         rebuilds the planned model exactly (on CPU). ``model`` and ``optimizer`` come from
         :meth:`prepare`.
+
+        ``share`` < 1 trains only that share of the epoch's batches (rounded up to whole
+        optimiser steps): the first batches of the same seeded order, so a schedule can end on
+        a part of an epoch and spend a GFLOPs budget exactly.
         """
         torch.set_num_threads(self.threads)  # the process-wide setting: another session may have moved it
         seed = seed_for(self.cfg.train.seed, state.name, epoch)
         torch.manual_seed(seed)
         batches = self.loader("train", ClipSpec.from_state(state), state.batch_size, epoch=seed)
-        progress = self.progress_bar(len(batches.dataset) // self.dist.world_size, desc, "clip")
+        limit = None
+        if share < 1.0:
+            step = state.accumulation
+            limit = min(len(batches), max(step, math.ceil(share * len(batches) / step) * step))
+        total = len(batches.dataset) if limit is None else limit * state.batch_size * self.dist.world_size
+        progress = self.progress_bar(total // self.dist.world_size, desc, "clip")
         try:
             stats = train_epoch(model, batches, optimizer, precision=self.precision,
                                 accumulation=state.accumulation, grad_clip=self.cfg.train.grad_clip,
                                 head_weight=self.cfg.model.head_weight, scaler=scaler,
-                                drop_partial=self.cfg.train.drop_last_accumulation, progress=progress)
+                                drop_partial=self.cfg.train.drop_last_accumulation, progress=progress,
+                                max_batches=limit)
         finally:
             if progress is not None:
                 progress.close()
