@@ -28,6 +28,7 @@ HELPERS = {
     "optplan.configs": "the YAML files shipped in the package",
     "optplan.state": "State: the trainer's input and the planner's node",
     "optplan.protocol": "Checkpoint and the trainer protocol the planner calls (STYLE's exception)",
+    "optplan.records_io": "the one JSON form of records (NaN as null), pure standard library",
 }
 
 

@@ -1,21 +1,35 @@
-"""Each concept exists once: one Stage, one edge id, one model builder, no write-only store table."""
+"""Each concept exists once: one Stage, one edge id, one model builder, no write-only store table,
+one epoch body, one epoch callback, one shortest-clip check, one JSON form of records."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+import json
+import math
+import re
 import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import pytest
 import torch
 
 from optplan.config import load_config
+from optplan.knee import Knee
 from optplan.models import create_model_from_config
 from optplan.plan import EdgeRecord, SQLiteStore
 from optplan.plan.graph import Edge
 from optplan.plan.result import Stage as PlannedStage
 from optplan.plan.runner import SCHEDULE_FILE, run_plan
 from optplan.protocol import Checkpoint, edge_id
+from optplan.records_io import JsonRecord
 from optplan.state import State
 from optplan.train.edge import edge_dir, run_id
+from optplan.train.cost import Cost
 from optplan.train.schedule import Stage, load_schedule
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "optplan"
 
 SMALL = ["plan.clip_lengths=[4,8]", "plan.base_lrs=[0.1,0.1]", "plan.lr_multipliers=[1,0.1]",
          "plan.batch_sizes=[8,4]", "plan.accumulation=[1,2]", "knee.patience=3",
@@ -73,3 +87,226 @@ def test_the_store_keeps_no_node_table_and_still_reads_old_stores(tmp_path):
     store = SQLiteStore(tmp_path / "new.sqlite")
     assert [(e.id, e.curve) for e in store.edges()] == [("start->c4_x1", [0.0, 0.5])]
     store.close()
+
+
+def _sources_with(pattern: str) -> list[str]:
+    """The package's modules (paths under ``src/optplan``) whose text matches ``pattern``."""
+    return sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
+                  if re.search(pattern, p.read_text(), re.M))
+
+
+def test_the_search_and_its_replay_train_every_epoch_in_one_epoch_trainer(tiny_dataset, tmp_path, monkeypatch):
+    """One epoch body: a state run (a plan's edge, ``optplan train --state``) and a replayed
+    schedule both train, score, charge, save and log each epoch in ``EpochTrainer.train``, so
+    the replay retraces the search bit for bit (one process) and their log rows keep their
+    formats."""
+    from optplan.train import train_schedule, train_state
+    from optplan.train.epoch import EpochTrainer
+    from optplan.train.logging import read_log
+    from optplan.train.session import TrainSession
+
+    assert _sources_with(r"\.train_one_epoch\(") == ["train/epoch.py"]  # nothing else trains an epoch
+    cfg = load_config(None, [f"data.root={tiny_dataset}", f"data.val_list={tiny_dataset / 'trainlist01.txt'}",
+                             "data.crop_size=28", "data.short_side=32", "data.num_workers=0", "train.threads=1",
+                             "train.progress=false", "train.device=cpu", "model.dropout=0.0",
+                             "knee.patience=10", "knee.max_epochs=2"])
+    session, seen, original = TrainSession(cfg), [], EpochTrainer.train
+
+    def spy(self, epoch, lr, **kwargs):
+        seen.append((self.tag, epoch))
+        return original(self, epoch, lr, **kwargs)
+
+    monkeypatch.setattr(EpochTrainer, "train", spy)
+    state = State(name="c4", lr=0.02, clip_length=4, batch_size=4)
+    heard = []
+    searched = train_state(None, state, cfg, tmp_path / "search", session=session,
+                           on_epoch=lambda curve, snapshot: heard.append((len(curve), Path(snapshot.path).name)))
+    replay = train_schedule({"stages": [{"state": state.to_dict(), "epochs": 2}]}, cfg, tmp_path / "replay",
+                            session=session)
+    assert seen == [("c4", 1), ("c4", 2), ("schedule", 1), ("schedule", 2)]
+    assert heard == [(2, "last.pt"), (3, "last.pt")]  # the one EpochCallback: curve and resume snapshot
+    assert replay.curves[0] == searched.curve  # same process, same inputs: bit-identical
+    search_log, replay_log = read_log(tmp_path / "search"), read_log(tmp_path / "replay")
+    assert [r["loss"] for r in replay_log] == [r["loss"] for r in search_log]
+    assert replay.cost.gflops == pytest.approx(searched.cost.gflops, rel=1e-12)
+    assert replay.cost.eval_gflops == pytest.approx(searched.cost.eval_gflops, rel=1e-12)
+    rest = ["state", "loss", "score", "top1", "top3", "top5", "val_loss", "lr", "clip_length", "seconds",
+            "clips_per_s"]
+    assert list(search_log[0]) == ["epoch", *rest]
+    assert list(replay_log[1]) == ["stage", "epoch", "global_epoch", "gflops", *rest]
+    assert replay_log[1]["global_epoch"] == 2 and replay_log[1]["gflops"] == pytest.approx(replay.cost.gflops)
+
+
+def test_one_epoch_callback_serves_the_planner_and_train_state():
+    from optplan import protocol
+    from optplan.plan import edge, executors, planner
+    from optplan.plan.edge import run_edge
+    from optplan.train import run
+    from optplan.train.run import train_state
+
+    assert _sources_with(r"^EpochCallback\s*=") == ["protocol.py"]
+    assert edge.EpochCallback is executors.EpochCallback is planner.EpochCallback is run.EpochCallback \
+        is protocol.EpochCallback
+    for fn in (run_edge, train_state):
+        assert inspect.signature(fn).parameters["on_epoch"].annotation == "EpochCallback | None"
+
+
+def test_the_shortest_clip_is_checked_once_without_building_a_model(tiny_dataset, monkeypatch):
+    """The planner's graph validator and a training session ask the one check,
+    ``clip_length_problem``, which reads the architecture's arguments and builds no model."""
+    from optplan.errors import OptplanError
+    from optplan.models import architecture, clip_length_problem, create_model
+    from optplan.models.p3d import P3DResNet
+    from optplan.models.resnet3d import ResNet3d
+    from optplan.plan.runner import model_validator
+    from optplan.train.session import TrainSession
+
+    assert _sources_with(r"clip_length_problem\(") == ["models/registry.py", "plan/runner.py", "train/session.py"]
+    assert _sources_with(r"[<>]=? *shortest\b") == ["models/registry.py"]
+    cfg = load_config(None, [f"data.root={tiny_dataset}", "data.num_workers=0", "train.threads=1",
+                             "train.device=cpu"])
+    short, fine = State(name="c1", lr=0.1, clip_length=1), State(name="c2", lr=0.1, clip_length=2)
+
+    def refusing(init):
+        @functools.wraps(init)  # the same signature, which build() checks overrides against
+        def refuse(*args, **kwargs):
+            raise AssertionError("the shortest-clip check built a model")
+        return refuse
+
+    with monkeypatch.context() as patched:
+        for cls in (P3DResNet, ResNet3d):
+            patched.setattr(cls, "__init__", refusing(cls.__init__))
+        assert architecture("dg_p3d_r50").min_clip_length == 4
+        assert architecture("dg_p3d_tiny", stem_kernel_t=3).min_clip_length == 3
+        assert architecture("r3d_tiny").min_clip_length == 1
+        check = model_validator(cfg)  # no model.pretrained_2d: nothing to inflate, nothing built
+        assert check(short) == ("clip_length 1 is shorter than model 'dg_p3d_tiny' accepts (2 frames); "
+                                "raise plan.clip_lengths")
+        assert check(fine) is None
+        problem = clip_length_problem(1, cfg.model)
+    assert create_model("dg_p3d_tiny", stem_kernel_t=3).min_clip_length == 3  # the built model agrees
+    session = TrainSession(cfg)
+    with pytest.raises(OptplanError, match=re.escape(f"state 'c1': {problem}")):
+        session.check_state(short)
+    session.check_state(fine)
+
+
+@dataclass
+class Probe(JsonRecord):
+    """A record with every kind of field the JSON form handles."""
+
+    curve: list[float]
+    knee: Knee
+    where: Path
+    cost: Cost = field(default_factory=Cost)
+    bound: float | None = None
+    params: tuple[float, ...] = ()
+    source: Checkpoint | None = None
+
+
+def test_records_share_one_json_form_with_nan_as_null():
+    from optplan.plan.objective import Objective
+    from optplan.plan.racing import Racing
+    from optplan.plan.records import Candidate, NodeRecord
+    from optplan.plan.result import ParetoPoint, PlanResult
+    from optplan.knee import KneeRule
+    from optplan.train.replay import ScheduleResult
+    from optplan.train.run import StateResult
+
+    probe = Probe([0.0, math.nan, 0.5], Knee(epoch=2, score=math.nan, params=(1.0, 2.0)), Path("runs/a/kept.pt"),
+                  bound=math.inf, params=(0.25, 0.5), source=Checkpoint("kept.pt", {"score": math.nan}))
+    data = probe.to_dict()
+    assert json.loads(json.dumps(data, allow_nan=False)) == data  # strict JSON
+    assert list(data) == ["curve", "knee", "where", "cost", "bound", "params", "source"]
+    assert data["curve"] == [0.0, None, 0.5] and data["knee"]["score"] is None and data["knee"]["params"] == [1.0, 2.0]
+    assert data["where"] == "runs/a/kept.pt" and data["bound"] is None and data["params"] == [0.25, 0.5]
+    assert data["source"] == {"path": "kept.pt", "meta": {"score": None}}
+    back = Probe.from_dict({**data, "added_later": 1})  # keys a record does not know are ignored
+    assert math.isnan(back.curve[1]) and back.curve[2] == 0.5 and math.isnan(back.knee.score)
+    assert back.bound is None and back.params == (0.25, 0.5) and back.knee.params == (1.0, 2.0)
+    assert back.where == Path("runs/a/kept.pt") and back.cost == Cost()
+    assert back.source == Checkpoint("kept.pt", {"score": None}) and back.to_dict() == data
+    before = {k: v for k, v in data.items() if k not in ("cost", "bound", "source")}  # fields added since
+    assert Probe.from_dict(before).cost == Cost() and Probe.from_dict(before).source is None
+    with pytest.raises(ValueError, match="Probe record needs 'curve'"):
+        Probe.from_dict({"knee": data["knee"], "where": "x"})
+    # every record is one; nothing redoes NaN <-> None by hand
+    for cls in (Knee, KneeRule, Cost, Checkpoint, StateResult, ScheduleResult, EdgeRecord, Candidate, NodeRecord,
+                ParetoPoint, PlanResult, Objective, Racing):
+        assert issubclass(cls, JsonRecord) and not {"to_dict", "from_dict"} & set(vars(cls)), cls
+    assert _sources_with(r"math\.nan if .* is None|None if not math\.isfinite") == []
+
+
+# Written by the code before records_io (json.dumps(result.to_dict(), indent=2)): they must load
+# and write back byte for byte.
+STATE_RESULT = """{
+  "curve": [
+    0.0,
+    0.4375,
+    null
+  ],
+  "knee": {
+    "epoch": 1,
+    "score": 0.4375,
+    "params": [],
+    "reached": true,
+    "diverged": true,
+    "method": "paper",
+    "epochs": 2,
+    "stop": "diverged"
+  },
+  "checkpoint": "runs/c4/kept.pt",
+  "cost": {
+    "epochs": 2,
+    "seconds": 3.5,
+    "clips": 96,
+    "gflops": 1.25,
+    "eval_gflops": 0.5
+  }
+}"""
+SCHEDULE_RESULT = """{
+  "curves": [
+    [
+      0.0,
+      0.25
+    ],
+    [],
+    [
+      0.25,
+      null
+    ]
+  ],
+  "final_score": null,
+  "checkpoint": "runs/replay/final.pt",
+  "cost": {
+    "epochs": 2,
+    "seconds": 2.0,
+    "clips": 96,
+    "gflops": 3.0,
+    "eval_gflops": 1.0
+  }
+}"""
+
+
+def test_result_files_of_the_earlier_format_load_and_write_back_the_same(tmp_path):
+    from optplan.plan.result import PlanResult
+    from optplan.train.replay import ScheduleResult
+    from optplan.train.run import StateResult
+
+    state = StateResult.from_dict(json.loads(STATE_RESULT))
+    assert state.curve[:2] == [0.0, 0.4375] and math.isnan(state.curve[2]) and state.knee.params == ()
+    assert state.checkpoint == Path("runs/c4/kept.pt") and state.cost.clips == 96
+    assert json.dumps(state.to_dict(), indent=2) == STATE_RESULT
+    replay = ScheduleResult.from_dict(json.loads(SCHEDULE_RESULT))
+    assert math.isnan(replay.final_score) and replay.curves[1] == [] and replay.cost.gflops == 3.0
+    assert json.dumps(replay.to_dict(), indent=2) == SCHEDULE_RESULT
+    old = Path(__file__).parent / "data" / "plan_result_v1.json"  # a simulated 2 x 2 plan's result.json
+    plan = PlanResult.load(old)
+    assert plan.run_dir == old.parent and plan.edges and plan.decisions and plan.stages
+    assert all(isinstance(e, EdgeRecord) and isinstance(e.knee, Knee) for e in plan.edges if e.knee)
+    plan.save(tmp_path / "result.json")
+    # the earlier keys come back the same and in their order; the report's keys follow them
+    written, earlier = json.loads((tmp_path / "result.json").read_text()), json.loads(old.read_text())
+    assert list(written)[:len(earlier)] == list(earlier) and {k: written[k] for k in earlier} == earlier
+    assert list(written)[len(earlier):] == ["graph", "chosen", "stop_reasons", "unfinished"]
+    assert written["graph"] is None and written["unfinished"] is None  # an earlier file has no graph

@@ -76,8 +76,8 @@ def test_state_run_learns_and_stops_at_a_knee(straight):
 def test_killed_run_resumes_to_the_same_checkpoint(straight, session, tmp_path):
     _, reference = straight
 
-    def killed_after_epoch_2(epoch, scores):
-        if epoch == 2:
+    def killed_after_epoch_2(scores, snapshot):
+        if len(scores) == 3:  # the start and 2 epochs
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -89,6 +89,25 @@ def test_killed_run_resumes_to_the_same_checkpoint(straight, session, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     # a finished run is returned as it is
     assert train_state(None, STATE, session.cfg, tmp_path, session=session).curve == reference.curve
+
+
+def test_a_stage_may_end_on_a_part_of_an_epoch(session, tmp_path):
+    """``last_epoch_share`` trains the first batches of the last epoch's seeded order, rounded up
+    to whole optimiser steps, and the cost counts the clips it trained (48 videos in batches of
+    4 x 2: 6 steps an epoch; a share of 0.4 is 2.4 steps, so 3 steps, 24 clips)."""
+    state = State(name="c4", lr=0.02, clip_length=4, batch_size=4, accumulation=2)
+    stage = {"state": state.to_dict(), "epochs": 2, "last_epoch_share": 0.4}
+    result = train_schedule({"stages": [stage]}, session.cfg, tmp_path / "part", session=session)
+    assert result.cost.epochs == 2 and result.cost.clips == 48 + 24
+    assert result.cost.gflops == pytest.approx(session.flops.train(4, 72), rel=1e-9)
+    whole = train_schedule({"stages": [{**stage, "last_epoch_share": 1.0}]}, session.cfg, tmp_path / "whole",
+                           session=session)
+    assert whole.cost.clips == 96 and whole.curves[0][1] == result.curves[0][1]  # the same first epoch
+    from optplan.train.schedule import Stage
+
+    assert "last_epoch_share" not in Stage.model_validate({**stage, "last_epoch_share": 1.0}).to_dict()
+    with pytest.raises(ValueError, match="last_epoch_share"):
+        Stage.model_validate({**stage, "last_epoch_share": 0.0})
 
 
 def test_schedule_replay_runs_each_stage(session, tmp_path):
@@ -356,16 +375,16 @@ def test_prepare_freezes_bn_after_the_syncbn_conversion(session, tiny_dataset, m
 def test_drop_last_sets_the_clips_of_an_epoch_and_refuses_an_epoch_without_a_step(session, tiny_dataset):
     import copy
 
-    model, clips = session.new_model(), len(session.splits.train)
+    clips = len(session.splits.train)
     too_big = STATE.model_copy(update={"batch_size": clips + 1})
     too_long = STATE.model_copy(update={"batch_size": 4, "accumulation": clips // 4 + 1})
     for state in (too_big, too_long):
         with pytest.raises(OptplanError, match="would make no optimiser step"):
-            session.check_state(model, state)
+            session.check_state(state)
     keep = copy.copy(session)
     keep.cfg = config(tiny_dataset, **{"train.drop_last": False, "train.drop_last_accumulation": False})
     for state in (too_big, too_long):
-        keep.check_state(model, state)
+        keep.check_state(state)
     odd = STATE.model_copy(update={"batch_size": 5})  # what an epoch trains is what it costs
     assert (session.epoch_clips(odd), keep.epoch_clips(odd)) == (clips - clips % 5, clips)
     assert session.epoch_gflops(odd) == pytest.approx(keep.epoch_gflops(odd) * (clips - clips % 5) / clips)

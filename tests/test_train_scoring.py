@@ -53,7 +53,7 @@ def test_a_short_clip_state_is_validated_on_the_longest_clip(tiny_dataset, tmp_p
                       session=session, space=SPACE)
     assert own.cost.eval_gflops == pytest.approx(session.flops(4) * videos)
 
-    def killed(epoch, curve):
+    def killed(curve, snapshot):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

@@ -62,6 +62,8 @@ from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 
+from optplan.records_io import JsonRecord
+
 Method = Literal["paper", "stable", "kneedle", "gain"]
 METHODS: tuple[str, ...] = ("paper", "stable", "kneedle", "gain")
 MIN_GAIN = 0.01  # the 'gain' rule's default: a hundredth of the score scale over the next T epochs
@@ -78,7 +80,7 @@ class KneeFitError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Knee:
+class Knee(JsonRecord):
     """The knee of a curve, and whether a stopping rule has decided the state is spent.
 
     ``epoch`` is the chosen epoch (0 = the starting model) and ``score`` the state's score
@@ -96,13 +98,6 @@ class Knee:
     method: str = "paper"
     epochs: int = 0
     stop: str = ""
-
-    def to_dict(self) -> dict:
-        """JSON-ready fields (NaN scores become None)."""
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        d["params"] = list(self.params)
-        d["score"] = None if not math.isfinite(self.score) else float(self.score)
-        return d
 
 
 def curve(x: np.ndarray | float, a: float, b: float, c: float, d: float, e: float) -> np.ndarray:
@@ -260,7 +255,7 @@ def _gain(y: np.ndarray, patience: int, min_gain: float) -> Knee | None:
 
 
 @dataclass(frozen=True)
-class KneeRule:
+class KneeRule(JsonRecord):
     """The whole stopping rule as one value, built once from the ``knee`` config section and
     passed whole to the planner, its edge jobs and ``optplan train --state``.
 
@@ -290,9 +285,6 @@ class KneeRule:
     def decide(self, scores: Sequence[float]) -> Knee | None:
         """The decision after the latest epoch (see :func:`knee_reached`)."""
         return knee_reached(scores, self.patience, self.method, self.max_epochs, self.refits, self.min_gain)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 def knee_reached(scores: Sequence[float], patience: int = 10, method: Method = "paper",

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
+from optplan.records_io import JsonRecord
 from optplan.state import State
 
 
@@ -36,7 +37,7 @@ def resolve_path(path: str | Path, root: str | Path | None) -> Path:
 
 
 @dataclass
-class Checkpoint:
+class Checkpoint(JsonRecord):
     """What a trainer hands back from :meth:`EdgeRun.keep` and receives again as a source.
 
     Opaque to the planner, which stores it as JSON: ``path`` names a file, relative to the run
@@ -52,12 +53,11 @@ class Checkpoint:
         directory whose store holds this checkpoint), so a run directory can be moved."""
         return None if self.path is None else resolve_path(self.path, run_dir)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "meta": self.meta}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "Checkpoint | None":
-        return None if data is None else cls(path=data.get("path"), meta=dict(data.get("meta") or {}))
+EpochCallback = Callable[[list[float], "Checkpoint | None"], None]
+"""Called after every finished epoch of a knee-terminated run (a planner's edge, ``optplan train
+--state``) with the curve so far (``curve[0]``: the start score) and the run's resume snapshot
+(None when the run has none); raising stops the run, which resumes from that snapshot."""
 
 
 @runtime_checkable
@@ -68,7 +68,8 @@ class EdgeRun(Protocol):
         """Validation score of the source model (epoch 0 of the curve; 0.0 from scratch)."""
 
     def train_epoch(self) -> float:
-        """Train one more epoch; return the validation score after it (may be NaN if diverged)."""
+        """Train one more epoch; return the validation score after it (may be NaN if diverged).
+        The video trainer's epoch trains in :meth:`optplan.train.epoch.EpochTrainer.train`."""
 
     def keep(self, epoch: int) -> Checkpoint:
         """The model after ``epoch`` epochs (0 = the source); other epochs may be discarded."""

@@ -2,8 +2,9 @@
 
 Each builder takes the config (its plan section's clip settings: clip length, frame step, batch,
 accumulation, base lr), the budget and ``epoch_gflops(state)`` (what one epoch of a state
-costs), and turns the budget into whole epochs, so that every row trains what the planned
-replay trains, within an epoch's rounding.
+costs), and turns the budget into epochs whose last one may be partial
+(``Stage.last_epoch_share``), so that every row trains what the planned replay trains, to
+within one optimiser step (whole epochs missed small budgets by up to 13%).
 
 - ``cosine``: one clip setting, cosine to zero after a 1-epoch linear warm-up;
 - ``step``: one clip setting, lr x0.1 at 50% and 75% of the epochs;
@@ -18,7 +19,8 @@ replay trains, within an epoch's rounding.
 
 from __future__ import annotations
 
-from typing import Callable
+import math
+from typing import Any, Callable
 
 from optplan.config import OptplanConfig
 from optplan.train.schedule import Cosine, Linear, Plateau, Schedule, Stage, Step
@@ -42,15 +44,24 @@ def clip_state(cfg: OptplanConfig, i: int, name: str, *, lr: float | None = None
                  accumulation=p.accumulation[i] if accumulation is None else accumulation)
 
 
-def epochs_for(gflops: float, state: State, epoch_gflops: EpochGflops) -> int:
-    """Whole epochs of ``state`` closest to ``gflops`` (at least 1)."""
-    return max(1, round(gflops / epoch_gflops(state)))
+def fit_budget(gflops: float, state: State, epoch_gflops: EpochGflops) -> tuple[int, float]:
+    """``(epochs, last_epoch_share)`` of ``state`` that spend ``gflops``: whole epochs and a
+    share of one more (at least some of one epoch)."""
+    epochs = gflops / epoch_gflops(state)
+    whole = max(1, math.ceil(epochs - 1e-9))
+    return whole, min(1.0, max(epochs - (whole - 1), 1e-3))
+
+
+def budget_stage(gflops: float, state: State, epoch_gflops: EpochGflops, **rule: Any) -> Stage:
+    """A stage of ``state`` that spends ``gflops`` (``rule``: its ``lr_schedule``, if any)."""
+    epochs, share = fit_budget(gflops, state, epoch_gflops)
+    return Stage(state=state, epochs=epochs, last_epoch_share=share, **rule)
 
 
 def single_clip(kind: str, cfg: OptplanConfig, i: int, budget: float, epoch_gflops: EpochGflops) -> Schedule:
     """``kind`` (one of :data:`SINGLE_CLIP`) on clip setting ``i`` for ``budget`` GFLOPs."""
     state = clip_state(cfg, i, f"{kind}_c{cfg.plan.clip_lengths[i]}")
-    epochs = epochs_for(budget, state, epoch_gflops)
+    epochs, _ = fit_budget(budget, state, epoch_gflops)
     if kind == "cosine":
         rule = Cosine(kind="cosine", final=0.0, warmup=1 if epochs > 2 else 0)
     elif kind == "step":
@@ -62,7 +73,7 @@ def single_clip(kind: str, cfg: OptplanConfig, i: int, budget: float, epoch_gflo
         rule = Linear(kind="linear")
     else:
         raise ValueError(f"unknown single-clip schedule {kind!r}; choose from {SINGLE_CLIP}")
-    return Schedule(stages=[Stage(state=state, epochs=epochs, lr_schedule=rule)])
+    return Schedule(stages=[budget_stage(budget, state, epoch_gflops, lr_schedule=rule)])
 
 
 def short_long(cfg: OptplanConfig, budget: float, epoch_gflops: EpochGflops) -> Schedule:
@@ -71,7 +82,7 @@ def short_long(cfg: OptplanConfig, budget: float, epoch_gflops: EpochGflops) -> 
     stages = []
     for k, (i, (share, mult)) in enumerate(zip((0, n // 2, n - 1), PHASES)):
         state = clip_state(cfg, i, f"sl{k}", lr=cfg.plan.base_lrs[i] * mult)
-        stages.append(Stage(state=state, epochs=epochs_for(share * budget, state, epoch_gflops)))
+        stages.append(budget_stage(share * budget, state, epoch_gflops))
     return Schedule(stages=stages)
 
 
@@ -79,20 +90,13 @@ def multigrid(cfg: OptplanConfig, budget: float, epoch_gflops: EpochGflops) -> S
     """PySlowFast's long cycle inside the three step-decay phases (see the module docstring)."""
     n = len(cfg.plan.clip_lengths)
     acc = cfg.plan.accumulation[n // 2]
-    stages, target, spent = [], 0.0, 0.0
-    for p, (share, mult) in enumerate(PHASES):
-        for i in range(n):
-            state = clip_state(cfg, i, f"mg{p}c{i}", lr=cfg.plan.base_lrs[i] * mult, accumulation=acc)
-            # round what is still owed, not each share alone: on a budget of a few epochs the
-            # shares are fractions of an epoch, and rounding each would drop most of the budget
-            target += share * budget / n
-            epochs = max(0, round((target - spent) / epoch_gflops(state)))
-            spent += epochs * epoch_gflops(state)
-            if epochs:
-                stages.append(Stage(state=state, epochs=epochs))
-    return Schedule(stages=stages or [Stage(state=clip_state(cfg, n // 2, "mg"), epochs=1)])
+    return Schedule(stages=[
+        budget_stage(share * budget / n, clip_state(cfg, i, f"mg{p}c{i}", lr=cfg.plan.base_lrs[i] * mult,
+                                                    accumulation=acc), epoch_gflops)
+        for p, (share, mult) in enumerate(PHASES) for i in range(n)])
 
 
 def schedule_gflops(schedule: Schedule, epoch_gflops: EpochGflops) -> float:
-    """Training GFLOPs of replaying ``schedule`` from scratch."""
-    return sum(s.epochs * epoch_gflops(s.state) for s in schedule.stages)
+    """Training GFLOPs of replaying ``schedule`` from scratch (up to the rounding of a partial
+    last epoch to whole optimiser steps)."""
+    return sum((s.epochs - 1 + s.last_epoch_share) * epoch_gflops(s.state) for s in schedule.stages if s.epochs)

@@ -3,7 +3,7 @@ search over whole schedules of the planner's own state graph.
 
 Every searcher spends (about) the GFLOPs the plan spent, then its best model by validation
 score is tested like every other row. Ray trials train with optplan's own
-:class:`~optplan.train.session.TrainSession` one epoch per ``tune.report`` (1 thread and no
+:class:`~optplan.train.epoch.EpochTrainer` one epoch per ``tune.report`` (1 thread and no
 loader workers each, two trials at a time on two cores) and checkpoint model and optimiser at
 every report, so PBT's exploit step copies a real model.
 """
@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from optplan.bench.schedules import EpochGflops, clip_state, epochs_for
+from optplan.bench.schedules import EpochGflops, budget_stage, clip_state, fit_budget
 from optplan.config import OptplanConfig
-from optplan.train.schedule import Schedule, Stage
+from optplan.train.schedule import Schedule
 
 
 @dataclass
@@ -38,14 +38,13 @@ class SearchOutcome:
 
 def random_schedule(graph, budget: float, epoch_gflops: EpochGflops, rng: np.random.Generator) -> Schedule:
     """A random start-to-final path of ``graph`` with the budget split at random (Dirichlet(1))
-    over its training states, each stage at least one epoch, constant lr per stage (as the
-    planner's states are)."""
+    over its training states (each stage a part of an epoch at least), constant lr per stage (as
+    the planner's states are)."""
     paths = list(graph.paths())
     path = paths[int(rng.integers(len(paths)))]
     states = [graph.state(n) for n in path if graph.state(n) is not None]
     shares = rng.dirichlet(np.ones(len(states)))
-    return Schedule(stages=[Stage(state=s, epochs=epochs_for(w * budget, s, epoch_gflops))
-                            for s, w in zip(states, shares)])
+    return Schedule(stages=[budget_stage(w * budget, s, epoch_gflops) for s, w in zip(states, shares)])
 
 
 def random_search(cfg: OptplanConfig, graph, work: Path, session, *, budget: float, search_budget: float,
@@ -79,7 +78,8 @@ def _trainable(config: dict[str, Any], cfg_json: dict[str, Any], budget: float) 
 
     from optplan.data.sampling import ClipSpec
     from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
-    from optplan.train.optim import set_lr
+    from optplan.train.cost import Cost
+    from optplan.train.epoch import EpochTrainer
     from optplan.train.session import TrainSession
 
     cfg = OptplanConfig.model_validate(cfg_json)
@@ -97,14 +97,15 @@ def _trainable(config: dict[str, Any], cfg_json: dict[str, Any], budget: float) 
         if snap["state"]["clip_length"] == state.clip_length:  # same param groups and meaning
             optimizer.load_state_dict(snap["optimizer"])
         epoch, gflops, lineage = snap["epoch"], snap["meta"]["gflops"], snap["meta"]["lineage"]
-    epochs = epochs_for(budget, state, session.epoch_gflops)
+    epochs, _ = fit_budget(budget, state, session.epoch_gflops)
+    # Ray records the trial's metrics (no log); each epoch is charged to a fresh Cost, this epoch's.
+    trainer = EpochTrainer(session, state, net, optimizer, ClipSpec.from_state(state), Cost(), None, "tune")
     while True:
         lr = state.lr * (0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs)) if config.get("cosine") else 1.0)
-        set_lr(optimizer, lr)
         epoch += 1
-        stats = session.train_one_epoch(net, optimizer, state, epoch)
-        score = session.score(net, ClipSpec.from_state(state)).score if math.isfinite(stats.loss) else 0.0
-        spent = session.flops.train(state.clip_length, stats.clips)
+        trainer.cost = Cost()
+        score = trainer.train(epoch, lr).score
+        spent = trainer.cost.gflops
         gflops += spent
         lineage.append([state.clip_length, lr])
         with tempfile.TemporaryDirectory() as d:

@@ -14,9 +14,10 @@ from __future__ import annotations
 from optplan.models import p3d, resnet3d  # noqa: F401  (the families register themselves)
 from optplan.models.heads import ClassifierHead, VideoNet, classification_loss
 from optplan.models.layers import FROZEN_BN_MODES, set_frozen_bn
-from optplan.models.registry import (ModelInfo, config_overrides, create_model, create_model_from_config,
-                                     list_models, model_info, register_model)
+from optplan.models.registry import (Architecture, ModelInfo, architecture, clip_length_problem, config_overrides,
+                                     create_model, create_model_from_config, list_models, model_info,
+                                     register_model)
 
-__all__ = ["ClassifierHead", "ModelInfo", "VideoNet", "classification_loss",
-           "config_overrides", "create_model", "create_model_from_config", "list_models", "model_info",
-           "register_model", "set_frozen_bn", "FROZEN_BN_MODES"]
+__all__ = ["Architecture", "ClassifierHead", "ModelInfo", "VideoNet", "architecture", "classification_loss",
+           "clip_length_problem", "config_overrides", "create_model", "create_model_from_config", "list_models",
+           "model_info", "register_model", "set_frozen_bn", "FROZEN_BN_MODES"]

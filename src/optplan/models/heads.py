@@ -8,7 +8,7 @@ dual head the mean of its two logits (the paper's test score).
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Any, Union
 
 import torch
 import torch.nn.functional as F
@@ -41,15 +41,22 @@ class VideoNet(nn.Module):
     """Interface of every backbone: ``forward_features`` (feature maps) then ``forward_head``.
 
     Subclasses set ``heads`` (one :class:`ClassifierHead`, or two for a dual head: temporal then
-    spatial), ``min_clip_length`` (frames), ``stem_modules`` (names of the children before the
-    first residual stage, whose BatchNorm frozen-BN mode ``stats`` leaves training) and implement
-    ``_features``; ``name`` is set by :func:`optplan.models.create_model`.
+    spatial), ``min_clip_length`` (frames; a class whose shortest clip depends on its arguments
+    overrides :meth:`shortest_clip` and sets it from there), ``stem_modules`` (names of the
+    children before the first residual stage, whose BatchNorm frozen-BN mode ``stats`` leaves
+    training) and implement ``_features``; ``name`` is set by :func:`optplan.models.create_model`.
     """
 
     heads: nn.ModuleList
     min_clip_length: int = 1
     stem_modules: tuple[str, ...] = ()
     name: str = "model"
+
+    @classmethod
+    def shortest_clip(cls, **args: Any) -> int:
+        """The shortest clip (frames) a model built with ``args`` accepts, known before building
+        it (what :func:`optplan.models.clip_length_problem` checks states against)."""
+        return cls.min_clip_length
 
     @property
     def dual_head(self) -> bool:

@@ -22,7 +22,7 @@ dicts map by name; the spatial head's res5 is ``layer4_spatial``.
 
 from __future__ import annotations
 
-from typing import Literal, Sequence, get_args
+from typing import Any, Literal, Sequence, get_args
 
 import torch
 import torch.nn.functional as F
@@ -122,7 +122,7 @@ class P3DResNet(VideoNet):
         if spatial_time_pool not in get_args(SpatialTimePool):
             raise ValueError(f"spatial_time_pool must be 'reference' or 'all', got {spatial_time_pool!r}")
         self.spatial_time_pool = spatial_time_pool
-        self.min_clip_length = stem_kernel_t
+        self.min_clip_length = self.shortest_clip(stem_kernel_t=stem_kernel_t)
         self.conv1 = nn.Conv3d(3, width, (stem_kernel_t, 7, 7), stride=(stem_stride_t, 2, 2),
                                padding=(0, 3, 3), bias=False)
         self.bn1 = nn.BatchNorm3d(width)
@@ -143,6 +143,11 @@ class P3DResNet(VideoNet):
             heads.append(ClassifierHead(cin, num_classes, dropout))
         self.heads = nn.ModuleList(heads)
         self._init_weights()
+
+    @classmethod
+    def shortest_clip(cls, stem_kernel_t: int = 4, **args: Any) -> int:
+        """``stem_kernel_t`` frames: the stem has no temporal padding."""
+        return stem_kernel_t
 
     @staticmethod
     def _stage(cin: int, planes: int, depth: int, start: int, stride: int, **block) -> nn.Sequential:

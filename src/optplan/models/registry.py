@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -47,6 +48,31 @@ class ModelInfo:
 
 _REGISTRY: dict[str, tuple[ModelInfo, Callable[..., nn.Module]]] = {}
 
+_DRAFT: ContextVar[bool] = ContextVar("optplan_models_draft", default=False)
+"""Set by :func:`architecture`: :func:`build` then returns what it would build instead of building."""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What a registered model is built from: its class and every argument the class gets.
+
+    Known without building the model, so questions about a model (the shortest clip it takes)
+    cost nothing and load no weights. ``built``: the model itself, for a registered function
+    that builds without :func:`build` (which is then asked instead)."""
+
+    cls: type[nn.Module]
+    args: dict[str, Any]
+    built: nn.Module | None = None
+
+    @property
+    def min_clip_length(self) -> int:
+        """The shortest clip (frames) the model accepts: the class's ``shortest_clip`` of these
+        arguments (see :meth:`optplan.models.VideoNet.shortest_clip`); 1 for a class without one."""
+        if self.built is not None:
+            return int(getattr(self.built, "min_clip_length", 1))
+        shortest = getattr(self.cls, "shortest_clip", None)
+        return 1 if shortest is None else int(shortest(**self.args))
+
 
 def register_model(*, family: str, input_size: tuple[int, int, int], num_classes: int = 400,
                    dual_head: bool = False, first_conv: str = "conv1",
@@ -68,12 +94,15 @@ def register_model(*, family: str, input_size: tuple[int, int, int], num_classes
 
 def build(cls: type[nn.Module], arch: dict[str, Any], overrides: dict[str, Any]) -> nn.Module:
     """The shared builder: ``cls(**arch, **overrides)`` after checking every override is one of
-    ``cls``'s arguments (ConfigError-style message otherwise)."""
+    ``cls``'s arguments (ConfigError-style message otherwise). Under :func:`architecture`
+    it returns the :class:`Architecture` instead of building it."""
     allowed = [p for p in inspect.signature(cls).parameters if p != "self"]
     for key in overrides:
         if key not in allowed:
             raise OptplanError(f"model.kwargs: {key!r} is not an option of {cls.__name__}; "
                                f"allowed: {', '.join(allowed)}")
+    if _DRAFT.get():
+        return Architecture(cls, {**arch, **overrides})
     return cls(**{**arch, **overrides})
 
 
@@ -121,6 +150,32 @@ def create_model(name: str, num_classes: int | None = None, *, pretrained: str |
 
         log.info(load_weights(model, pretrained, "model.pretrained", fine_tune=True).describe(pretrained))
     return model
+
+
+def architecture(name: str, num_classes: int | None = None, **overrides: Any) -> Architecture:
+    """What ``create_model(name, num_classes, **overrides)`` would build, without building it
+    (unknown names and overrides are refused as there). A registered function that builds its
+    model without :func:`build` is answered from the model it builds."""
+    info = model_info(name)
+    token = _DRAFT.set(True)
+    try:
+        built = _REGISTRY[name][1](num_classes=info.num_classes if num_classes is None else num_classes,
+                                   **overrides)
+    finally:
+        _DRAFT.reset(token)
+    if isinstance(built, Architecture):
+        return built
+    return Architecture(type(built), {}, built)
+
+
+def clip_length_problem(clip_length: int, cfg: "ModelConfig") -> str | None:
+    """Why the model of a config's ``model`` section cannot take clips of ``clip_length`` frames
+    (None: it can). The one check of the shortest clip: the planner asks it of every state of
+    the graph before training, a training session of every state it enters. It builds no model."""
+    shortest = architecture(cfg.name, **config_overrides(cfg)).min_clip_length
+    if clip_length < shortest:
+        return f"clip_length {clip_length} is shorter than model {cfg.name!r} accepts ({shortest} frames)"
+    return None
 
 
 def config_overrides(cfg: "ModelConfig") -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 :func:`run_edge` opens the edge (or resumes it from a snapshot), trains epoch by epoch in
 :func:`optplan.knee.train_to_knee` (the loop ``optplan train --state`` runs too) until the knee
-rule decides or the edge loses its race, and keeps the knee epoch's model. It never raises on
+rule decides or the edge loses its race, and keeps the knee epoch's model (an epoch of the video
+trainer trains in :meth:`optplan.train.epoch.EpochTrainer.train`). It never raises on
 a training error (the driver decides whether to retry); a ``BaseException`` that is not an
 ``Exception`` (Ctrl-C, a kill) goes through, so the plan stops with its store intact.
 """
@@ -12,18 +13,12 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable
-
 from optplan.errors import DiskFull
 from optplan.knee import Knee, KneeRule, train_to_knee
-from optplan.protocol import Checkpoint, EdgeRun, EdgeTrainer
+from optplan.protocol import Checkpoint, EdgeRun, EdgeTrainer, EpochCallback
 from optplan.plan.racing import Racing
 from optplan.plan.records import DIVERGED, DONE, FAILED
 from optplan.state import State
-
-EpochCallback = Callable[[list[float], "Checkpoint | None"], None]
-"""Called after every epoch with the curve so far and the run's snapshot (None if it has none)."""
-
 
 @dataclass
 class EdgeJob:

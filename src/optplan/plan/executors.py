@@ -19,8 +19,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any, Iterable
 
 from optplan.errors import OptplanError
-from optplan.plan.edge import EdgeJob, EdgeOutcome, EpochCallback, run_edge
-from optplan.protocol import Checkpoint, EdgeTrainer
+from optplan.plan.edge import EdgeJob, EdgeOutcome, run_edge
+from optplan.protocol import Checkpoint, EdgeTrainer, EpochCallback
 
 EXECUTORS = ("inprocess", "process", "ray")
 

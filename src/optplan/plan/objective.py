@@ -20,13 +20,14 @@ from typing import Any, Literal
 from optplan.defaults import objective_problem
 from optplan.plan.records import Candidate
 from optplan.plan.result import pareto_front
+from optplan.records_io import JsonRecord
 
 SCORE, SCORE_AT_BUDGET = "score", "score_at_budget"
 OBJECTIVES = (SCORE, SCORE_AT_BUDGET)
 
 
 @dataclass(frozen=True)
-class Objective:
+class Objective(JsonRecord):
     """``name`` one of :data:`OBJECTIVES`; ``budget_gflops`` the replay budget of
     ``score_at_budget`` (training GFLOPs)."""
 
@@ -60,6 +61,3 @@ class Objective:
         else:
             kept = candidates
         return sorted(kept, key=lambda c: -c.score)[: None if self.budgeted else beam]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "budget_gflops": self.budget_gflops}

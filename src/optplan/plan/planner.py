@@ -1,7 +1,8 @@
 """The planner: the paper's dynamic programme over knee-terminated edges.
 
-Every edge u -> v trains from u's kept model in v's state until the knee (:mod:`optplan.knee`);
-its score is the knee score. Once every edge into v has ended, v keeps the best model (beam:
+Every edge u -> v trains from u's kept model in v's state until the knee (:mod:`optplan.knee`;
+the edge's loop is :func:`optplan.plan.edge.run_edge`, and an epoch of the video trainer trains
+in :meth:`optplan.train.epoch.EpochTrainer.train`); its score is the knee score. Once every edge into v has ended, v keeps the best model (beam:
 the ``beam`` best; objective ``score_at_budget``: every model on the (replay GFLOPs, score)
 Pareto front within the budget, see :mod:`optplan.plan.objective`) with its parent and epochs.
 Backtracking from the final node gives the path. With racing (:mod:`optplan.plan.racing`) an
@@ -24,12 +25,12 @@ from typing import Any
 from optplan.defaults import objective_problem
 from optplan.errors import DiskFull, OptplanError
 from optplan.knee import Knee, KneeRule
-from optplan.plan.edge import EdgeJob, EdgeOutcome, EpochCallback
+from optplan.plan.edge import EdgeJob, EdgeOutcome
 from optplan.plan.executors import Executor, InProcessExecutor
 from optplan.plan.graph import Edge, StateGraph
 from optplan.plan.objective import Objective
 from optplan.plan.progress import Progress, TqdmProgress
-from optplan.protocol import Checkpoint, EdgeTrainer
+from optplan.protocol import Checkpoint, EdgeTrainer, EpochCallback
 from optplan.plan.racing import Racing
 from optplan.plan.records import (DONE, FAILED, RUNNING, SKIPPED, USABLE, Candidate, EdgeRecord,
                                   NodeRecord, edge_id)

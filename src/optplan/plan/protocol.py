@@ -1,7 +1,7 @@
 """The trainer protocol's public path under the planner; it lives in :mod:`optplan.protocol`."""
 
 from optplan.protocol import (CheckingEdgeTrainer, Checkpoint, CountingEdgeTrainer, EdgeRun, EdgeTrainer,
-                              ResumableEdgeRun, ResumableEdgeTrainer)
+                              EpochCallback, ResumableEdgeRun, ResumableEdgeTrainer)
 
 __all__ = ["CheckingEdgeTrainer", "Checkpoint", "CountingEdgeTrainer", "EdgeRun", "EdgeTrainer",
-           "ResumableEdgeRun", "ResumableEdgeTrainer"]
+           "EpochCallback", "ResumableEdgeRun", "ResumableEdgeTrainer"]

@@ -18,18 +18,19 @@ against the competitors that had finished when it started.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from optplan.knee import Knee, KneeFitError, KneeRule, fit_knee
+from optplan.records_io import JsonRecord
 
 RACE = "race"  # Knee.stop of an edge that lost its race
 MARGIN = 0.01  # a hundredth of the score scale, as the gain rule's default
 
 
 @dataclass(frozen=True)
-class Racing:
+class Racing(JsonRecord):
     """``margin`` (score units) added to an edge's optimistic bound; ``after`` the epochs an
     edge trains before it can be judged (None: the knee's patience); ``bar`` the kept score the
     edge must be able to beat (set per edge by the planner; None: no competitor has finished)."""
@@ -37,6 +38,8 @@ class Racing:
     margin: float = MARGIN
     after: int | None = None
     bar: float | None = None
+
+    json_keys = ("margin", "after")  # the bar is set per edge: not part of the plan's fingerprint
 
     def __post_init__(self) -> None:
         if self.margin < 0 or (self.after is not None and self.after < 1):
@@ -65,6 +68,3 @@ class Racing:
         best = int(np.argmax(scores))
         return Knee(epoch=best, score=float(scores[best]), params=(), reached=True,
                     method=rule.method, epochs=len(scores) - 1, stop=RACE)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"margin": self.margin, "after": self.after}

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from optplan.knee import Knee
 from optplan.protocol import Checkpoint, edge_id
+from optplan.records_io import JsonRecord
 
 # Edge statuses. "running": started, curve so far recorded; the rest are final.
 RUNNING, DONE, DIVERGED, FAILED, SKIPPED = "running", "done", "diverged", "failed", "skipped"
@@ -21,31 +21,14 @@ FINISHED = (DONE, DIVERGED, FAILED, SKIPPED)
 USABLE = (DONE, DIVERGED)
 
 
-def _num(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
-def _nan(x: float | None) -> float:
-    return math.nan if x is None else float(x)
-
-
-def knee_to_dict(knee: Knee | None) -> dict[str, Any] | None:
-    return None if knee is None else knee.to_dict()
-
-
-def knee_from_dict(data: dict[str, Any] | None) -> Knee | None:
-    if data is None:
-        return None
-    return Knee(**{**data, "params": tuple(data.get("params") or ()), "score": _nan(data.get("score"))})
-
-
 @dataclass
-class EdgeRecord:
+class EdgeRecord(JsonRecord):
     """One knee-terminated run along ``source -> target`` from the source's ``slot``-th model.
 
     ``curve[i]`` is the validation score after ``i`` epochs (``curve[0]``: the source model);
     ``knee.epoch`` is the epoch kept as ``checkpoint`` and ``knee.score`` the edge's score.
-    ``snapshot`` is the trainer's resume point while ``status`` is 'running'.
+    ``snapshot`` is the trainer's resume point while ``status`` is 'running'. Its JSON also
+    carries ``epochs`` and ``score`` for readers of the file.
     """
 
     source: str
@@ -59,6 +42,9 @@ class EdgeRecord:
     seconds: float = 0.0
     attempts: int = 1
     error: str | None = None
+
+    json_keys = ("source", "target", "slot", "status", "curve", "knee", "epochs", "score", "checkpoint",
+                 "snapshot", "seconds", "attempts", "error")
 
     @property
     def id(self) -> str:
@@ -80,26 +66,10 @@ class EdgeRecord:
     def finished(self) -> bool:
         return self.status in FINISHED
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "target": self.target, "slot": self.slot,
-                "status": self.status, "curve": [_num(s) for s in self.curve],
-                "knee": knee_to_dict(self.knee), "epochs": self.epochs, "score": _num(self.score),
-                "checkpoint": self.checkpoint.to_dict() if self.checkpoint else None,
-                "snapshot": self.snapshot.to_dict() if self.snapshot else None,
-                "seconds": self.seconds, "attempts": self.attempts, "error": self.error}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EdgeRecord":
-        return cls(source=d["source"], target=d["target"], slot=d.get("slot", 0),
-                   status=d["status"], curve=[_nan(s) for s in d.get("curve", [])],
-                   knee=knee_from_dict(d.get("knee")),
-                   checkpoint=Checkpoint.from_dict(d.get("checkpoint")),
-                   snapshot=Checkpoint.from_dict(d.get("snapshot")),
-                   seconds=d.get("seconds", 0.0), attempts=d.get("attempts", 1), error=d.get("error"))
 
 
 @dataclass
-class Candidate:
+class Candidate(JsonRecord):
     """A model a node keeps: the best (beam: one of the ``k`` best) of its incoming runs.
 
     ``epochs`` is this stage's length (the edge's knee epoch); ``total_epochs`` the epochs of
@@ -116,22 +86,11 @@ class Candidate:
     total_epochs: int = 0
     gflops: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"score": _num(self.score), "edge": self.edge, "parent": self.parent,
-                "parent_slot": self.parent_slot, "epochs": self.epochs,
-                "total_epochs": self.total_epochs, "gflops": self.gflops,
-                "checkpoint": self.checkpoint.to_dict() if self.checkpoint else None}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Candidate":
-        return cls(score=_nan(d.get("score")), checkpoint=Checkpoint.from_dict(d.get("checkpoint")),
-                   edge=d.get("edge"), parent=d.get("parent"), parent_slot=d.get("parent_slot", 0),
-                   epochs=d.get("epochs", 0), total_epochs=d.get("total_epochs", 0),
-                   gflops=d.get("gflops", 0.0))
+    json_keys = ("score", "edge", "parent", "parent_slot", "epochs", "total_epochs", "gflops", "checkpoint")
 
 
 @dataclass
-class NodeRecord:
+class NodeRecord(JsonRecord):
     """A node's decision: its kept candidates (best first), or skipped with the reason."""
 
     name: str
@@ -145,12 +104,3 @@ class NodeRecord:
     @property
     def best(self) -> Candidate | None:
         return self.candidates[0] if self.candidates else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "candidates": [c.to_dict() for c in self.candidates],
-                "note": self.note}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "NodeRecord":
-        return cls(name=d["name"], candidates=[Candidate.from_dict(c) for c in d["candidates"]],
-                   note=d.get("note", ""))

@@ -18,6 +18,7 @@ from optplan.plan.graph import Edge, StateGraph
 from optplan.plan.racing import RACE
 from optplan.plan.records import DONE, FAILED, SKIPPED, EdgeRecord, NodeRecord
 from optplan.protocol import Checkpoint
+from optplan.records_io import JsonRecord
 from optplan.state import State
 from optplan.train.schedule import Stage
 
@@ -30,7 +31,7 @@ def schedule_of(stages: Iterable[Stage]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class ParetoPoint:
+class ParetoPoint(JsonRecord):
     """A replayable path found by the search: its ``score`` and the ``epochs`` its replay takes.
 
     ``nodes`` is the path (start excluded), ``edge`` the run that ends it; ``gflops`` the
@@ -47,16 +48,6 @@ class ParetoPoint:
     @property
     def schedule(self) -> dict[str, Any]:
         return schedule_of(self.stages)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"score": self.score, "epochs": self.epochs, "nodes": list(self.nodes),
-                "stages": [s.to_dict() for s in self.stages], "edge": self.edge,
-                "gflops": self.gflops}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ParetoPoint":
-        return cls(d["score"], d["epochs"], tuple(d["nodes"]),
-                   tuple(Stage.model_validate(s) for s in d["stages"]), d["edge"], d.get("gflops", 0.0))
 
 
 # Why an edge stopped training (:func:`stop_reason`), and what each reason means to a reader.
@@ -103,7 +94,7 @@ def pareto_front(points: Iterable[Scored],
 
 
 @dataclass
-class PlanResult:
+class PlanResult(JsonRecord):
     """What :meth:`Planner.run` returns.
 
     ``path`` are the chosen states in order (start and choice nodes excluded), ``nodes`` their
@@ -122,6 +113,8 @@ class PlanResult:
     ``graph`` the planned graph (states, edges, choice nodes), ``chosen`` the chosen path's
     nodes from the start's child on, choice nodes included, :attr:`stop_reasons` why each edge
     stopped. ``unfinished`` is set on a plan's result so far (:meth:`so_far`) only.
+    Its JSON (``result.json``) also carries the computed totals, the schedule
+    and the budget's point, for readers of the file; ``run_dir`` is where it was read from.
     """
 
     path: list[State]
@@ -165,6 +158,12 @@ class PlanResult:
     def stop_reasons(self) -> dict[str, str]:
         """Why each edge stopped (edge id -> a key of :data:`STOP_REASONS`), in edge order."""
         return {e.id: stop_reason(e) for e in self.edges}
+
+    json_keys = ("nodes", "path", "path_epochs", "path_scores", "stages", "score", "replay_epochs", "checkpoint",
+                 "search_epochs", "search_seconds", "train_seconds", "schedule", "edges", "decisions", "pareto",
+                 "notes", "budget_epochs", "budget", "epoch_gflops", "search_gflops", "replay_gflops",
+                 "knee_metric", "score_clip", "pareto_gflops", "budget_gflops", "graph", "chosen",
+                 "stop_reasons", "unfinished")
 
     @property
     def model_path(self) -> Path | None:
@@ -220,49 +219,6 @@ class PlanResult:
     def budget(self) -> ParetoPoint | None:
         """:meth:`best_within` the plan's ``budget_epochs`` (None without a budget)."""
         return None if self.budget_epochs is None else self.best_within(self.budget_epochs)
-
-    def to_dict(self) -> dict[str, Any]:
-        budget = self.budget
-        return {"nodes": self.nodes, "path": [s.to_dict() for s in self.path],
-                "path_epochs": self.path_epochs, "path_scores": self.path_scores,
-                "stages": [s.to_dict() for s in self.stages],
-                "score": self.score if math.isfinite(self.score) else None,
-                "replay_epochs": self.replay_epochs,
-                "checkpoint": self.checkpoint.to_dict() if self.checkpoint else None,
-                "search_epochs": self.search_epochs, "search_seconds": self.search_seconds,
-                "train_seconds": self.train_seconds, "schedule": self.schedule,
-                "edges": [e.to_dict() for e in self.edges],
-                "decisions": [d.to_dict() for d in self.decisions],
-                "pareto": [p.to_dict() for p in self.pareto], "notes": self.notes,
-                "budget_epochs": self.budget_epochs,
-                "budget": budget.to_dict() if budget else None,
-                "epoch_gflops": self.epoch_gflops, "search_gflops": self.search_gflops,
-                "replay_gflops": self.replay_gflops, "knee_metric": self.knee_metric,
-                "score_clip": self.score_clip,
-                "pareto_gflops": [p.to_dict() for p in self.pareto_gflops], "budget_gflops": self.budget_gflops,
-                "graph": self.graph.to_dict() if self.graph is not None else None,
-                "chosen": self.chosen, "stop_reasons": self.stop_reasons,
-                "unfinished": list(self.unfinished) if self.unfinished else None}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PlanResult":
-        return cls(path=[State.from_dict(s) for s in d["path"]], nodes=list(d["nodes"]),
-                   path_epochs=list(d["path_epochs"]), path_scores=list(d["path_scores"]),
-                   stages=[Stage.model_validate(s) for s in d["stages"]],
-                   score=math.nan if d["score"] is None else d["score"],
-                   checkpoint=Checkpoint.from_dict(d.get("checkpoint")),
-                   search_epochs=d["search_epochs"], search_seconds=d["search_seconds"],
-                   edges=[EdgeRecord.from_dict(e) for e in d["edges"]],
-                   decisions=[NodeRecord.from_dict(n) for n in d["decisions"]],
-                   pareto=[ParetoPoint.from_dict(p) for p in d["pareto"]],
-                   notes=list(d.get("notes", [])), budget_epochs=d.get("budget_epochs"),
-                   epoch_gflops=dict(d.get("epoch_gflops") or {}), knee_metric=d.get("knee_metric"),
-                   score_clip=d.get("score_clip"),
-                   pareto_gflops=[ParetoPoint.from_dict(p) for p in d.get("pareto_gflops", [])],
-                   budget_gflops=d.get("budget_gflops"),
-                   graph=StateGraph.from_dict(d["graph"]) if d.get("graph") else None,
-                   chosen=list(d.get("chosen") or []),
-                   unfinished=tuple(d["unfinished"]) if d.get("unfinished") else None)
 
     def save(self, path: str | Path) -> None:
         """Write as JSON (``RUN/result.json``)."""

@@ -67,20 +67,18 @@ def make_trainer(cfg: OptplanConfig, run_dir: Path, graph: StateGraph, simulate:
 
 
 def model_validator(cfg: OptplanConfig) -> Validator:
-    """A graph validator refusing states whose clips the configured model cannot take. Building
-    the model once also loads ``model.pretrained_2d``, so a missing or foreign file is refused
-    before the run directory is made."""
-    from optplan.models import create_model
+    """A graph validator refusing states whose clips the configured model cannot take (asked of
+    :func:`optplan.models.clip_length_problem`, which builds no model). A ``model.pretrained_2d``
+    file is inflated into a model once here, so a missing or foreign file is refused before the
+    run directory is made."""
+    from optplan.models import clip_length_problem, create_model
 
-    model = create_model(cfg.model.name, num_classes=2, pretrained_2d=cfg.model.pretrained_2d,
-                         **cfg.model.kwargs)
-    shortest = getattr(model, "min_clip_length", 1)
+    if cfg.model.pretrained_2d is not None:
+        create_model(cfg.model.name, num_classes=2, pretrained_2d=cfg.model.pretrained_2d, **cfg.model.kwargs)
 
     def check(state: State) -> str | None:
-        if state.clip_length < shortest:
-            return (f"clip_length {state.clip_length} is shorter than model {cfg.model.name!r} "
-                    f"accepts ({shortest} frames); raise plan.clip_lengths")
-        return None
+        problem = clip_length_problem(state.clip_length, cfg.model)
+        return None if problem is None else f"{problem}; raise plan.clip_lengths"
     return check
 
 

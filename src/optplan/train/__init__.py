@@ -2,8 +2,9 @@
 
 ``train_state(source, state, cfg, run_dir)`` trains a :class:`State` until the knee rule stops
 it; ``train_schedule(schedule, cfg, run_dir)`` replays stages from scratch;
-``evaluate(cfg, checkpoint)`` runs the multi-view test. ``optplan.train.edge.VideoEdgeTrainer``
-is the planner's adapter. Names are imported lazily so that ``optplan.train.State`` does not pull
+``evaluate(cfg, checkpoint)`` runs the multi-view test. Every epoch of either trains in
+``optplan.train.epoch.EpochTrainer``. ``optplan.train.edge.VideoEdgeTrainer`` is the planner's
+adapter. Names are imported lazily so that ``optplan.train.State`` does not pull
 in torch and the video stack.
 """
 
@@ -14,6 +15,7 @@ from optplan.state import State
 
 _names, __getattr__, __dir__ = lazy_exports(__name__, {
     "cost": ["Cost", "ClipFlops"],
+    "epoch": ["EpochTrainer"],
     "run": ["StateResult", "StateRun", "train_state"],
     "replay": ["ScheduleResult", "train_schedule"],
     "schedule": ["Schedule", "Stage", "load_schedule"],

@@ -11,31 +11,26 @@ often someone chose to look at it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
+
+from optplan.records_io import JsonRecord
 
 TRAIN_FLOPS_FACTOR = 3
 """Training FLOPs per forward FLOP: the backward pass costs about twice the forward."""
 
 
 @dataclass
-class Cost:
+class Cost(JsonRecord):
     """What a run spent: epochs trained, wall seconds (training and validation), clips seen,
-    training GFLOPs and validation GFLOPs (forward only)."""
+    training GFLOPs and validation GFLOPs (forward only). Records written before GFLOPs were
+    counted read as 0."""
 
     epochs: int = 0
     seconds: float = 0.0
     clips: int = 0
     gflops: float = 0.0
     eval_gflops: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Cost":
-        """Inverse of :meth:`to_dict`; records written before GFLOPs were counted read as 0."""
-        return cls(**{k: d[k] for k in ("epochs", "seconds", "clips", "gflops", "eval_gflops") if k in d})
 
 
 class ClipFlops:

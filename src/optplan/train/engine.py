@@ -8,6 +8,7 @@ at the end (the progress bar reads the running loss every ``PROGRESS_EVERY`` ste
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -111,8 +112,9 @@ class Scores:
 def train_epoch(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer, *,
                 precision: Precision, accumulation: int = 1, grad_clip: float | None = None,
                 head_weight: float = 1.0, scaler: torch.amp.GradScaler | None = None,
-                drop_partial: bool = False, progress=None) -> EpochStats:
-    """Train over ``batches`` once, stepping the optimiser every ``accumulation`` batches.
+                drop_partial: bool = False, progress=None, max_batches: int | None = None) -> EpochStats:
+    """Train over ``batches`` once (or over their first ``max_batches``), stepping the
+    optimiser every ``accumulation`` batches.
 
     Each batch's loss is divided by ``accumulation`` so an update averages over the effective
     batch. A last group of fewer batches steps too, unless ``drop_partial``: then its gradients
@@ -124,7 +126,7 @@ def train_epoch(model: nn.Module, batches: Iterable, optimizer: torch.optim.Opti
     loss_sum = torch.zeros((), device=precision.device)
     clips = steps = 0
     start = time.perf_counter()
-    for step, (x, y) in enumerate(batches, start=1):
+    for step, (x, y) in enumerate(itertools.islice(batches, max_batches), start=1):
         x, y = precision.to_device(x, y)
         with precision.autocast():
             loss = classification_loss(model(x), y, head_weight)

@@ -131,5 +131,9 @@ def export_schedule(schedule: Schedule, framework: str) -> str:
     per-stage clip settings and what cannot be expressed as comments on top."""
     if framework not in WRITERS:
         raise OptplanError(f"cannot export to {framework!r}; choose one of {', '.join(FRAMEWORKS)}")
+    partial = [i for i, s in enumerate(schedule.stages, 1) if s.epochs and s.last_epoch_share < 1.0]
+    if partial:  # epoch-based schedulers have no part of an epoch
+        raise OptplanError(f"stage {partial[0]} ends on a part of an epoch (last_epoch_share); "
+                           f"{framework} schedules whole epochs: round it to whole epochs to export")
     notes = [f"# {line}" for line in _notes(schedule, framework)]  # '#' comments in Python and YAML
     return "\n".join([*notes, *WRITERS[framework](schedule)]) + "\n"

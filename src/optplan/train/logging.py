@@ -4,20 +4,14 @@ for people (``tail -f``), and its numbers as TensorBoard scalars."""
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
 
+from optplan.records_io import to_jsonable
+
 LOG_NAME = "log.jsonl"
 TEXT_LOG_NAME = "log.txt"
-
-
-def _json_value(value: Any) -> Any:
-    """Floats that JSON cannot hold (NaN, inf) become None, so every line stays valid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 class RunLogger:
@@ -52,7 +46,7 @@ class RunLogger:
         """Append one record; its numeric fields go to TensorBoard as ``prefix/name`` at ``step``."""
         if not self.enabled:
             return
-        line = json.dumps({k: _json_value(v) for k, v in record.items()})
+        line = json.dumps(to_jsonable(record))  # NaN (a diverged epoch) as null: every line stays JSON
         with self.path.open("a") as f:
             f.write(line + "\n")
         with (self.run_dir / TEXT_LOG_NAME).open("a") as f:

@@ -1,7 +1,8 @@
 """Replay a fixed multi-stage schedule from scratch (a planned path, or a hand-tuned baseline).
 
 Each stage trains its state for its epochs with a fresh optimiser, the learning rate of every
-epoch given by the stage's ``lr_schedule``; the model carries over from stage to stage. Epochs
+epoch given by the stage's ``lr_schedule``; the model carries over from stage to stage. Every
+epoch trains in :class:`~optplan.train.epoch.EpochTrainer`, as the search's do. Epochs
 are seeded as in :class:`~optplan.train.run.StateRun` (by state name and epoch in the state),
 so replaying a planned path with constant learning rates rebuilds the planned model. The run
 directory holds ``last.pt`` (resume point after each epoch), ``final.pt`` (the model at the
@@ -12,19 +13,19 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
+from optplan.records_io import JsonRecord
 from optplan.train.cost import Cost
 from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
 from optplan.train.distributed import barrier
 from optplan.train.engine import Scores
+from optplan.train.epoch import EpochTrainer
 from optplan.train.logging import RunLogger
-from optplan.train.optim import set_lr
 from optplan.train.schedule import Schedule, load_schedule
 from optplan.train.scoring import scoring_clip
 from optplan.train.session import TrainSession
@@ -34,31 +35,19 @@ StageCallback = Callable[[int, int, list[list[float]]], None]
 
 
 @dataclass
-class ScheduleResult:
+class ScheduleResult(JsonRecord):
     """Per-stage validation curves (``curves[i][0]``: score entering stage i), the final model
-    and the cost."""
+    and the cost; its JSON also carries the final score."""
 
     curves: list[list[float]]
     checkpoint: Path
     cost: Cost = field(default_factory=Cost)
 
+    json_keys = ("curves", "final_score", "checkpoint", "cost")
+
     @property
     def final_score(self) -> float:
         return next((c[-1] for c in reversed(self.curves) if c), math.nan)
-
-    def to_dict(self) -> dict[str, Any]:
-        clean = [[None if not math.isfinite(s) else s for s in c] for c in self.curves]
-        return {"curves": clean, "final_score": _finite(self.final_score),
-                "checkpoint": str(self.checkpoint), "cost": self.cost.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ScheduleResult":
-        curves = [[math.nan if s is None else s for s in c] for c in d["curves"]]
-        return cls(curves=curves, checkpoint=Path(d["checkpoint"]), cost=Cost.from_dict(d["cost"]))
-
-
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
 
 
 def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, run_dir: str | Path, *,
@@ -108,26 +97,23 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
             set_rng_state(snap["rng"])
         if not curves[i]:
             curves[i] = [_previous_score(curves, i)]
+        trainer = EpochTrainer(session, state, net, optimizer, clip, cost, logger, "schedule", scaler)
         for epoch in range(first, stage.epochs):
             lr = stage.lr(epoch, curves[i], cfg.train.warmup_epochs if i == first_trained else 0)
-            set_lr(optimizer, lr)
-            tic = time.perf_counter()
-            stats = session.train_one_epoch(net, optimizer, state, epoch + 1, scaler=scaler,
-                                            desc=f"stage {i + 1}/{len(schedule.stages)} epoch {epoch + 1}")
-            scores = session.score(net, clip) if math.isfinite(stats.loss) else Scores.diverged()
-            curves[i].append(scores.score)
-            session.charge(cost, state, stats, scores, time.perf_counter() - tic)
-            if main:
-                meta = {"schedule": schedule.to_dict(), "stage": i, "curves": curves, "cost": cost.to_dict(),
-                        "score_clip": cfg.knee.score_clip}
-                save_checkpoint(last, make_checkpoint(model, optimizer=optimizer, state=state.to_dict(),
-                                                      epoch=epoch + 1, config=cfg.model_dump(mode="json"),
-                                                      meta=meta))
-            barrier()
-            logger.log({"stage": i, "epoch": epoch + 1, "global_epoch": cost.epochs, "gflops": cost.gflops,
-                        "state": state.name, "loss": stats.loss, **scores.to_dict(), "lr": lr, "clip_length": state.clip_length,
-                        "seconds": stats.seconds, "clips_per_s": stats.clips_per_s * session.dist.world_size},
-                       step=cost.epochs, prefix="schedule/")
+
+            def save(scores: Scores) -> None:  # the resume point after this epoch
+                curves[i].append(scores.score)
+                if main:
+                    meta = {"schedule": schedule.to_dict(), "stage": i, "curves": curves,
+                            "cost": cost.to_dict(), "score_clip": cfg.knee.score_clip}
+                    save_checkpoint(last, make_checkpoint(model, optimizer=optimizer, state=state.to_dict(),
+                                                          epoch=epoch + 1, config=cfg.model_dump(mode="json"),
+                                                          meta=meta))
+                barrier()
+
+            scores = trainer.train(epoch + 1, lr, save=save, where={"stage": i, "epoch": epoch + 1}, totals=True,
+                                   desc=f"stage {i + 1}/{len(schedule.stages)} epoch {epoch + 1}",
+                                   share=stage.share(epoch))
             if on_epoch is not None:
                 on_epoch(i, epoch + 1, curves)
             if not math.isfinite(scores.score):

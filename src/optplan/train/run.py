@@ -18,53 +18,35 @@ whether it went straight through or was killed and resumed, and whichever proces
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from optplan.config import OptplanConfig
 from optplan.data.sampling import ClipSpec
 from optplan.errors import OptplanError, space_for
 from optplan.knee import Knee, KneeRule, read_curve, train_to_knee, write_curve
 from optplan.train.cost import Cost
-from optplan.protocol import resolve_path
+from optplan.protocol import Checkpoint, EpochCallback, resolve_path
+from optplan.records_io import JsonRecord
 from optplan.train.checkpoint import is_intact, load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
 from optplan.train.distributed import barrier
-from optplan.train.engine import Scores
+from optplan.train.epoch import EpochTrainer
 from optplan.train.logging import RunLogger
-from optplan.train.optim import set_lr
 from optplan.train.schedule import warm_factor
 from optplan.train.scoring import scoring_clip
 from optplan.train.session import TrainSession
 from optplan.state import State
 
-EpochCallback = Callable[[int, list[float]], None]
-"""Called after every finished (saved) epoch with the epoch number and the curve so far."""
-
-
 @dataclass
-class StateResult:
+class StateResult(JsonRecord):
     """A finished state: its curve (``curve[0]`` = start score), knee, kept model and cost."""
 
     curve: list[float]
     knee: Knee
     checkpoint: Path
     cost: Cost = field(default_factory=Cost)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"curve": [None if not math.isfinite(s) else s for s in self.curve],
-                "knee": self.knee.to_dict(), "checkpoint": str(self.checkpoint),
-                "cost": self.cost.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "StateResult":
-        knee = dict(d["knee"])
-        knee["params"] = tuple(knee["params"])
-        knee["score"] = math.nan if knee["score"] is None else knee["score"]
-        return cls(curve=[math.nan if s is None else s for s in d["curve"]], knee=Knee(**knee),
-                   checkpoint=Path(d["checkpoint"]), cost=Cost.from_dict(d["cost"]))
 
 
 class StateRun:
@@ -112,6 +94,8 @@ class StateRun:
         if snapshot is not None:
             self._restore(snapshot)
         self.logger = RunLogger(self.run_dir, tensorboard=session.cfg.train.tensorboard, enabled=self.main)
+        self.trainer = EpochTrainer(session, state, self.net, self.optimizer, self.score_clip, self.cost,
+                                    self.logger, self.tag, self.scaler)
 
     def _restore(self, snapshot: dict[str, Any]) -> None:
         """Optimiser, loss scaler, RNG, curve and cost as they were after the snapshot's epoch;
@@ -142,7 +126,8 @@ class StateRun:
         return self.scores[0]
 
     def train_epoch(self) -> float:
-        """Train one more epoch, score it, save it; returns the score (NaN when diverged)."""
+        """Train one more epoch (in :class:`~optplan.train.epoch.EpochTrainer`), score it, save
+        it; returns the score (NaN when diverged)."""
         if self.kept_epoch is not None:
             raise OptplanError(f"{self.run_dir} kept its model already; its optimiser state is gone, "
                                "so it cannot train on")
@@ -150,22 +135,8 @@ class StateRun:
         epoch = self.epoch + 1
         # A run from scratch warms up (train.warmup_epochs), as the first stage of its replay does.
         warmup = self.session.cfg.train.warmup_epochs if self.source is None else 0
-        set_lr(self.optimizer, self.state.lr * warm_factor(epoch - 1, warmup))
-        start = time.perf_counter()
-        stats = self.session.train_one_epoch(self.net, self.optimizer, self.state, epoch,
-                                             scaler=self.scaler, desc=f"{self.tag} epoch {epoch}")
-        scores = (self.session.score(self.net, self.score_clip) if math.isfinite(stats.loss)
-                  else Scores.diverged())
-        self.epoch = epoch
-        self.scores.append(scores.score)
-        self.session.charge(self.cost, self.state, stats, scores, time.perf_counter() - start)
-        self._save_epoch()
-        with space_for(self.run_dir):
-            self.logger.log({"epoch": epoch, "state": self.state.name, "loss": stats.loss,
-                             **scores.to_dict(), "lr": self.optimizer.param_groups[0]["lr"],
-                             "clip_length": self.state.clip_length, "seconds": stats.seconds,
-                             "clips_per_s": stats.clips_per_s * self.session.dist.world_size},
-                            step=epoch, prefix=f"{self.tag}/")
+        scores = self.trainer.train(epoch, self.state.lr * warm_factor(epoch - 1, warmup),
+                                    save=lambda s: self._trained(s.score), desc=f"{self.tag} epoch {epoch}")
         return scores.score
 
     def keep(self, epoch: int) -> Path:
@@ -191,6 +162,12 @@ class StateRun:
         return self.run_dir / "last.pt"
 
     # --- helpers ----------------------------------------------------------------------------
+    def _trained(self, score: float) -> None:
+        """The epoch just trained is the run's next one: record its ``score``, then save it."""
+        self.epoch += 1
+        self.scores.append(score)
+        self._save_epoch()
+
     def _save_epoch(self) -> None:
         """Write ``epoch_<k>.pt`` (model) and ``last.pt`` (everything), then the curve CSV."""
         if self.main:
@@ -236,7 +213,8 @@ def train_state(source: str | Path | None, state: State, cfg: OptplanConfig, run
     Epochs are scored on the clip setting ``cfg.knee.score_clip`` picks among ``state`` and the
     state ``space`` (see ``optplan.train.scoring``). Resumes a killed run from
     ``run_dir/last.pt``; a finished run (``result.json``) is returned as it is. The result's
-    ``checkpoint`` is the knee epoch's model (``kept.pt``).
+    ``checkpoint`` is the knee epoch's model (``kept.pt``). ``on_epoch`` sees the curve and the
+    resume snapshot (``last.pt``) after every epoch, as a planner's edge's listener does.
     """
     run_dir = Path(run_dir)
     done = run_dir / "result.json"
@@ -245,7 +223,8 @@ def train_state(source: str | Path | None, state: State, cfg: OptplanConfig, run
     session = session.serves(cfg) if session is not None else TrainSession(cfg)
     run = StateRun(session, state, run_dir, source, score_clip=scoring_clip(state, cfg.knee.score_clip, space))
     scores = [run.initial_score()] if not run.scores else list(run.scores)
-    after = None if on_epoch is None else (lambda curve: on_epoch(run.epoch, list(curve)))
+    after = None if on_epoch is None else (lambda curve: on_epoch(
+        list(curve), Checkpoint(path=str(run.snapshot()), meta={"epoch": run.epoch})))
     knee = train_to_knee(run.train_epoch, scores, KneeRule.from_config(cfg.knee).decide, after)
     result = StateResult(curve=scores, knee=knee, checkpoint=run.keep(knee.epoch), cost=run.cost)
     if session.dist.is_main:

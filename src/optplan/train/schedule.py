@@ -15,6 +15,9 @@ hand-tuned baselines are written:
 - ``{"kind": "linear"}``: linear decay from ``state.lr`` to zero over the stage (the
   budget-aware schedule of Li, Yumer and Ramanan, ICLR 2020).
 
+A stage may end on a part of an epoch: ``last_epoch_share`` (default 1) trains that share of its
+last epoch's batches, so that a schedule spends a GFLOPs budget exactly.
+
 Every rule takes ``warmup`` (epochs, default 0): the learning rate of warm-up epoch ``i`` is
 ``(i + 1) / (warmup + 1)`` of what the rule gives, as the usual linear warm-up, per epoch.
 
@@ -122,6 +125,13 @@ class Stage(BaseModel):
     state: State
     epochs: int = Field(ge=0, description="Epochs to train in this state (0: skipped).")
     lr_schedule: LRSchedule = Field(default_factory=Constant)
+    last_epoch_share: float = Field(1.0, gt=0.0, le=1.0, description=(
+        "Share of the last epoch's batches that trains (1: the whole epoch); lets a schedule "
+        "spend a GFLOPs budget exactly, as the benchmark's hand-tuned rows do."))
+
+    def share(self, epoch: int) -> float:
+        """Share of epoch ``epoch`` (0-based in the stage) that trains."""
+        return self.last_epoch_share if epoch == self.epochs - 1 else 1.0
 
     def lr(self, epoch: int, scores: Sequence[float] = (), warmup_at_least: int = 0) -> float:
         """Learning rate of epoch ``epoch`` (0-based in the stage) given the stage's curve so
@@ -135,10 +145,12 @@ class Stage(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields; the default constant lr is left out, so a planned stage reads
-        ``{state, epochs}`` as it always has."""
+        ``{state, epochs}`` as it always has (and a whole last epoch leaves out its share)."""
         data = self.model_dump(mode="json", by_alias=True)
         if self.lr_schedule == Constant():
             del data["lr_schedule"]
+        if self.last_epoch_share == 1.0:
+            del data["last_epoch_share"]
         return data
 
 

@@ -8,6 +8,7 @@ the validation list with a given clip setting.
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +22,7 @@ from optplan.data.dataset import ClipSampler, VideoDataset, loader_generator, ma
 from optplan.data.sampling import ClipSpec
 from optplan.data.splits import load_splits
 from optplan.errors import OptplanError
-from optplan.models import config_overrides, create_model_from_config, set_frozen_bn
+from optplan.models import clip_length_problem, config_overrides, create_model_from_config, set_frozen_bn
 from optplan.models.weights import load_weights
 from optplan.train.checkpoint import unwrap
 from optplan.train.cost import ClipFlops, Cost
@@ -126,20 +127,19 @@ class TrainSession:
         optimiser (after the freeze, so parameters frozen in mode ``all`` get no updates), wrap
         the model for data-parallel training. ``model`` is converted in place.
         Returns (optimizer, the module to train: ``model`` itself or its DDP wrapper)."""
-        self.check_state(model, state)
+        self.check_state(state)
         model = sync_batchnorm(model, self.dist, self.device)
         set_frozen_bn(model, state.frozen_bn, self.cfg.train.frozen_bn)
         optimizer = make_optimizer(model, state, self.cfg.train)
         return optimizer, wrap_model(model, self.dist, self.device)
 
-    def check_state(self, model: nn.Module, state: State) -> None:
-        """Refuse a state whose clips are shorter than the model accepts, or whose epoch would
-        hold no optimiser step once ``train.drop_last`` and ``train.drop_last_accumulation``
-        have dropped what is short."""
-        shortest = getattr(unwrap(model), "min_clip_length", 1)
-        if state.clip_length < shortest:
-            raise OptplanError(f"state {state.name!r}: clip_length {state.clip_length} is shorter than "
-                               f"model {self.cfg.model.name!r} accepts ({shortest} frames)")
+    def check_state(self, state: State) -> None:
+        """Refuse a state whose clips are shorter than the model accepts (the planner's check,
+        :func:`optplan.models.clip_length_problem`), or whose epoch would hold no optimiser step
+        once ``train.drop_last`` and ``train.drop_last_accumulation`` have dropped what is short."""
+        problem = clip_length_problem(state.clip_length, self.cfg.model)
+        if problem is not None:
+            raise OptplanError(f"state {state.name!r}: {problem}")
         if state.batch_size % self.dist.world_size:
             raise OptplanError(f"state {state.name!r}: batch_size {state.batch_size} must be a multiple "
                                f"of the {self.dist.world_size} training processes")
@@ -195,7 +195,7 @@ class TrainSession:
     # --- one epoch --------------------------------------------------------------------------
     def train_one_epoch(self, model: nn.Module, optimizer: torch.optim.Optimizer, state: State,
                         epoch: int, *, scaler: torch.amp.GradScaler | None = None,
-                        desc: str = "") -> EpochStats:
+                        desc: str = "", share: float = 1.0) -> EpochStats:
         """Epoch ``epoch`` (1-based, counted inside the state) of training in ``state``.
 
         Its clip order, augmentation and dropout are seeded by (``train.seed``, state name,
@@ -203,17 +203,27 @@ class TrainSession:
         resume, in a graph edge or in a replayed schedule. Replaying a planned path therefore
         rebuilds the planned model exactly (on CPU). ``model`` and ``optimizer`` come from
         :meth:`prepare`.
+
+        ``share`` < 1 trains only that share of the epoch's batches (rounded up to whole
+        optimiser steps): the first batches of the same seeded order, so a schedule can end on
+        a part of an epoch and spend a GFLOPs budget exactly.
         """
         torch.set_num_threads(self.threads)  # the process-wide setting: another session may have moved it
         seed = seed_for(self.cfg.train.seed, state.name, epoch)
         torch.manual_seed(seed)
         batches = self.loader("train", ClipSpec.from_state(state), state.batch_size, epoch=seed)
-        progress = self.progress_bar(len(batches.dataset) // self.dist.world_size, desc, "clip")
+        limit = None
+        if share < 1.0:
+            step = state.accumulation
+            limit = min(len(batches), max(step, math.ceil(share * len(batches) / step) * step))
+        total = len(batches.dataset) if limit is None else limit * state.batch_size * self.dist.world_size
+        progress = self.progress_bar(total // self.dist.world_size, desc, "clip")
         try:
             stats = train_epoch(model, batches, optimizer, precision=self.precision,
                                 accumulation=state.accumulation, grad_clip=self.cfg.train.grad_clip,
                                 head_weight=self.cfg.model.head_weight, scaler=scaler,
-                                drop_partial=self.cfg.train.drop_last_accumulation, progress=progress)
+                                drop_partial=self.cfg.train.drop_last_accumulation, progress=progress,
+                                max_batches=limit)
         finally:
             if progress is not None:
                 progress.close()
