@@ -111,6 +111,12 @@ def test_cache_decodes_once_and_again_after_a_change(records, tmp_path, monkeypa
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 1  # the stale entry is gone
     small = FrameCache(tmp_path / "cache", short_side=16).frames(video)  # resized at decode, own entry
     assert small.shape == (32, 16, 16, 3) and len(calls) == 3
+    now = cache_module.DECODER
+    monkeypatch.setattr(cache_module, "DECODER", now - 1)  # an entry of an older decoder ...
+    FrameCache(tmp_path / "cache").frames(video)
+    monkeypatch.setattr(cache_module, "DECODER", now)
+    FrameCache(tmp_path / "cache").frames(video)  # ... is not taken for this one's
+    assert len(calls) == 5
 
 
 def make_bad_files(src: list[VideoRecord], root: Path) -> tuple[list[VideoRecord], dict[str, str]]:

@@ -1,8 +1,8 @@
 """Decoded-frame cache: decode each video once, then read its uint8 frames from a memory map.
 
-One ``.npy`` file per video, named ``{hash(path)}-{hash(size, mtime, short side)}.npy``: a file
-that changes on disk gets a new name (so it is decoded again) and the stale entry of the same
-path is removed. Entries are written to a temporary name and moved into place with
+One ``.npy`` file per video, named ``{hash(path)}-{hash(size, mtime, short side, decoder)}.npy``:
+a file that changes on disk, or a decoder that now decodes it differently (:data:`DECODER`),
+gets a new name (so it is decoded again) and the stale entry of the same path is removed. Entries are written to a temporary name and moved into place with
 ``os.replace``, so DataLoader workers that decode the same video at once never read a partial
 file. Reading is ``np.load(mmap_mode='r')``: a clip touches only the pages of its frames and the
 OS page cache is shared by all workers. An entry found damaged is named and rebuilt.
@@ -43,6 +43,9 @@ SIZE_SAMPLE = 16
 """Videos probed to estimate a cache's size (the rest are assumed alike)."""
 OLD_DEFAULT = ".cache"
 """Where earlier versions put the cache: inside the dataset root."""
+DECODER = 2
+"""What the decoder's frames look like; raised when a change makes them differ, so entries of the
+old decoder are decoded again (2: frames turned upright by the video's rotation metadata)."""
 
 
 def _digest(text: str) -> str:
@@ -67,7 +70,7 @@ class FrameCache:
         """The cache file for ``path`` as it is on disk now (raises OSError if it is missing)."""
         path = Path(path).absolute()
         stat = path.stat()
-        version = _digest(f"{stat.st_size}|{stat.st_mtime_ns}|{self.short_side}")
+        version = _digest(f"{stat.st_size}|{stat.st_mtime_ns}|{self.short_side}|{DECODER}")
         return self.directory / f"{_digest(str(path))}-{version}.npy"
 
     def frames(self, path: str | Path) -> np.ndarray:
