@@ -32,6 +32,14 @@ def test_ucf101_lists_with_and_without_indices(tmp_path):
     (tmp_path / "bad.txt").write_text("Archery/x.avi 3\n")
     with pytest.raises(OptplanError, match="outside 1..2"):
         read_annotations(tmp_path / "bad.txt", tmp_path)
+    # a 0-based list (MMAction2's) beside classInd.txt whose labels happen to lie in 1..n: refused,
+    # not read shifted by one
+    (tmp_path / "zero_based.txt").write_text("ApplyEyeMakeup/v_A_g01_c01.avi 1\nArchery/v_Archery_g01_c01.avi 0\n")
+    (tmp_path / "shifted.txt").write_text("Archery/v_Archery_g01_c01.avi 1\n")
+    with pytest.raises(OptplanError, match=r"shifted.txt:1: .*folder 'Archery' \(index 2\).*data.format=csv"):
+        read_annotations(tmp_path / "shifted.txt", tmp_path)
+    with pytest.raises(OptplanError, match="outside 1..2"):
+        read_annotations(tmp_path / "zero_based.txt", tmp_path)
 
 
 def test_kinetics_csv_finds_by_label_spaced_and_flat_files(tmp_path):

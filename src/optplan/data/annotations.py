@@ -180,6 +180,13 @@ def _read_ucf(path: Path, root: Path, classes: list[str] | None, *,
             index = int(word) - 1
             if not 0 <= index < len(classes):
                 raise OptplanError(f"{path}:{n}: class index {word} is outside 1..{len(classes)}")
+            folder = Path(rel).parts[0] if len(Path(rel).parts) > 1 else None
+            if folder in classes and classes.index(folder) != index:
+                # a 0-based list (MMAction2's) beside a classInd.txt reads shifted by one
+                raise OptplanError(
+                    f"{path}:{n}: index {word} names class {classes[index]!r} in classInd.txt, but the "
+                    f"video is in folder {folder!r} (index {classes.index(folder) + 1}); UCF101 lists count "
+                    "classes from 1: for a 0-based list (MMAction2's) set data.format=csv")
         else:
             index = _class_index(Path(rel).parts[0], classes, f"{path}:{n}")
         records.append(VideoRecord(_inside(root, root / rel, f"{path}:{n}", allow_outside_root), index))
