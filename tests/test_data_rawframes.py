@@ -168,6 +168,8 @@ def test_frame_cache_size_is_announced_and_checked_against_the_disk(rawframes, t
     err = capsys.readouterr().err
     assert f"frame cache: decoding 6 videos into {directory} (about {human_bytes(6 * per_video)};" in err
     assert f"{root / 'rawframes' / '.cache'} holds a cache of an earlier optplan" in err
+    load_splits(cfg)  # loading the splits again (another session of the process) says it once only
+    assert "frame cache" not in capsys.readouterr().err
     entry = FrameCache(directory).entry(splits.train[0].path)
     FrameCache(directory).frames(splits.train[0].path)
     assert 0 < entry.stat().st_size - per_video < 200  # the estimate is what one entry takes (+ its header)

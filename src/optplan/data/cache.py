@@ -188,11 +188,14 @@ def human_bytes(n: float) -> str:
     return f"{n / 2**10:.0f} kB"
 
 
+_ANNOUNCED: set[tuple[Path, int]] = set()  # (folder, videos missing) this process has told of
+
+
 def reserve(cfg: DataConfig, paths: Iterable[Path]) -> int:
     """Say how much the frame cache will grow to hold ``paths`` and make sure the disk can hold it.
 
     Only the videos with no entry yet count (a warm cache says nothing). Prints the estimate,
-    the folder and how to move it on stderr, once, before anything is decoded; raises
+    the folder and how to move it on stderr, once per process, before anything is decoded; raises
     :class:`OptplanError` naming the folder, the size and the settings to change when
     ``shutil.disk_usage`` shows less free space than that. Returns the estimate in bytes.
     """
@@ -214,6 +217,9 @@ def reserve(cfg: DataConfig, paths: Iterable[Path]) -> int:
                            f"{str(directory)!r}, but only {human_bytes(free)} are free there; set "
                            f"data.cache_dir (or the {CACHE_ENV} environment variable) to a disk with room, "
                            "or data.cache=false to decode every clip on the fly")
+    if (directory, len(missing)) in _ANNOUNCED:  # every split loaded in a process would repeat it
+        return need
+    _ANNOUNCED.add((directory, len(missing)))
     print(f"frame cache: decoding {len(missing)} videos into {directory} (about {human_bytes(need)}"
           + ("" if free is None else f"; {human_bytes(free)} free") + f"); data.cache_dir or {CACHE_ENV} "
           "puts it elsewhere, data.cache=false decodes every clip on the fly", file=sys.stderr, flush=True)
