@@ -179,6 +179,25 @@ def test_run_logger_writes_jsonl_and_tensorboard(tmp_path):
     assert not (tmp_path / "off").exists()
 
 
+
+def test_tensorboard_tags_are_shared_so_edges_overlay(tmp_path):
+    """Two edges' run directories write the same tags (``score``, ``loss``): TensorBoard shows
+    each directory as a run and overlays their curves; the text log still names the edge."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for edge, score in (("start->c4", 0.3), ("c4->c8", 0.5)):
+        logger = RunLogger(tmp_path / edge, tensorboard=True)
+        logger.log({"epoch": 1, "loss": 1.0, "score": score}, step=1, prefix=f"{edge}/")
+        logger.close()
+        assert f"{edge}: epoch=1" in (tmp_path / edge / "log.txt").read_text()
+    tags = []
+    for edge in ("start->c4", "c4->c8"):
+        events = EventAccumulator(str(tmp_path / edge / "tb"))
+        events.Reload()
+        tags.append(set(events.Tags()["scalars"]))
+    assert tags[0] == tags[1] == {"epoch", "loss", "score"}
+
+
 def test_sharded_batches_partition_each_global_batch():
     items = list(range(10))
     shards = [list(ShardedBatchSampler(items, 4, DistInfo(rank=r, world_size=2), training=True))

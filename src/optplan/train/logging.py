@@ -43,7 +43,10 @@ class RunLogger:
         return self.run_dir / LOG_NAME
 
     def log(self, record: dict[str, Any], *, step: int | None = None, prefix: str = "") -> None:
-        """Append one record; its numeric fields go to TensorBoard as ``prefix/name`` at ``step``."""
+        """Append one record (named ``prefix`` in the text log); its numeric fields go to
+        TensorBoard under their own names at ``step``. The names are the same in every run
+        directory (a plan's edges, a replay), each directory's ``tb/`` being one TensorBoard run,
+        so ``tensorboard --logdir RUN`` overlays every edge's ``score`` and ``loss``."""
         if not self.enabled:
             return
         line = json.dumps(to_jsonable(record))  # NaN (a diverged epoch) as null: every line stays JSON
@@ -54,7 +57,7 @@ class RunLogger:
         if self._writer is not None and step is not None:
             for key, value in record.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    self._writer.add_scalar(f"{prefix}{key}" if prefix else key, value, step)
+                    self._writer.add_scalar(key, value, step)
             self._writer.flush()
 
     def close(self) -> None:
@@ -64,8 +67,8 @@ class RunLogger:
 
 
 def text_line(record: dict[str, Any], prefix: str = "") -> str:
-    """``2026-01-31 12:00:00 c16: epoch=3 loss=0.5321 ...``: local time, the run's name (the
-    TensorBoard prefix), the record's keys in order, floats to 4 significant digits."""
+    """``2026-01-31 12:00:00 c16: epoch=3 loss=0.5321 ...``: local time, the run's name
+    (``prefix``), the record's keys in order, floats to 4 significant digits."""
     def shown(value: Any) -> str:
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
