@@ -93,3 +93,17 @@ def test_quiet_silences_every_bar_of_train_eval_and_plan(tiny_dataset, tmp_path,
     assert main(["plan", "--out", str(tmp_path / "plan"), "--quiet", *_tiny(tiny_dataset), *one_edge]) == 0
     quiet = capsys.readouterr()
     assert not any(mark in quiet.err + quiet.out for mark in BAR_MARKS), quiet.err
+
+
+def test_the_readmes_sample_config_is_a_valid_config(tmp_path):
+    """The README's ``myplan.yaml`` loads as it is written (a copied sample must not fail on a
+    renamed key) and says what it shows: the paper's graph over 16/32/64 frames."""
+    import re
+
+    readme = (SRC.parent / "README.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if b.startswith("# myplan.yaml"))
+    path = tmp_path / "myplan.yaml"
+    path.write_text(block)
+    cfg = load_config(path, [])
+    assert cfg.model.name == "dg_p3d_r50" and cfg.plan.preset == "paper"
+    assert list(cfg.plan.clip_lengths) == [16, 32, 64] and cfg.knee.patience == 10
