@@ -173,8 +173,10 @@ def test_pbt_and_asha_spend_the_search_budget(tiny_bench):
     for name in ("pbt", "asha"):
         row = json.loads((out / "mixed" / "seed0" / f"{name}.json").read_text())
         # the stopper ends the search once the planner's search GFLOPs are spent (up to 2 trials'
-        # last epochs over); PBT's trials stop at a quarter each, and an exploit can end one early
+        # last epochs over); PBT's trials stop at a quarter each, none lost to a deleted checkpoint
         assert search * 0.75 <= row["search_gflops"] <= search * 1.25, name
+        assert row["detail"]["errored_trials"] == 0, name
+        assert not (out / "mixed" / "seed0" / "runs" / name / "ray").exists()  # only the best model is kept
         assert 0 < row["train_gflops"] <= row["search_gflops"] and 0 <= row["top1"] <= 1
         assert rows[name]["seeds"] == [0]
 
