@@ -169,7 +169,7 @@ def _read_ucf(path: Path, root: Path, classes: list[str] | None, *,
     """``Class/video.avi [INDEX]`` lines; without an index (a last word that is a number) the
     whole line is the path, spaces and all."""
     classes = classes or read_class_ind(_find_class_ind(path, root))
-    records = []
+    records, named = [], []  # named: (line, index word, index of the class folder the video is in)
     for n, line in _lines(path):
         rel, word = _path_then_word(line)
         if word is None or not _is_int(word):
@@ -181,15 +181,20 @@ def _read_ucf(path: Path, root: Path, classes: list[str] | None, *,
             if not 0 <= index < len(classes):
                 raise OptplanError(f"{path}:{n}: class index {word} is outside 1..{len(classes)}")
             folder = Path(rel).parts[0] if len(Path(rel).parts) > 1 else None
-            if folder in classes and classes.index(folder) != index:
-                # a 0-based list (MMAction2's) beside a classInd.txt reads shifted by one
-                raise OptplanError(
-                    f"{path}:{n}: index {word} names class {classes[index]!r} in classInd.txt, but the "
-                    f"video is in folder {folder!r} (index {classes.index(folder) + 1}); UCF101 lists count "
-                    "classes from 1: for a 0-based list (MMAction2's) set data.format=csv")
+            if folder in classes:
+                named.append((n, word, classes.index(folder)))
         else:
             index = _class_index(Path(rel).parts[0], classes, f"{path}:{n}")
         records.append(VideoRecord(_inside(root, root / rel, f"{path}:{n}", allow_outside_root), index))
+    if named and all(int(word) == folder for _, word, folder in named):
+        # every index one below its folder's class: a 0-based list (MMAction2's) beside a
+        # classInd.txt, which would read shifted by one class (a single disagreeing line is a
+        # label conflict for `data check` to report, not a format)
+        n, word, folder = named[0]
+        raise OptplanError(f"{path}:{n}: index {word} names class {classes[int(word) - 1]!r} in classInd.txt, "
+                           f"but the video is in folder {classes[folder]!r} (index {folder + 1}), and so on "
+                           "for every line: the list counts classes from 0 (MMAction2's), UCF101's from 1; "
+                           "set data.format=csv to read it as 0-based")
     return Annotations(records, classes)
 
 
