@@ -34,6 +34,9 @@ def test_demo_plans_tests_and_reports(tiny_dataset: Path, tmp_path: Path, capsys
     assert summary["replay_epochs"] == sum(s["epochs"] for s in summary["stages"]) == result.replay_epochs
     assert summary["search_epochs"] == sum(len(e.curve) - 1 for e in result.edges) > 0
     assert summary["edges"] == len(result.edges) == 6  # the 2 x 2 paper graph
+    # val_score is what the final model reached on validation (a top-1 here), not the knee's fit
+    assert summary["val_score"] == result.measured_score and 0.0 <= summary["val_score"] <= 1.0
+    assert summary["knee_score"] == result.score
     assert summary["test_top1"] == evaluation["top1"] and evaluation["split"] == "test"
     assert evaluation["videos"] == sum(sum(row) for row in evaluation["confusion"]) > 0
     report = Path(summary["report"])

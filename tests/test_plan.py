@@ -88,6 +88,11 @@ def test_result_path_stages_and_schedule(paper_result):
         assert edge.knee.epoch == k and edge.checkpoint == chosen[node].checkpoint
     assert r.checkpoint == chosen["c16_x0.01"].checkpoint
     assert r.overhead_seconds <= r.search_seconds
+    final = next(e for e in r.edges if e.id == chosen["c16_x0.01"].edge)
+    # the paper knee's score is the fit's value; the measured one is the curve's at the kept epoch
+    assert r.measured_score == final.curve[final.knee.epoch]
+    assert r.to_dict()["measured_score"] == r.measured_score
+    assert ("measured" in r.table()) == (abs(r.measured_score - r.score) >= 5e-5)
 
 
 def test_pareto_front_and_budget(paper_result):

@@ -54,7 +54,8 @@ class DemoSummary:
             "run_dir": str(self.run_dir),
             "stages": [{"state": s.state.name, "clip_length": s.state.clip_length, "lr": s.state.lr,
                         "sampling": s.state.sampling, "epochs": s.epochs} for s in r.stages],
-            "val_score": r.score,
+            "val_score": r.measured_score,  # observed at the kept epoch
+            "knee_score": r.score,  # the knee rule's (the paper's: a fitted value, may exceed 1)
             "test_top1": self.test["top1"],
             "test_top5": self.test["top5"],
             "replay_epochs": r.replay_epochs,

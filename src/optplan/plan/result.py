@@ -163,7 +163,19 @@ class PlanResult(JsonRecord):
                  "search_epochs", "search_seconds", "train_seconds", "schedule", "edges", "decisions", "pareto",
                  "notes", "budget_epochs", "budget", "epoch_gflops", "search_gflops", "replay_gflops",
                  "knee_metric", "score_clip", "pareto_gflops", "budget_gflops", "graph", "chosen",
-                 "stop_reasons", "unfinished")
+                 "stop_reasons", "unfinished", "measured_score")
+
+    @property
+    def measured_score(self) -> float | None:
+        """The validation score the final model really reached: its edge's curve at the kept
+        epoch. ``score`` is the knee's, which under the paper rule is the fitted curve's value
+        and can exceed anything observed (even 1.0); users comparing runs want this one."""
+        decision = next((d for d in self.decisions if self.nodes and d.name == self.nodes[-1]), None)
+        edge_id = decision.best.edge if decision is not None and decision.best is not None else None
+        edge = next((e for e in self.edges if e.id == edge_id), None)
+        if edge is None or edge.knee is None or not 0 <= edge.knee.epoch < len(edge.curve):
+            return None
+        return edge.curve[edge.knee.epoch]
 
     @property
     def model_path(self) -> Path | None:
@@ -247,7 +259,10 @@ class PlanResult(JsonRecord):
         search = ("" if self.search_gflops is None else f" ({self.search_gflops:,.0f} GFLOPs)")
         metric = f" ({self.knee_metric})" if self.knee_metric else ""
         raced = sum(e.knee is not None and e.knee.stop == RACE for e in self.edges)
-        lines.append(f"score{metric} {self.score:.4f}; replay {self.replay_epochs} epochs{gflops}; search "
+        measured = self.measured_score
+        seen = ("" if measured is None or abs(measured - self.score) < 5e-5
+                else f" (knee fit; measured {measured:.4f})")
+        lines.append(f"score{metric} {self.score:.4f}{seen}; replay {self.replay_epochs} epochs{gflops}; search "
                      f"{self.search_epochs} epochs{search} over {sum(e.epochs > 0 for e in self.edges)} "
                      f"edges{f' ({raced} stopped by racing)' if raced else ''} in {self.search_seconds:.1f} s")
         return "\n".join(lines)
