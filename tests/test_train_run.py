@@ -218,6 +218,8 @@ def test_edge_trainer_implements_the_resumable_protocol(session, tiny_dataset, t
     trainer._session = session  # reuse the module's data (a real worker builds its own)
     clone = pickle.loads(pickle.dumps(trainer))
     assert clone.run_dir == tmp_path and clone._session is None
+    other = pickle.loads(pickle.dumps(trainer))  # the next pool job in the same worker process
+    assert clone.session is other.session  # built once per process and config, not per job
     assert isinstance(trainer, ResumableEdgeTrainer)
 
     first = run_edge(trainer, EdgeJob(id="e1", source=None, state=STATE, rule=KneeRule(patience=2, max_epochs=3)))

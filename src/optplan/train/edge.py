@@ -5,7 +5,8 @@ the optional resumable one). Edge u->v trains in ``run_dir/edges/<u>.<hash>-<v>/
 :func:`edge_dir`), scored on the clip setting ``knee.score_clip`` picks in the state ``space``;
 the checkpoints it hands the planner name files relative to ``run_dir``, so a run directory can
 be moved or resumed from another working directory. The trainer pickles as its config,
-directory and space only; each process builds its own :class:`TrainSession` on first use.
+directory and space only; each process builds one :class:`TrainSession` per config on first use
+and keeps it, so a pool worker reads and probes the data once, not once per edge job.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from optplan.train.run import StateRun
 from optplan.train.scoring import scoring_clip
 
 START = "start"
+
+_SESSIONS: dict[str, Any] = {}
+"""This process's TrainSessions by config JSON: the trainer arrives pickled with every pool job."""
 
 
 def _slug(text: str) -> str:
@@ -101,11 +105,15 @@ class VideoEdgeTrainer:
 
     @property
     def session(self):
-        """The process's :class:`TrainSession` (data lists read and probed once per process)."""
+        """The process's :class:`TrainSession` of this config (data lists read and probed once per
+        process, however many jobs bring the trainer)."""
         if self._session is None:
             from optplan.train.session import TrainSession
 
-            self._session = TrainSession(self.cfg)
+            key = self.cfg.model_dump_json()
+            if key not in _SESSIONS:
+                _SESSIONS[key] = TrainSession(self.cfg)
+            self._session = _SESSIONS[key]
         return self._session
 
     def epoch_gflops(self, state: State) -> float:
