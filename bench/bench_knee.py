@@ -11,11 +11,15 @@ Three jobs (each prints a markdown table; run from the repository root):
           real score falls below the best score seen on the whole curve.
   clips   train the same state with short and with long clips for the same epochs and report
           validation and multi-view test top-1 (the built-in classes need long-range motion).
+  collect copy every edge curve of the planner rows of an `optplan bench` output directory to
+          bench/curves/regimes/<regime>_s<seed>_<source>-<target>.csv (what the knee job, and
+          the test of the cap rate, read).
 
   python bench/bench_knee.py curves --root data/synth --out bench/curves
   python bench/bench_knee.py curves --root data/synth --tag _seed1 train.seed=1
   python bench/bench_knee.py knee --curves bench/curves --patience 10 5
   python bench/bench_knee.py clips --root data/synth --epochs 30 --clips 4 16
+  python bench/bench_knee.py collect --bench runs/bench --out bench/curves/regimes
 
 Everything runs on one thread (torch.set_num_threads(1)) so several engineers can share cores.
 """
@@ -115,6 +119,19 @@ def job_knee(args: argparse.Namespace) -> None:
                   f"| {same}/{len(decided)} | {np.mean(gaps) if gaps else math.nan:.3f} |")
 
 
+def job_collect(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    found = 0
+    for result in sorted(Path(args.bench).glob("*/seed*/runs/planned/plan/result.json")):
+        regime, seed = result.parts[-6], result.parts[-5].removeprefix("seed")
+        for edge in json.loads(result.read_text())["edges"]:
+            if edge["status"] == "done":
+                write_curve(out / f"{regime}_s{seed}_{edge['source']}-{edge['target']}.csv", edge["curve"])
+                found += 1
+    print(f"{found} curves written to {out}")
+
+
 def job_clips(args: argparse.Namespace) -> None:
     from optplan.train.logging import read_log
     from optplan.train.multiview import evaluate
@@ -163,8 +180,11 @@ def main() -> None:
     s.add_argument("--lr", type=float, default=0.02)
     s.add_argument("--clips", type=int, nargs="+", default=[4, 16])
     s.add_argument("override", nargs="*")
+    g = sub.add_parser("collect")
+    g.add_argument("--bench", required=True, help="an `optplan bench --out` directory")
+    g.add_argument("--out", default="bench/curves/regimes")
     args = parser.parse_args()
-    {"curves": job_curves, "knee": job_knee, "clips": job_clips}[args.job](args)
+    {"curves": job_curves, "knee": job_knee, "clips": job_clips, "collect": job_collect}[args.job](args)
 
 
 if __name__ == "__main__":

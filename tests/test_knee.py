@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from optplan.bench.config import load_bench_config
 from optplan.cli import main
-from optplan.knee import (Knee, KneeFitError, curve, first_stop, fit_knee, knee_reached,
+from optplan.knee import (Knee, KneeFitError, KneeRule, curve, first_stop, fit_knee, knee_reached,
                           read_curve, write_curve)
 
 # A curve that rises and then slowly overfits; its maximum over 0..999 is at x = 11.
@@ -234,3 +236,24 @@ def test_the_one_knee_loop_stops_where_the_rule_first_stops():
     assert scores == curve[: expected.epochs + 1] and seen == list(range(2, expected.epochs + 2))
     resumed = list(scores)
     assert train_to_knee(lambda: pytest.fail("a decided curve trains nothing"), resumed, rule.decide) == knee
+
+
+REGIME_CURVES = Path(__file__).resolve().parent.parent / "bench" / "curves" / "regimes"
+
+
+def test_the_bench_cap_fires_on_under_a_quarter_of_real_regime_edges():
+    """Issue 10: ``knee.max_epochs`` is a safety cap, not the usual stop. The shipped bench's
+    rule replayed over every edge curve its planner trained on the three regimes (3 seeds each;
+    recorded with ``bench/bench_knee.py collect``) stops each within its curve, and by the cap
+    on fewer than 1 in 4 edges of every regime."""
+    rule = KneeRule.from_config(load_bench_config().base().knee)
+    stops: dict[str, list[str]] = {}
+    for path in sorted(REGIME_CURVES.glob("*.csv")):
+        scores = read_curve(path)
+        knee = first_stop(scores, rule.patience, rule.method, rule.max_epochs, rule.refits, rule.min_gain)
+        assert knee is not None, path.name  # every edge stopped within what the plan recorded
+        stops.setdefault(path.name.split("_s")[0], []).append(knee.stop)
+    assert sorted(stops) == ["appearance", "mixed", "motion"]
+    for regime, reasons in stops.items():
+        assert len(reasons) >= 15 and set(reasons) <= {"knee", "max_epochs", "diverged"}, regime
+        assert reasons.count("max_epochs") < len(reasons) / 4, (regime, reasons.count("max_epochs"), len(reasons))
