@@ -308,5 +308,7 @@ def test_result_files_of_the_earlier_format_load_and_write_back_the_same(tmp_pat
     # the earlier keys come back the same and in their order; the report's keys follow them
     written, earlier = json.loads((tmp_path / "result.json").read_text()), json.loads(old.read_text())
     assert list(written)[:len(earlier)] == list(earlier) and {k: written[k] for k in earlier} == earlier
-    assert list(written)[len(earlier):] == ["graph", "chosen", "stop_reasons", "unfinished"]
+    assert list(written)[len(earlier):] == ["graph", "chosen", "stop_reasons", "unfinished", "measured_score"]
     assert written["graph"] is None and written["unfinished"] is None  # an earlier file has no graph
+    final = next(e for e in plan.edges if e.id == plan.decisions[-1].best.edge)  # its final node's edge
+    assert written["measured_score"] == final.curve[final.knee.epoch]
