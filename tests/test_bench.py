@@ -167,15 +167,23 @@ def test_bad_bench_configs_name_the_field(tmp_path, capsys):
 @pytest.mark.slow
 def test_pbt_and_asha_spend_the_search_budget(tiny_bench):
     tmp, out, _ = tiny_bench
-    summary = run_bench(load_bench_config(write(tmp, TINY), ["rows=[planned,pbt,asha]"]), out, [0])
+    summary = run_bench(load_bench_config(write(tmp, TINY), ["rows=[planned,pbt,asha,random_x3]"]), out, [0])
     rows = rows_of(summary)
     search = rows["planned"]["search_gflops"][0]
+    budget = rows["planned"]["train_gflops"][0]
+    # issue 10's goal 3: random search at 3x the planner's search GFLOPs, whole schedules of the budget
+    x3 = json.loads((out / "mixed" / "seed0" / "random_x3.json").read_text())
+    assert x3["search_factor"] == 3.0 and rows["random_x3"]["label"].endswith("at 3x search GFLOPs")
+    assert len(x3["detail"]["schedules"]) == min(24, max(1, round(3 * search / budget)))
+    assert x3["search_gflops"] == pytest.approx(sum(s["gflops"] for s in x3["detail"]["schedules"]))
     for name in ("pbt", "asha"):
         row = json.loads((out / "mixed" / "seed0" / f"{name}.json").read_text())
         # the stopper ends the search once the planner's search GFLOPs are spent (up to 2 trials'
         # last epochs over); PBT's trials stop at a quarter each, none lost to a deleted checkpoint
         assert search * 0.75 <= row["search_gflops"] <= search * 1.25, name
         assert row["detail"]["errored_trials"] == 0, name
+        # trials run on reused actors (two cores: two at a time), not a fresh process each
+        assert row["detail"]["processes"] < row["detail"]["trials"], name
         assert not (out / "mixed" / "seed0" / "runs" / name / "ray").exists()  # only the best model is kept
         assert 0 < row["train_gflops"] <= row["search_gflops"] and 0 <= row["top1"] <= 1
         assert rows[name]["seeds"] == [0]

@@ -24,8 +24,11 @@ from optplan.config import OptplanConfig, apply_overrides, format_validation_err
 from optplan.errors import ConfigError
 
 ROW_KINDS = ("planned", "search_model", "cosine", "step", "plateau", "linear", "short_long",
-             "multigrid", "pbt", "asha", "random")
+             "multigrid", "pbt", "asha", "random", "random_x3")
 """Every row the benchmark knows (see :mod:`optplan.bench.rows` for what each trains)."""
+SEARCH_FACTOR = {"random_x3": 3.0}
+"""Searcher rows that spend a multiple of the planner's search GFLOPs (the others spend 1x):
+random search at 3x asks whether the planner needs <= 1/3 of what random search needs."""
 
 
 class SynthSpec(BaseModel):
@@ -68,7 +71,8 @@ class SearchSpec(BaseModel):
     asha_reduction: int = Field(3, ge=2, description="ASHA: reduction factor between rungs.")
     asha_grace: float = Field(0.2, gt=0.0, le=1.0,
                               description="ASHA: first rung, as a share of one schedule's budget.")
-    random_max_schedules: int = Field(8, ge=1, description="Random search: most schedules tried.")
+    random_max_schedules: int = Field(8, ge=1, description="Random search: most schedules tried "
+                                                           "(times the row's budget factor).")
 
 
 def _default_regimes() -> dict[str, RegimeSpec]:
@@ -83,7 +87,8 @@ class BenchConfig(BaseModel):
 
     config: dict[str, Any] = Field(default_factory=dict, description="Base optplan config tree.")
     regimes: dict[str, RegimeSpec] = Field(default_factory=_default_regimes)
-    rows: list[str] = Field(default_factory=lambda: list(ROW_KINDS))
+    rows: list[str] = Field(default_factory=lambda: [k for k in ROW_KINDS if k not in SEARCH_FACTOR],
+                            description="Rows to run (random_x3 only when named: it triples the search).")
     variants: dict[str, list[str]] = Field(
         default_factory=dict, description="Extra planner rows 'planned:NAME' with these overrides.")
     search: SearchSpec = Field(default_factory=SearchSpec)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from optplan.bench.config import SEARCH_FACTOR
 from optplan.bench.schedules import SINGLE_CLIP, multigrid, short_long, single_clip
 from optplan.errors import OptplanError
 
@@ -30,6 +31,7 @@ LABELS = {
     "pbt": "PBT (Ray Tune) at search GFLOPs",
     "asha": "ASHA (Ray Tune) at search GFLOPs",
     "random": "random search over whole schedules at search GFLOPs",
+    "random_x3": "random search over whole schedules at 3x search GFLOPs",
 }
 
 
@@ -99,7 +101,7 @@ def run_row(name: str, ctx: RowContext) -> dict[str, Any]:
         row = _planned(name, ctx)
     elif kind == "search_model":
         row = _search_model(ctx)
-    elif kind in ("pbt", "asha", "random"):
+    elif kind in ("pbt", "asha", "random", "random_x3"):
         row = _searcher(kind, ctx)
     else:
         row = _hand_tuned(kind, clip, ctx)
@@ -174,13 +176,14 @@ def _searcher(kind: str, ctx: RowContext) -> dict[str, Any]:
     work = ctx.work / kind
     work.mkdir(parents=True, exist_ok=True)
     spec = ctx.bench.search
-    if kind == "random":
+    factor = SEARCH_FACTOR.get(kind, 1.0)
+    if kind.startswith("random"):
         out = random_search(ctx.cfg, StateGraph.from_config(ctx.cfg.plan), work, ctx.session,
-                            budget=ctx.budget, search_budget=ctx.search_budget, seed=ctx.seed,
-                            max_schedules=spec.random_max_schedules)
+                            budget=ctx.budget, search_budget=factor * ctx.search_budget, seed=ctx.seed,
+                            max_schedules=round(factor * spec.random_max_schedules))
     else:
         out = tune_search(kind, ctx.cfg, work, budget=ctx.budget, search_budget=ctx.search_budget,
                           seed=ctx.seed, spec=spec)
     return {**_test(ctx, out.checkpoint), "train_gflops": out.train_gflops, "search_gflops": out.search_gflops,
-            "val_score": out.val_score, "detail": out.detail,
-            "within_budget": ctx.within(out.search_gflops, ctx.search_budget)}
+            "val_score": out.val_score, "detail": out.detail, "search_factor": factor,
+            "within_budget": ctx.within(out.search_gflops, factor * ctx.search_budget)}

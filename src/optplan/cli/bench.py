@@ -27,7 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="For every data regime and seed: plan, replay the planned path, "
                                    "train hand-tuned schedules at its training GFLOPs and PBT, ASHA and "
                                    "random search at its search GFLOPs; test every model. Resumable "
-                                   "row by row.")
+                                   "row by row. Rows (rows=[...]): planned, search_model, cosine, step, "
+                                   "plateau, linear (KIND@CLIP for one clip), short_long, multigrid, pbt, "
+                                   "asha, random; random_x3 (random search at 3x the search GFLOPs) "
+                                   "runs only when named.")
     p.add_argument("config", nargs="?", metavar="CONFIG",
                    help="bench YAML (default: the shipped configs/bench.yaml)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",

@@ -27,10 +27,6 @@ from optplan.train.scoring import scoring_clip
 
 START = "start"
 
-_SESSIONS: dict[str, Any] = {}
-"""This process's TrainSessions by config JSON: the trainer arrives pickled with every pool job."""
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", text) or "_"
 
@@ -110,10 +106,7 @@ class VideoEdgeTrainer:
         if self._session is None:
             from optplan.train.session import TrainSession
 
-            key = self.cfg.model_dump_json()
-            if key not in _SESSIONS:
-                _SESSIONS[key] = TrainSession(self.cfg)
-            self._session = _SESSIONS[key]
+            self._session = TrainSession.shared(self.cfg)  # the trainer arrives pickled per job
         return self._session
 
     def epoch_gflops(self, state: State) -> float:

@@ -33,6 +33,8 @@ from optplan.train.optim import make_optimizer
 from optplan.state import State
 from optplan.train.threads import auto_threads
 
+_SHARED: dict[str, "TrainSession"] = {}
+"""This process's sessions by config JSON (see :meth:`TrainSession.shared`)."""
 _AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -75,6 +77,17 @@ class TrainSession:
         m = cfg.model
         self.flops = ClipFlops(m.name, len(self.classes), cfg.data.crop_size, config_overrides(m))
         self.metric = resolve_metric(cfg.knee.metric, len(self.classes))  # what curves measure
+
+    @classmethod
+    def shared(cls, cfg: OptplanConfig) -> "TrainSession":
+        """This process's one session of ``cfg``, built on first use. Work that arrives in the
+        same process many times (pool jobs of the process executor, Ray trials on a reused
+        actor) would otherwise read and probe the data lists again each time: seconds per
+        arrival against an epoch of a few seconds on the benchmark's data."""
+        key = cfg.model_dump_json()
+        if key not in _SHARED:
+            _SHARED[key] = cls(cfg)
+        return _SHARED[key]
 
     def serves(self, cfg: OptplanConfig) -> "TrainSession":
         """Return self if it was built for ``cfg``'s data, model and train sections (the knee
