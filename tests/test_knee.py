@@ -215,6 +215,7 @@ def test_knee_rule_is_one_value_from_the_config():
     cfg = load_config(None, ["knee.method=gain", "knee.patience=4", "knee.min_gain=0.02", "knee.max_epochs=9"])
     rule = KneeRule.from_config(cfg.knee)
     assert rule == KneeRule(method="gain", patience=4, max_epochs=9, min_gain=0.02)
+    assert KneeRule.from_config(load_config(None, ["knee.clip_score=true"]).knee).clip_score
     y = [0.0, 0.3, 0.5, 0.55, 0.56, 0.57, 0.575, 0.58, 0.58, 0.58]
     assert rule.decide(y) == knee_reached(y, 4, "gain", 9, None, 0.02)
     with pytest.raises(ValueError, match="unknown knee method"):
@@ -239,6 +240,26 @@ def test_the_one_knee_loop_stops_where_the_rule_first_stops():
 
 
 REGIME_CURVES = Path(__file__).resolve().parent.parent / "bench" / "curves" / "regimes"
+
+
+def test_a_clipped_knee_score_lets_the_measured_better_node_win():
+    """Motion seed 2 of the benchmark: the capped edge start->c16_x1 fits to 1.04 on a curve
+    that reached 0.958, so the DP ended there (test top-1 0.964) though its successor edge into
+    c16_x0.3 measured 0.979 (test 0.998). ``clip_score`` limits the fit to the curve's range."""
+
+    capped = read_curve(REGIME_CURVES / "motion_s2_start-c16_x1.csv")
+    after = read_curve(REGIME_CURVES / "motion_s2_c16_x1-c16_x0.3.csv")
+    paper, clipped = KneeRule(patience=3, max_epochs=15), KneeRule(patience=3, max_epochs=15, clip_score=True)
+    stop = first_stop(capped, 3, "paper", 15)
+    assert stop.stop == "max_epochs"
+    fitted = paper.decide(capped[: stop.epochs + 1])
+    limited = clipped.decide(capped[: stop.epochs + 1])
+    assert fitted.score > 1.0 > max(capped)  # the fit's peak lies above anything measured
+    assert limited.score == pytest.approx(max(capped)) and limited.epoch == fitted.epoch
+    successor = first_stop(after, 3, "paper", 15)
+    succ = clipped.decide(after[: successor.epochs + 1])
+    assert succ.score == pytest.approx(paper.decide(after[: successor.epochs + 1]).score)  # inside its range
+    assert fitted.score > succ.score > limited.score  # the DP's ranking of the two nodes flips
 
 
 def test_the_bench_cap_is_a_safety_cap_on_real_regime_edges():

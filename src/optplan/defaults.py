@@ -246,6 +246,10 @@ class KneeConfig(Section):
         None, ge=2, description="'stable' rule: refits whose knee must agree (None: 40% of patience, >= 2).")
     min_gain: float = Field(
         0.01, ge=0.0, description="'gain' rule: stop once the fit promises less than this over the next T epochs.")
+    clip_score: bool = Field(
+        False, description="Limit a knee's fitted score to the range of scores its curve reached, so a fit "
+                           "that extrapolates above the best epoch cannot outrank measured scores in the "
+                           "DP (the paper keeps the fitted value; stable, kneedle and gain always limit it).")
 
 
 class SimulationConfig(Section):

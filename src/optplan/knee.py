@@ -261,7 +261,8 @@ class KneeRule(JsonRecord):
 
     ``method`` one of :data:`METHODS`; ``patience`` T (epochs); ``max_epochs`` an optional cap
     per state; ``refits`` the stable rule's window; ``min_gain`` the gain rule's threshold (score
-    units over the next T epochs).
+    units over the next T epochs); ``clip_score`` limits the paper rule's fitted score to the
+    range the curve reached (the other rules always do).
     """
 
     method: str = "paper"
@@ -269,6 +270,7 @@ class KneeRule(JsonRecord):
     max_epochs: int | None = None
     refits: int | None = None
     min_gain: float = MIN_GAIN
+    clip_score: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -280,21 +282,25 @@ class KneeRule(JsonRecord):
     def from_config(cls, knee: Any) -> "KneeRule":
         """From a ``knee`` config section (:class:`~optplan.train.config.KneeConfig`)."""
         return cls(method=knee.method, patience=knee.patience, max_epochs=knee.max_epochs,
-                   refits=knee.refits, min_gain=knee.min_gain)
+                   refits=knee.refits, min_gain=knee.min_gain, clip_score=knee.clip_score)
 
     def decide(self, scores: Sequence[float]) -> Knee | None:
         """The decision after the latest epoch (see :func:`knee_reached`)."""
-        return knee_reached(scores, self.patience, self.method, self.max_epochs, self.refits, self.min_gain)
+        return knee_reached(scores, self.patience, self.method, self.max_epochs, self.refits, self.min_gain,
+                            self.clip_score)
 
 
 def knee_reached(scores: Sequence[float], patience: int = 10, method: Method = "paper",
                  max_epochs: int | None = None, refits: int | None = None,
-                 min_gain: float = MIN_GAIN) -> Knee | None:
+                 min_gain: float = MIN_GAIN, clip_score: bool = False) -> Knee | None:
     """The decision after the latest epoch: a reached :class:`Knee`, or None to train on.
 
     ``scores[0]`` is the start score and ``len(scores) - 1`` epochs have been trained.
     ``patience`` is T (epochs), ``max_epochs`` an optional hard cap of epochs per state and
-    ``refits`` the stable rule's window (default :func:`default_refits`).
+    ``refits`` the stable rule's window (default :func:`default_refits`). ``clip_score``
+    limits the paper rule's fitted score to the curve's range: a five-parameter fit on a few
+    noisy epochs can peak above anything measured (1.04 on a curve that reached 0.95 in the
+    benchmark), and the DP would rank that node first on the fit alone.
     """
     if method not in METHODS:
         raise ValueError(f"unknown knee method {method!r}; choose one of {', '.join(METHODS)}")
@@ -315,6 +321,8 @@ def knee_reached(scores: Sequence[float], patience: int = 10, method: Method = "
         knee = _kneedle(y, patience)
     if knee is None and max_epochs is not None and len(y) - 1 >= max_epochs:
         knee = _capped_knee(y, method)
+    if knee is not None and clip_score:
+        knee = replace(knee, score=_clip(knee.score, y))
     return knee
 
 
