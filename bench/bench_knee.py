@@ -14,12 +14,18 @@ Three jobs (each prints a markdown table; run from the repository root):
   collect copy every edge curve of the planner rows of an `optplan bench` output directory to
           bench/curves/regimes/<regime>_s<seed>_<source>-<target>.csv (what the knee job, and
           the test of the cap rate, read).
+  ends    for every finished plan of an `optplan bench` output directory: the node each DP
+          candidate wins and the best node, with the knee scores as recorded and as
+          `knee.clip_score: true` limits them (re-decided on the recorded curves). Where no
+          winner before the end changes, the search would have been the same, so the other end
+          node's checkpoint is exactly what that plan would have chosen.
 
   python bench/bench_knee.py curves --root data/synth --out bench/curves
   python bench/bench_knee.py curves --root data/synth --tag _seed1 train.seed=1
   python bench/bench_knee.py knee --curves bench/curves --patience 10 5
   python bench/bench_knee.py clips --root data/synth --epochs 30 --clips 4 16
   python bench/bench_knee.py collect --bench runs/bench --out bench/curves/regimes
+  python bench/bench_knee.py ends --bench runs/bench
 
 Everything runs on one thread (torch.set_num_threads(1)) so several engineers can share cores.
 """
@@ -132,6 +138,37 @@ def job_collect(args: argparse.Namespace) -> None:
     print(f"{found} curves written to {out}")
 
 
+def job_ends(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from optplan.config import load_config
+    from optplan.knee import KneeRule
+
+    print("| plan | end (recorded scores) | its val score | end (clipped scores) | its val score | "
+          "winners changed before the end |\n|---|---|---|---|---|---|")
+    for result in sorted(Path(args.bench).glob("*/seed*/runs/planned/plan/result.json")):
+        plan = result.parent
+        rule = replace(KneeRule.from_config(load_config(plan / "config.yaml").knee), clip_score=True)
+        record = json.loads(result.read_text())
+        curves = {f"{e['source']}->{e['target']}": e["curve"] for e in record["edges"] if e["status"] == "done"}
+        nodes = {}  # node -> {edge: (recorded score, clipped score, measured score, checkpoint)}
+        for decision in record["decisions"]:
+            for c in decision["candidates"]:
+                if c["score"] is not None:
+                    clipped = rule.decide(curves[c["edge"]]).score
+                    nodes.setdefault(decision["name"], {})[c["edge"]] = (
+                        c["score"], clipped, c["checkpoint"]["meta"]["score"], c["checkpoint"]["path"])
+        ends = []
+        for k in (0, 1):
+            winners = {n: max(cands.items(), key=lambda kv: kv[1][k]) for n, cands in nodes.items()}
+            end = max(winners, key=lambda n: winners[n][1][k])
+            ends.append((end, winners[end][1][2], {n: w[0] for n, w in winners.items()}))
+        changed = [n for n in ends[0][2] if ends[0][2][n] != ends[1][2][n] and n != ends[1][0]]
+        name = f"{result.parts[-6]} seed {result.parts[-5].removeprefix('seed')}"
+        print(f"| {name} | {ends[0][0]} | {ends[0][1]:.3f} | {ends[1][0]} | {ends[1][1]:.3f} | "
+              f"{', '.join(changed) or 'none'} |")
+
+
 def job_clips(args: argparse.Namespace) -> None:
     from optplan.train.logging import read_log
     from optplan.train.multiview import evaluate
@@ -183,8 +220,11 @@ def main() -> None:
     g = sub.add_parser("collect")
     g.add_argument("--bench", required=True, help="an `optplan bench --out` directory")
     g.add_argument("--out", default="bench/curves/regimes")
+    e = sub.add_parser("ends")
+    e.add_argument("--bench", required=True, help="an `optplan bench --out` directory")
     args = parser.parse_args()
-    {"curves": job_curves, "knee": job_knee, "clips": job_clips, "collect": job_collect}[args.job](args)
+    {"curves": job_curves, "knee": job_knee, "clips": job_clips, "collect": job_collect,
+     "ends": job_ends}[args.job](args)
 
 
 if __name__ == "__main__":
