@@ -358,14 +358,15 @@ def test_simulated_trainer_is_deterministic_and_resumable():
 
 
 
-def best_node_by_enumeration(graph, trainer, patience):
+def best_node_by_enumeration(graph, trainer, patience, rule=None):
     """Train every path from the start (prefixes shared); return (score, path) of the best
     model at ANY node, the objective of ``end='best'``."""
     found = []
+    rule = rule or KneeRule(patience=patience)
 
     def walk(node, checkpoint, nodes):
         for e in graph.outgoing(node):
-            out = run_edge(trainer, EdgeJob(e.name, checkpoint, graph.state(e.target), KneeRule(patience=patience)))
+            out = run_edge(trainer, EdgeJob(e.name, checkpoint, graph.state(e.target), rule))
             found.append((out.knee.score, [*nodes, e.target]))
             walk(e.target, out.checkpoint, [*nodes, e.target])
 
@@ -392,6 +393,22 @@ def test_end_at_the_best_node_matches_exhaustive_search():
     assert best.search_epochs == fixed.search_epochs  # the same edges were trained
     with pytest.raises(OptplanError, match="end must be"):
         Planner(graph, trainer, end="last")
+
+
+def test_clipped_knee_scores_keep_the_best_node_exact():
+    """``knee.clip_score`` changes the scores the DP compares, not the DP: on noisy curves with a
+    cap, where fits overshoot their curves, the best node is still the one exhaustive search
+    finds under the same rule, and no edge's score exceeds what its curve reached."""
+    graph = StateGraph.preset("auto", clip_lengths=[4, 8], base_lrs=[0.1, 0.1], lr_multipliers=[1, 0.1])
+    trainer = SimulatedTrainer(noise=0.05, seed=5, speed=0.15)  # slow, noisy curves that hit the cap
+    rule = KneeRule(patience=3, max_epochs=8, clip_score=True)
+    result = Planner(graph, trainer, rule=rule, end="best").run()
+    score, nodes = best_node_by_enumeration(graph, trainer, 3, rule)
+    assert result.nodes == nodes and result.score == pytest.approx(score, abs=1e-5)
+    assert all(e.knee.score <= max(e.curve) for e in result.edges)
+    fitted = Planner(graph, trainer, rule=KneeRule(patience=3, max_epochs=8), end="best").run()
+    assert fitted.search_epochs == result.search_epochs  # the same edges, trained as long
+    assert max(e.knee.score - max(e.curve) for e in fitted.edges) > 0.005  # the paper's fits overshoot (0.013)
 
 
 # -- cost-aware objective and racing ------------------------------------------------------
