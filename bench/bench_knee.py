@@ -14,11 +14,11 @@ Three jobs (each prints a markdown table; run from the repository root):
   collect copy every edge curve of the planner rows of an `optplan bench` output directory to
           bench/curves/regimes/<regime>_s<seed>_<source>-<target>.csv (what the knee job, and
           the test of the cap rate, read).
-  ends    for every finished plan of an `optplan bench` output directory: the node each DP
-          candidate wins and the best node, with the knee scores as recorded and as
+  ends    for every finished plan of an `optplan bench` output directory: which incoming edge
+          wins each node and which node is best, with the knee scores as recorded and as
           `knee.clip_score: true` limits them (re-decided on the recorded curves). Where no
-          winner before the end changes, the search would have been the same, so the other end
-          node's checkpoint is exactly what that plan would have chosen.
+          node's winner changes, the search would have trained the same edges from the same
+          models, so the plan with clipped scores is the recorded one, ending at the other node.
 
   python bench/bench_knee.py curves --root data/synth --out bench/curves
   python bench/bench_knee.py curves --root data/synth --tag _seed1 train.seed=1
@@ -145,25 +145,22 @@ def job_ends(args: argparse.Namespace) -> None:
     from optplan.knee import KneeRule
 
     print("| plan | end (recorded scores) | its val score | end (clipped scores) | its val score | "
-          "winners changed before the end |\n|---|---|---|---|---|---|")
+          "nodes whose winning edge changes |\n|---|---|---|---|---|---|")
     for result in sorted(Path(args.bench).glob("*/seed*/runs/planned/plan/result.json")):
         plan = result.parent
         rule = replace(KneeRule.from_config(load_config(plan / "config.yaml").knee), clip_score=True)
-        record = json.loads(result.read_text())
-        curves = {f"{e['source']}->{e['target']}": e["curve"] for e in record["edges"] if e["status"] == "done"}
-        nodes = {}  # node -> {edge: (recorded score, clipped score, measured score, checkpoint)}
-        for decision in record["decisions"]:
-            for c in decision["candidates"]:
-                if c["score"] is not None:
-                    clipped = rule.decide(curves[c["edge"]]).score
-                    nodes.setdefault(decision["name"], {})[c["edge"]] = (
-                        c["score"], clipped, c["checkpoint"]["meta"]["score"], c["checkpoint"]["path"])
+        nodes = {}  # node -> {edge: (recorded score, clipped score, measured score at the kept epoch)}
+        for e in json.loads(result.read_text())["edges"]:
+            if e["status"] == "done":
+                clipped = rule.decide(e["curve"]).score
+                nodes.setdefault(e["target"], {})[f"{e['source']}->{e['target']}"] = (
+                    e["score"], clipped, e["curve"][e["knee"]["epoch"]])
         ends = []
         for k in (0, 1):
             winners = {n: max(cands.items(), key=lambda kv: kv[1][k]) for n, cands in nodes.items()}
             end = max(winners, key=lambda n: winners[n][1][k])
             ends.append((end, winners[end][1][2], {n: w[0] for n, w in winners.items()}))
-        changed = [n for n in ends[0][2] if ends[0][2][n] != ends[1][2][n] and n != ends[1][0]]
+        changed = [n for n in ends[0][2] if ends[0][2][n] != ends[1][2][n]]
         name = f"{result.parts[-6]} seed {result.parts[-5].removeprefix('seed')}"
         print(f"| {name} | {ends[0][0]} | {ends[0][1]:.3f} | {ends[1][0]} | {ends[1][1]:.3f} | "
               f"{', '.join(changed) or 'none'} |")
