@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 import yaml
@@ -184,6 +185,7 @@ def test_pbt_and_asha_spend_the_search_budget(tiny_bench):
         assert row["detail"]["errored_trials"] == 0, name
         # trials run on reused actors (two cores: two at a time), not a fresh process each
         assert row["detail"]["processes"] < row["detail"]["trials"], name
+        assert row["detail"]["niceness"] == [os.nice(0)], name  # as the driver; Ray's default +15 starved them
         assert not (out / "mixed" / "seed0" / "runs" / name / "ray").exists()  # only the best model is kept
         assert 0 < row["train_gflops"] <= row["search_gflops"] and 0 <= row["top1"] <= 1
         assert rows[name]["seeds"] == [0]
