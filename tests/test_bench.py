@@ -90,7 +90,10 @@ def test_hand_tuned_rows_train_the_planned_budget(tiny_bench):
             assert row["within_budget"] == (abs(row["train_gflops"] / budget - 1) <= 0.05)
         random = json.loads((out / "mixed" / f"seed{seed}" / "random.json").read_text())
         plan = json.loads((out / "mixed" / f"seed{seed}" / "planned.json").read_text())
-        assert len(random["detail"]["schedules"]) == min(8, max(1, round(plan["search_gflops"] / budget)))
+        count = min(8, max(1, round(plan["search_gflops"] / budget)))
+        assert len(random["detail"]["schedules"]) == count
+        # the search GFLOPs split evenly over whole schedules, so the row spends the planner's search
+        assert random["detail"]["schedule_gflops"] == pytest.approx(plan["search_gflops"] / count)
 
 
 @pytest.mark.slow
@@ -146,6 +149,32 @@ def test_random_schedules_follow_the_graph_and_the_budget():
         s = random_schedule(graph, 5000.0, cost, rng)
         assert [st.state.name for st in s.stages] in paths
         assert schedule_gflops(s, cost) == pytest.approx(5000.0)
+
+
+@pytest.mark.parametrize("ratio", [0.7, 1.0, 2.6, 3.4, 3.5, 20.0])
+def test_random_search_splits_the_search_gflops_over_whole_schedules(ratio, monkeypatch, tmp_path):
+    """Schedules of exactly the replay's budget, round(ratio) of them, missed the search GFLOPs by
+    up to half a schedule (3.4 -> 3 schedules: -12%); an even split of the search spends it."""
+    from types import SimpleNamespace
+
+    from optplan.bench import search
+    from optplan.train import replay
+
+    cost = lambda state: 10.0 * state.clip_length  # noqa: E731
+    trained = []
+
+    def fake_train(schedule, cfg, run_dir, session):  # the GFLOPs a replay spends, no training
+        trained.append(schedule_gflops(schedule, cost))
+        return SimpleNamespace(final_score=-len(trained), checkpoint=run_dir, cost=SimpleNamespace(gflops=trained[-1]))
+
+    monkeypatch.setattr(replay, "train_schedule", fake_train)
+    graph = StateGraph.preset("auto", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3)
+    budget = 1000.0
+    out = search.random_search(None, graph, tmp_path, SimpleNamespace(epoch_gflops=cost), budget=budget,
+                               search_budget=ratio * budget, seed=0, max_schedules=8)
+    count = min(8, max(1, round(ratio)))
+    assert len(trained) == count and out.search_gflops == pytest.approx(ratio * budget)
+    assert out.train_gflops == pytest.approx(ratio * budget / count) and out.val_score == -1
 
 
 def test_bad_bench_configs_name_the_field(tmp_path, capsys):

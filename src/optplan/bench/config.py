@@ -26,6 +26,8 @@ from optplan.errors import ConfigError
 ROW_KINDS = ("planned", "search_model", "cosine", "step", "plateau", "linear", "short_long",
              "multigrid", "pbt", "asha", "random", "random_x3")
 """Every row the benchmark knows (see :mod:`optplan.bench.rows` for what each trains)."""
+SEARCHER_KINDS = ("pbt", "asha", "random", "random_x3")
+"""Rows that search at the planner's search GFLOPs (times :data:`SEARCH_FACTOR`)."""
 SEARCH_FACTOR = {"random_x3": 3.0}
 """Searcher rows that spend a multiple of the planner's search GFLOPs (the others spend 1x):
 random search at 3x asks whether the planner needs <= 1/3 of what random search needs."""

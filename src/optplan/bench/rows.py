@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from optplan.bench.config import SEARCH_FACTOR
+from optplan.bench.config import SEARCH_FACTOR, SEARCHER_KINDS
 from optplan.bench.schedules import SINGLE_CLIP, multigrid, short_long, single_clip
 from optplan.errors import OptplanError
 
@@ -101,7 +101,7 @@ def run_row(name: str, ctx: RowContext) -> dict[str, Any]:
         row = _planned(name, ctx)
     elif kind == "search_model":
         row = _search_model(ctx)
-    elif kind in ("pbt", "asha", "random", "random_x3"):
+    elif kind in SEARCHER_KINDS:
         row = _searcher(kind, ctx)
     else:
         row = _hand_tuned(kind, clip, ctx)
