@@ -168,7 +168,11 @@ def encode(path: Path | str, frames: np.ndarray, *, fps: int = 25, crf: int = 18
     with av.open(str(path), mode="w", format="mp4", options=options) as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "medium", "tune": "fastdecode"}
+        # x264's macroblock tree (rate control from the lookahead) made the same frames encode
+        # to other bytes now and then, mostly in a process's first encodes (3 of 1,680 videos of a
+        # regime differed between two generations, enough to change a benchmark plan); without
+        # it the bytes are a function of the frames
+        stream.options = {"crf": str(crf), "preset": "medium", "tune": "fastdecode", "x264-params": "no-mbtree=1"}
         stream.thread_type = "NONE"
         if rotation:
             stream.set_display_rotation(rotation)
