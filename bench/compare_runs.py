@@ -6,8 +6,13 @@ its replay, the hand-tuned rows) should repeat on the same machine when their bu
 same; PBT and ASHA depend on when trials finish and need not.
 
   python bench/compare_runs.py OUT_A OUT_B [--tol 0.0005]
+  python bench/compare_runs.py OUT_A OUT_B --pool
 
-Prints a markdown table per regime and a count of the rows that agree.
+Prints a markdown table per regime and a count of the rows that agree. ``--pool`` instead treats
+each (OUT, seed) as one paired draw (two runs whose data differ in a few encoded videos train
+differently from the first epoch on, and their plans and budgets differ): per regime and row,
+the mean paired difference to the planned row of the same draw with a 95% t-interval, and on
+how many draws the row is ahead of the planner.
 """
 
 from __future__ import annotations
@@ -28,14 +33,53 @@ def rows(out: Path) -> dict[tuple[str, int, str], dict]:
     return found
 
 
+def pooled(outs: dict[str, dict[tuple[str, int, str], dict]]) -> None:
+    """Per regime: each row's paired difference to the planned row over every (OUT, seed)."""
+    from optplan.bench.rows import row_label
+    from optplan.bench.summary import paired_interval
+
+    draws, seen = {}, {}
+    for name, found in outs.items():
+        for (regime, seed, row), result in sorted(found.items()):
+            if row != "planned":
+                continue
+            # the same plan on the same seed is the same draw (every fixed row then repeats too)
+            key = (regime, seed, round(result["top1"], 6), round(result["train_gflops"], 3))
+            if key not in seen:
+                seen[key] = name
+                draws[(name, regime, seed)] = found
+    for regime in sorted({k[1] for k in draws}):
+        mine = [(name, seed) for (name, r, seed) in sorted(draws) if r == regime]
+        print(f"\n#### {regime} ({len(mine)} draws: " + ", ".join(f"{n} seed {s}" for n, s in mine) + ")\n")
+        labels = {row: row_label(result.get("name", row)) for found in outs.values()
+                  for (r, _, row), result in found.items() if r == regime}
+        print("| row | draws | test top-1 (mean) | Δ vs planned [95% CI] | ahead of the planner |")
+        print("|---|---|---|---|---|")
+        names = sorted({row for found in outs.values() for (r, _, row) in found if r == regime},
+                       key=lambda n: (n != "planned", n))
+        for row in names:
+            pairs = [(outs[n][(regime, s, row)]["top1"], outs[n][(regime, s, "planned")]["top1"])
+                     for n, s in mine if (regime, s, row) in outs[n]]
+            if not pairs:
+                continue
+            d = paired_interval([a - b for a, b in pairs])
+            ci = f" [{d['lo']:+.3f}, {d['hi']:+.3f}]" if d["lo"] is not None else ""
+            print(f"| {labels[row]} | {len(pairs)} | {sum(a for a, _ in pairs) / len(pairs):.3f} | "
+                  f"{d['mean']:+.3f}{ci} | {sum(a > b for a, b in pairs)}/{len(pairs)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("a", type=Path)
     parser.add_argument("b", type=Path)
     parser.add_argument("--tol", type=float, default=5e-4,
                         help="largest top-1 difference counted as the same (default: under one test video in 1,200)")
+    parser.add_argument("--pool", action="store_true", help="pool both OUTs' seeds as paired draws")
     args = parser.parse_args()
     a, b = rows(args.a), rows(args.b)
+    if args.pool:
+        pooled({str(args.a): a, str(args.b): b})
+        return
     common = sorted(set(a) & set(b))
     if not common:
         raise SystemExit(f"no finished row is in both {args.a} and {args.b}")
