@@ -230,8 +230,8 @@ class TrainConfig(Section):
 class KneeConfig(Section):
     """When a state has given what it can (see ``optplan.knee``)."""
 
-    method: Literal["paper", "stable", "kneedle", "gain"] = Field(
-        "paper", description="Stopping rule: paper, stable, kneedle or gain (see optplan.knee).")
+    method: Literal["paper", "stable", "kneedle", "gain", "plateau"] = Field(
+        "paper", description="Stopping rule: paper, stable, kneedle, gain or plateau (see optplan.knee).")
     metric: Literal["auto", "top1", "top135", "loss"] = Field(
         "auto", description="What validation curves measure: 'top135' (the paper's mean of top-1/3/5), "
                             "'top1', 'loss' (as exp(-cross-entropy), rising in 0..1), or 'auto' "
@@ -249,7 +249,7 @@ class KneeConfig(Section):
     clip_score: bool = Field(
         False, description="Limit a knee's fitted score to the range of scores its curve reached, so a fit "
                            "that extrapolates above the best epoch cannot outrank measured scores in the "
-                           "DP (the paper keeps the fitted value; stable, kneedle and gain always limit it).")
+                           "DP (the paper keeps the fitted value; the other rules always limit it).")
 
 
 class SimulationConfig(Section):

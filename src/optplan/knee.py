@@ -40,6 +40,16 @@ Three stopping rules, chosen by ``method``:
     paper's knee runs off towards x = 999, thus ends by the rule rather than by ``max_epochs``,
     which becomes a safety cap.
 
+``"plateau"``
+    The paper's rule, or earlier: once T epochs are trained and the best score *observed* is T
+    epochs old (no epoch since has matched it), keep that best epoch, with its measured score.
+    Classic patience-based early stopping next to the fitted knee: on a curve that flattens
+    while its fit still rises slowly (the paper's knee then runs off towards x = 999) the state
+    ends on what was measured instead of at ``max_epochs``; a curve still setting new bests
+    trains on. On the 135 edge curves of the 2026-11-26 benchmark plans it stopped by the cap on
+    16 (the paper rule: 39) after about 1.6 fewer epochs per edge, keeping an epoch about half a
+    point further below the curve's best (bench/RESULTS.md, "The plateau knee rule").
+
 Shared outcomes. A curve with a NaN or infinite score (a diverged run) ends the state at once:
 the knee is the epoch of the best finite score, which is the state's score, and
 ``diverged=True``. ``max_epochs`` (off by default so the paper rule stays exact) ends a state
@@ -64,8 +74,8 @@ import numpy as np
 
 from optplan.records_io import JsonRecord
 
-Method = Literal["paper", "stable", "kneedle", "gain"]
-METHODS: tuple[str, ...] = ("paper", "stable", "kneedle", "gain")
+Method = Literal["paper", "stable", "kneedle", "gain", "plateau"]
+METHODS: tuple[str, ...] = ("paper", "stable", "kneedle", "gain", "plateau")
 MIN_GAIN = 0.01  # the 'gain' rule's default: a hundredth of the score scale over the next T epochs
 
 HORIZON = 1000  # the reference searches the knee over x = 0..999
@@ -254,6 +264,21 @@ def _gain(y: np.ndarray, patience: int, min_gain: float) -> Knee | None:
                 epochs=n, stop="gain")
 
 
+def _plateau(y: np.ndarray, patience: int) -> Knee | None:
+    """The paper's rule, or earlier: the best observed score is ``patience`` epochs old. Ties
+    keep the earliest best, so a curve saturated at its ceiling stops T epochs after reaching
+    it."""
+    paper = _paper(y, patience)
+    if paper is not None:
+        return replace(paper, method="plateau", score=_clip(paper.score, y))
+    n = len(y) - 1
+    best = int(np.argmax(y))
+    if n < patience or n - best < patience:
+        return None
+    return Knee(epoch=best, score=float(y[best]), params=(), reached=True, method="plateau",
+                epochs=n, stop="plateau")
+
+
 @dataclass(frozen=True)
 class KneeRule(JsonRecord):
     """The whole stopping rule as one value, built once from the ``knee`` config section and
@@ -317,6 +342,8 @@ def knee_reached(scores: Sequence[float], patience: int = 10, method: Method = "
         knee = _stable(y, patience, refits)
     elif method == "gain":
         knee = _gain(y, patience, min_gain)
+    elif method == "plateau":
+        knee = _plateau(y, patience)
     else:
         knee = _kneedle(y, patience)
     if knee is None and max_epochs is not None and len(y) - 1 >= max_epochs:

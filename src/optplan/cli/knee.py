@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _describe(label: str, knee) -> str:
     if knee is None:
         return f"{label}: not reached"
-    why = {"knee": "", "max_epochs": " (max_epochs cap)", "diverged": " (diverged)", "gain": " (fitted gain below min_gain)"}.get(knee.stop, "")
+    why = {"knee": "", "max_epochs": " (max_epochs cap)", "diverged": " (diverged)", "gain": " (fitted gain below min_gain)",
+           "plateau": " (best measured score T epochs old)"}.get(knee.stop, "")
     return (f"{label}: knee at epoch {knee.epoch}, score {knee.score:.4f}, "
             f"decided after {knee.epochs} epochs{why}")
 

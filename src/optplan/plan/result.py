@@ -54,6 +54,7 @@ class ParetoPoint(JsonRecord):
 STOP_REASONS: dict[str, str] = {
     "knee": "the knee rule: T epochs trained past the fitted knee (or the estimate settled)",
     "gain": "the gain rule: the fit promised less than knee.min_gain over the next T epochs",
+    "plateau": "the plateau rule: the best measured score was T epochs old",
     "cap": "knee.max_epochs reached before a knee; the best fitted epoch is kept",
     "raced": "stopped early by plan.racing: it could no longer beat a finished edge into its state",
     "diverged": "a score was not finite (the loss blew up); the best finite epoch is kept",
@@ -62,8 +63,8 @@ STOP_REASONS: dict[str, str] = {
     "choice": "a move into a choice node: trains nothing, passes the source's model on",
     "running": "not finished: the plan stopped while it trained",
 }
-_KNEE_STOPS = {"max_epochs": "cap", RACE: "raced", "gain": "gain", "choice": "choice",
-               "diverged": "diverged"}  # Knee.stop -> reason; a rule's own knee is "knee"
+_KNEE_STOPS = {"max_epochs": "cap", RACE: "raced", "gain": "gain", "plateau": "plateau",
+               "choice": "choice", "diverged": "diverged"}  # Knee.stop -> reason; a rule's own knee is "knee"
 
 
 def stop_reason(edge: EdgeRecord) -> str:
