@@ -48,6 +48,8 @@ def pooled(outs: dict[str, dict[tuple[str, int, str], dict]]) -> None:
             if key not in seen:
                 seen[key] = name
                 draws[(name, regime, seed)] = found
+    if not draws:
+        raise SystemExit(f"no finished planned row in {' or '.join(outs)}: nothing to pair the other rows with")
     for regime in sorted({k[1] for k in draws}):
         mine = [(name, seed) for (name, r, seed) in sorted(draws) if r == regime]
         print(f"\n#### {regime} ({len(mine)} draws: " + ", ".join(f"{n} seed {s}" for n, s in mine) + ")\n")

@@ -230,15 +230,24 @@ def test_a_finished_plan_row_without_its_plan_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_jobs_run_units_side_by_side_and_keep_finished_rows(tiny_bench):
-    """``--jobs 2``: (regime, seed) units run in two worker processes; rows already finished are
-    not trained again and the tables gain the new rows of both seeds."""
+def test_jobs_run_rows_side_by_side_and_keep_finished_rows(tiny_bench):
+    """``--jobs 2``: rows run as separate tasks in two worker processes, in another order than
+    ``jobs=1`` ran them; a row measured again that way gives the same figures, rows already
+    finished are not trained again and the tables gain the new rows of both seeds."""
     tmp, out, _ = tiny_bench
+    again = [out / "mixed" / "seed1" / f"{name}.json" for name in ("short_long", "cosine@8")]
+    first = {p: json.loads(p.read_text()) for p in again}
+    for path in again:
+        path.unlink()
     before = {p: p.stat().st_mtime_ns for p in out.glob("mixed/seed*/*.json")}
-    bench = load_bench_config(write(tmp, TINY, "jobs.yaml"), ["rows=[planned,cosine,linear]"])
+    bench = load_bench_config(write(tmp, TINY, "jobs.yaml"), ["rows=[planned,cosine,linear,short_long]"])
     summary = run_bench(bench, out, [0, 1], jobs=2)
     rows = rows_of(summary)
     assert {p: p.stat().st_mtime_ns for p in before} == before
+    for path, row in first.items():
+        remeasured = json.loads(path.read_text())
+        assert remeasured["top1"] == pytest.approx(row["top1"], abs=1e-9), path.name
+        assert remeasured["train_gflops"] == pytest.approx(row["train_gflops"], rel=1e-9), path.name
     for name in ("linear@4", "linear@8"):
         assert rows[name]["seeds"] == [0, 1]
         assert all(0.0 <= v <= 1.0 for v in rows[name]["top1"].values())

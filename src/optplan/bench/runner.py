@@ -15,7 +15,7 @@ import sys
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Collection, Iterator
 
 from optplan.bench.config import ROW_KINDS, BenchConfig, RegimeSpec
 from optplan.bench.rows import RowContext, expand_rows, run_row
@@ -54,9 +54,10 @@ def run_bench(bench: BenchConfig, out: str | Path, seeds: list[int], *, regimes:
               jobs: int = 1, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run (or resume) the benchmark into ``out``; returns the summary (also ``summary.json``).
 
-    ``jobs`` > 1 runs that many (regime, seed) units at once in worker processes (each trains
-    with the config's own thread count, 1 in the shipped bench file), so one command keeps
-    every core busy; the rows and tables are the same as with ``jobs=1``."""
+    ``jobs`` > 1 runs that many rows at once in worker processes (each trains with the config's
+    own thread count, 1 in the shipped bench file), so one command keeps every core busy to the
+    end; the rows and tables are the same as with ``jobs=1``, which runs the (regime, seed)
+    units one after the other."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -80,38 +81,92 @@ def run_bench(bench: BenchConfig, out: str | Path, seeds: list[int], *, regimes:
         for unit in units:
             run_unit(bench, out, *unit, log=log, on_row=refresh)
         return refresh()
-    import multiprocessing
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-
-    from optplan.plan.executors import die_with_driver
-
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(jobs, len(units)), mp_context=context, initializer=die_with_driver,
-                             initargs=(os.getpid(),)) as pool:
-        pending = {pool.submit(run_unit, bench, out, *unit) for unit in units}
-        while pending:
-            done, pending = wait(pending, timeout=30, return_when=FIRST_EXCEPTION)
-            refresh()  # rows finished by any worker so far
-            for future in done:
-                future.result()  # a failed unit stops the run (finished rows stay cached)
+    _run_rows_in_parallel(bench, out, units, jobs, refresh)
     return refresh()
 
 
+def _unit_config(bench: BenchConfig, regime: str, root: Path, seed: int) -> Any:
+    return bench.base([*bench.regimes[regime].overrides, f"data.root={root.resolve()}", f"train.seed={seed}",
+                       "train.progress=false", "train.tensorboard=false"])
+
+
+def _unit_rows(bench: BenchConfig, cfg: Any) -> list[str]:
+    return expand_rows(bench.rows, bench.variants, list(cfg.plan.clip_lengths))
+
+
+def _is_ray(name: str) -> bool:
+    return name.partition("@")[0] in RAY_ROWS
+
+
+def _row_file(out: Path, regime: str, seed: int, name: str) -> Path:
+    return out / regime / f"seed{seed}" / f"{name.replace(':', '_')}.json"
+
+
+def _longest_first(name: str) -> tuple[int, int]:
+    """Rows that took longest in the timed run (bench/RESULTS.md) first, so a ``--jobs`` run does
+    not end on one long row alone: random search, planner variants, ASHA and PBT, the multi-clip
+    schedules, then single clips (the short ones are slower per GFLOP), the search's model last."""
+    kind, _, clip = name.partition("@")
+    order = ("random_x3", "random", "planned:", "asha", "pbt", "short_long", "multigrid")
+    rank = next((i for i, k in enumerate(order) if kind.startswith(k)), len(order))
+    return (len(order) + 1 if kind == "search_model" else rank), int(clip or 0)
+
+
+def _run_rows_in_parallel(bench: BenchConfig, out: Path, units: list[tuple[str, Path, int]], jobs: int,
+                          refresh: Callable[[], Any]) -> None:
+    """Every unfinished row of every unit as its own task on ``jobs`` worker processes.
+
+    A unit's planned row goes first (every other budget comes from it); then its rows join one
+    queue, longest first, and no two Ray rows run at once (each starts a local Ray). Rows are
+    independent of the order they run in, so the tables are those of ``jobs=1``."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    from optplan.plan.executors import die_with_driver
+
+    todo = [(unit, name) for unit in units for name in _unit_rows(bench, _unit_config(bench, *unit))
+            if not _row_file(out, unit[0], unit[2], name).is_file()]
+    planned = {unit: _row_file(out, unit[0], unit[2], "planned").is_file() for unit in units}
+
+    def next_task(ray_busy: bool) -> tuple[tuple[str, Path, int], str] | None:
+        ready = [t for t in todo if (t[1] == "planned" or planned[t[0]]) and not (ray_busy and _is_ray(t[1]))]
+        return min(ready, key=lambda t: (t[1] != "planned", _longest_first(t[1]), units.index(t[0])),
+                   default=None)
+
+    context = multiprocessing.get_context("spawn")
+    running: dict[Future, tuple[tuple[str, Path, int], str]] = {}
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=die_with_driver,
+                             initargs=(os.getpid(),)) as pool:
+        while todo or running:
+            while len(running) < jobs:
+                task = next_task(any(_is_ray(name) for _, name in running.values()))
+                if task is None:
+                    break
+                todo.remove(task)
+                running[pool.submit(run_unit, bench, out, *task[0], names=[task[1]])] = task
+            done, _ = wait(running, timeout=30, return_when=FIRST_COMPLETED)
+            refresh()  # rows finished by any worker so far
+            for future in done:
+                unit, name = running.pop(future)
+                future.result()  # a failed row stops the run (finished rows stay cached)
+                planned[unit] = planned[unit] or name == "planned"
+
+
 def run_unit(bench: BenchConfig, out: Path, regime: str, root: Path, seed: int, *,
-             log: Callable[[str], None] | None = None, on_row: Callable[[], Any] | None = None) -> None:
-    """Every row of one (regime, seed), each cached in ``OUT/<regime>/seed<s>/<row>.json`` as
-    it finishes (rows already there are skipped)."""
+             names: Collection[str] | None = None, log: Callable[[str], None] | None = None,
+             on_row: Callable[[], Any] | None = None) -> None:
+    """Every row of one (regime, seed), or only ``names``, each cached in
+    ``OUT/<regime>/seed<s>/<row>.json`` as it finishes (rows already there are skipped; a
+    finished planned row is read back, since every other row's budget comes from it)."""
     from optplan.train.session import TrainSession
 
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
-    spec = bench.regimes[regime]
-    cfg = bench.base([*spec.overrides, f"data.root={root.resolve()}", f"train.seed={seed}",
-                      "train.progress=false", "train.tensorboard=false"])
+    cfg = _unit_config(bench, regime, root, seed)
     work = out / regime / f"seed{seed}"
     ctx = RowContext(cfg, TrainSession(cfg), work / "runs", seed, bench)
-    for name in expand_rows(bench.rows, bench.variants, list(cfg.plan.clip_lengths)):
-        path = work / f"{name.replace(':', '_')}.json"
-        if path.is_file() and name != "planned":
+    for name in _unit_rows(bench, cfg):
+        path = _row_file(out, regime, seed, name)
+        if name != "planned" and (path.is_file() or names is not None and name not in names):
             continue
         plan_dir = work / "runs" / "planned" / "plan"
         if name == "planned" and path.is_file():  # later rows need the plan itself
@@ -122,9 +177,11 @@ def run_unit(bench: BenchConfig, out: Path, regime: str, root: Path, seed: int, 
                                    f"missing; delete {path} to plan this seed again")
             ctx.plan = PlanResult.load(plan_dir)
             continue
+        if names is not None and name not in names:
+            raise OptplanError(f"{regime} seed {seed}: rows {sorted(names)} need the planned row first")
         log(f"[bench {time.strftime('%H:%M:%S')}] {regime} seed {seed}: {name} ...")
         # Ray rows start a local Ray of their own: one at a time per OUT, whatever --jobs says
-        with _exclusive(out / RAY_LOCK) if name.partition("@")[0] in RAY_ROWS else nullcontext():
+        with _exclusive(out / RAY_LOCK) if _is_ray(name) else nullcontext():
             row = run_row(name, ctx)
         path.write_text(json.dumps(row, indent=1, default=str) + "\n")
         log(f"[bench] {regime} seed {seed}: {name}: test top-1 {row['top1']:.3f}, "
