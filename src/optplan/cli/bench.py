@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="train.seed values (default 0 1 2)")
     p.add_argument("--regimes", nargs="+", default=None, help="only these regimes (default: all in CONFIG)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="run N (regime, seed) units at once in worker processes (default 1; with the "
-                        "shipped 1-thread rows, 2 keeps 2 cores busy); PBT and ASHA rows still run one "
-                        "at a time")
+                   help="run N rows at once in worker processes, each seed's planned row first, then "
+                        "the longest rows first (default 1: one row after the other; with the shipped "
+                        "1-thread rows, 2-3 keep 2 cores busy); PBT and ASHA rows still run one at a time")
     p.set_defaults(func=run)
