@@ -11,7 +11,7 @@ Three jobs (each prints a markdown table; run from the repository root):
           real score falls below the best score seen on the whole curve.
   clips   train the same state with short and with long clips for the same epochs and report
           validation and multi-view test top-1 (the built-in classes need long-range motion).
-  collect copy every edge curve of the planner rows of an `optplan bench` output directory to
+  collect copy every edge curve of the planner rows (--row, default planned) of an `optplan bench` output directory to
           bench/curves/regimes/<regime>_s<seed>_<source>-<target>.csv (what the knee job, and
           the test of the cap rate, read).
   ends    for every finished plan of an `optplan bench` output directory: which incoming edge
@@ -25,6 +25,7 @@ Three jobs (each prints a markdown table; run from the repository root):
   python bench/bench_knee.py knee --curves bench/curves --patience 10 5
   python bench/bench_knee.py clips --root data/synth --epochs 30 --clips 4 16
   python bench/bench_knee.py collect --bench runs/bench --out bench/curves/regimes
+  python bench/bench_knee.py collect --bench runs/bench --row planned:plateau_knee --out bench/curves/regimes-plateau
   python bench/bench_knee.py ends --bench runs/bench
 
 Everything runs on one thread (torch.set_num_threads(1)) so several engineers can share cores.
@@ -129,7 +130,8 @@ def job_collect(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     found = 0
-    for result in sorted(Path(args.bench).glob("*/seed*/runs/planned/plan/result.json")):
+    row = args.row.replace(":", "_")
+    for result in sorted(Path(args.bench).glob(f"*/seed*/runs/{row}/plan/result.json")):
         regime, seed = result.parts[-6], result.parts[-5].removeprefix("seed")
         for edge in json.loads(result.read_text())["edges"]:
             if edge["status"] == "done":
@@ -146,7 +148,8 @@ def job_ends(args: argparse.Namespace) -> None:
 
     print("| plan | end (recorded scores) | its val score | end (clipped scores) | its val score | "
           "nodes whose winning edge changes |\n|---|---|---|---|---|---|")
-    for result in sorted(Path(args.bench).glob("*/seed*/runs/planned/plan/result.json")):
+    row = args.row.replace(":", "_")
+    for result in sorted(Path(args.bench).glob(f"*/seed*/runs/{row}/plan/result.json")):
         plan = result.parent
         rule = replace(KneeRule.from_config(load_config(plan / "config.yaml").knee), clip_score=True)
         nodes = {}  # node -> {edge: (recorded score, clipped score, measured score at the kept epoch)}
@@ -217,6 +220,7 @@ def main() -> None:
     g = sub.add_parser("collect")
     g.add_argument("--bench", required=True, help="an `optplan bench --out` directory")
     g.add_argument("--out", default="bench/curves/regimes")
+    g.add_argument("--row", default="planned", help="the planner row whose plans to read, e.g. planned:paper")
     e = sub.add_parser("ends")
     e.add_argument("--bench", required=True, help="an `optplan bench --out` directory")
     args = parser.parse_args()
