@@ -46,9 +46,9 @@ Three stopping rules, chosen by ``method``:
     Classic patience-based early stopping next to the fitted knee: on a curve that flattens
     while its fit still rises slowly (the paper's knee then runs off towards x = 999) the state
     ends on what was measured instead of at ``max_epochs``; a curve still setting new bests
-    trains on. On the 135 edge curves of the 2026-11-26 benchmark plans it stopped by the cap on
-    16 (the paper rule: 39) after about 1.6 fewer epochs per edge, keeping an epoch about half a
-    point further below the curve's best (bench/RESULTS.md, "The plateau knee rule").
+    trains on. Inside the benchmark's plans (T = 3, cap 15) it ended 13 of 135 edges at the cap
+    (the paper rule: 39) with 22% less search, but stopped some noisy curves early enough to
+    plan shorter, weaker paths (bench/RESULTS.md, "The plateau knee rule as a planner variant").
 
 Shared outcomes. A curve with a NaN or infinite score (a diverged run) ends the state at once:
 the knee is the epoch of the best finite score, which is the state's score, and
