@@ -6,10 +6,10 @@ its replay, the hand-tuned rows) should repeat on the same machine when their bu
 same; PBT and ASHA depend on when trials finish and need not.
 
   python bench/compare_runs.py OUT_A OUT_B [--tol 0.0005]
-  python bench/compare_runs.py OUT_A OUT_B --pool
+  python bench/compare_runs.py OUT_A OUT_B [OUT_C ...] --pool
 
 Prints a markdown table per regime and a count of the rows that agree. ``--pool`` instead treats
-each (OUT, seed) as one paired draw (two runs whose data differ in a few encoded videos train
+each (OUT, seed) of two or more OUTs as one paired draw (two runs whose data differ in a few encoded videos train
 differently from the first epoch on, and their plans and budgets differ): per regime and row,
 the mean paired difference to the planned row of the same draw with a 95% t-interval, and on
 how many draws the row is ahead of the planner.
@@ -74,14 +74,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("a", type=Path)
     parser.add_argument("b", type=Path)
+    parser.add_argument("more", type=Path, nargs="*", help="further OUTs (with --pool only)")
     parser.add_argument("--tol", type=float, default=5e-4,
                         help="largest top-1 difference counted as the same (default: under one test video in 1,200)")
     parser.add_argument("--pool", action="store_true", help="pool both OUTs' seeds as paired draws")
     args = parser.parse_args()
-    a, b = rows(args.a), rows(args.b)
     if args.pool:
-        pooled({str(args.a): a, str(args.b): b})
+        pooled({str(out): rows(out) for out in (args.a, args.b, *args.more)})
         return
+    if args.more:
+        parser.error("row by row compares exactly two OUTs; pool more with --pool")
+    a, b = rows(args.a), rows(args.b)
     common = sorted(set(a) & set(b))
     if not common:
         raise SystemExit(f"no finished row is in both {args.a} and {args.b}")

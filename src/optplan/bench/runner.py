@@ -103,11 +103,13 @@ def _row_file(out: Path, regime: str, seed: int, name: str) -> Path:
 
 
 def _longest_first(name: str) -> tuple[int, int]:
-    """Rows that took longest in the timed run (bench/RESULTS.md) first, so a ``--jobs`` run does
-    not end on one long row alone: random search, planner variants, ASHA and PBT, the multi-clip
-    schedules, then single clips (the short ones are slower per GFLOP), the search's model last."""
+    """The order rows start in, so a ``--jobs`` run does not end on one long row alone: the Ray
+    rows whenever none runs (they take turns, 18 of 4-5 minutes in the shipped benchmark), then
+    the rows that took longest in the timed run (bench/RESULTS.md): random search, planner
+    variants, the multi-clip schedules, single clips (the short ones are slower per GFLOP), the
+    search's own model last."""
     kind, _, clip = name.partition("@")
-    order = ("random_x3", "random", "planned:", "asha", "pbt", "short_long", "multigrid")
+    order = ("asha", "pbt", "random_x3", "random", "planned:", "short_long", "multigrid")
     rank = next((i for i, k in enumerate(order) if kind.startswith(k)), len(order))
     return (len(order) + 1 if kind == "search_model" else rank), int(clip or 0)
 
