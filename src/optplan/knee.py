@@ -4,7 +4,7 @@ A state trains epoch by epoch; after each epoch the model is scored on the valid
 ``scores[0]`` is the score of the starting model (0.0 from scratch) and ``scores[i]`` the
 score after epoch ``i``, so a curve of ``n + 1`` points means ``n`` epochs trained.
 
-Three stopping rules, chosen by ``method``:
+Five stopping rules, chosen by ``method``:
 
 ``"paper"`` (default, exactly the reference code of Qiu et al., ICML 2021)
     Once at least ``patience`` (T) epochs are trained, least-squares fit
