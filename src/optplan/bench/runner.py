@@ -103,15 +103,15 @@ def _row_file(out: Path, regime: str, seed: int, name: str) -> Path:
 
 
 def _longest_first(name: str) -> tuple[int, int]:
-    """The order rows start in, so a ``--jobs`` run does not end on one long row alone: the Ray
-    rows whenever none runs (they take turns, 18 of 4-5 minutes in the shipped benchmark), then
-    the rows that took longest in the timed run (bench/RESULTS.md): random search, planner
-    variants, the multi-clip schedules, single clips (the short ones are slower per GFLOP), the
-    search's own model last."""
+    """The order rows start in, so a ``--jobs`` run does not end on one long row alone: the
+    search's own model first (a test of seconds, so a stopped run has it), the Ray rows whenever
+    none runs (they take turns, 18 of 4-5 minutes in the shipped benchmark), then the rows that
+    took longest in the timed run (bench/RESULTS.md): random search, planner variants, the
+    multi-clip schedules, single clips (the short ones are slower per GFLOP)."""
     kind, _, clip = name.partition("@")
-    order = ("asha", "pbt", "random_x3", "random", "planned:", "short_long", "multigrid")
+    order = ("search_model", "asha", "pbt", "random_x3", "random", "planned:", "short_long", "multigrid")
     rank = next((i for i, k in enumerate(order) if kind.startswith(k)), len(order))
-    return (len(order) + 1 if kind == "search_model" else rank), int(clip or 0)
+    return rank, int(clip or 0)
 
 
 def _run_rows_in_parallel(bench: BenchConfig, out: Path, units: list[tuple[str, Path, int]], jobs: int,
