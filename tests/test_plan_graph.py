@@ -57,6 +57,20 @@ def test_both_samplings_share_the_start_and_end_in_a_choice():
     assert len(g.edges) == 2 * 6 + 2  # per sampling: 2 from the start, 2 lr, 2 clip moves
 
 
+def test_the_start_can_enter_lower_lr_levels():
+    base = StateGraph.preset("auto", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3, lr_multipliers=[1, 0.3, 0.1])
+    g = StateGraph.preset("auto", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3, lr_multipliers=[1, 0.3, 0.1],
+                          start_lr_levels=2)
+    assert {e.target for e in base.outgoing("start")} == {"c4_x1", "c8_x1", "c16_x1"}
+    assert {e.target for e in g.outgoing("start")} == {f"c{c}_x{m}" for c in (4, 8, 16) for m in ("1", "0.3")}
+    assert len(g.edges) == len(base.edges) + 3
+    # the paper's preset keeps its two started clips
+    paper = StateGraph.preset("paper", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3, start_lr_levels=3)
+    assert {e.target for e in paper.outgoing("start")} == {f"c{c}_x{m}" for c in (4, 8) for m in ("1", "0.1", "0.01")}
+    cfg = load_config(overrides=["plan.preset=auto", "plan.start_lr_levels=3"]).plan
+    assert len(StateGraph.from_config(cfg).outgoing("start")) == 9
+
+
 def test_frames_per_segment_is_a_clip_setting_of_the_presets():
     g = StateGraph.preset("paper", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3, sampling="both")
     assert {g.state(f"u{c}_x1").frames_per_segment for c in (4, 8, 16)} == {4}  # the reference's
@@ -149,6 +163,7 @@ def test_states_the_trainer_cannot_run_are_refused():
     (dict(clip_lengths=[8, 4], base_lrs=[0.1, 0.1]), "shortest first"),
     (dict(clip_lengths=[4], base_lrs=[0.1], lr_multipliers=[0.1, 1]), "must decrease"),
     (dict(clip_lengths=[4], base_lrs=[0.1], batch_sizes=[8, 4]), "batch_sizes has 2"),
+    (dict(clip_lengths=[4], base_lrs=[0.1], lr_multipliers=[1, 0.1], start_lr_levels=3), "start_lr_levels must be 1..2"),
 ])
 def test_bad_presets_are_refused(kwargs, message):
     with pytest.raises(OptplanError, match=message):

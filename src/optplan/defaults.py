@@ -317,6 +317,9 @@ class PlanConfig(Section):
     sampling: Literal["consecutive", "uniform", "both"] = Field(
         "consecutive", description="'both': two subgraphs sharing the start; the better final wins.")
     frozen_bn_longest: bool = Field(True, description="Freeze BatchNorm in the longest-clip states.")
+    start_lr_levels: Count = Field(
+        1, description="Presets: lr levels the start links to at each clip setting it starts (1: the "
+                       "first level only, as the paper; 3 of x1/x0.3/x0.1: training from scratch at any).")
     grid: dict[str, list[Any]] = Field(
         default_factory=dict,
         description="grid: values per State field, e.g. {lr: [0.1, 0.01], clip_length: [4, 8]}.")

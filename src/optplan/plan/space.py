@@ -7,7 +7,9 @@ links to (0, 0) and (1, 0). 'paper-ext' adds (i, j) -> (i-1, j+1) (next shorter 
 x0.1). The final node is (n-1, m-1). On the 3 x 3 space that is 14 base edges (18 ext).
 'auto' is 'paper' with the start linked to every clip setting at the first lr level, so that a
 dataset whose classes need long clips from the start can be planned that way (the paper's start
-edges force the two shortest clips first).
+edges force the two shortest clips first). ``start_lr_levels`` links the start to the first k lr
+levels of each started clip setting as well, so that training from scratch at a lower lr (what
+PBT's best trials did in the benchmark) is a path the planner can choose.
 
 The builders here return a :class:`Space` (states and moves, unchecked); :class:`StateGraph`
 (``optplan.plan.graph``) turns one into a checked DAG. The arrow runs graph -> space only.
@@ -86,11 +88,12 @@ def paper_states(prefix: str, *, clip_lengths: Sequence[int], base_lrs: Sequence
             for i, clip in enumerate(clip_lengths)]
 
 
-def paper_edges(grid: list[list[State]], start: str, ext: bool, starts: int = 2) -> list[Edge]:
+def paper_edges(grid: list[list[State]], start: str, ext: bool, starts: int = 2,
+                start_lr_levels: int = 1) -> list[Edge]:
     """Base (and optionally ext) moves over a grid from :func:`paper_states`; the start links
-    to the first ``starts`` clip settings at the first lr level."""
+    to the first ``starts`` clip settings at each of the first ``start_lr_levels`` lr levels."""
     n, m = len(grid), len(grid[0])
-    edges = [Edge(start, grid[i][0].name) for i in range(min(starts, n))]
+    edges = [Edge(start, grid[i][j].name) for i in range(min(starts, n)) for j in range(min(start_lr_levels, m))]
     for i, j in itertools.product(range(n), range(m)):
         u = grid[i][j].name
         if j + 1 < m:
@@ -107,7 +110,7 @@ def paper_space(preset: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[
                 batch_sizes: Sequence[int] | None = None, accumulation: Sequence[int] | None = None,
                 frame_steps: Sequence[int] | None = None, frames_per_segment: Sequence[int] | None = None,
                 sampling: str = "consecutive", frozen_bn_longest: bool = True,
-                start: str = "start") -> Space:
+                start_lr_levels: int = 1, start: str = "start") -> Space:
     """The paper's graph. ``sampling='both'`` builds one grid per sampling ('c...' and 'u...'
     nodes) sharing the start, joined by a choice node ``final`` that keeps the better one.
     ``frames_per_segment`` (per clip setting) shapes the uniform states only (None: 4 each, the
@@ -121,6 +124,9 @@ def paper_space(preset: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[
         raise OptplanError(f"plan.clip_lengths must be distinct and shortest first, got {list(clip_lengths)}")
     if any(b >= a for a, b in zip(lr_multipliers, lr_multipliers[1:])):
         raise OptplanError(f"plan.lr_multipliers must decrease, got {list(lr_multipliers)}")
+    if not 1 <= start_lr_levels <= len(lr_multipliers):
+        raise OptplanError(f"plan.start_lr_levels must be 1..{len(lr_multipliers)} (one per lr multiplier), "
+                           f"got {start_lr_levels}")
     common = dict(clip_lengths=clip_lengths, lr_multipliers=lr_multipliers,
                   base_lrs=_per_clip(base_lrs, "base_lrs", n, None),
                   batch_sizes=_per_clip(batch_sizes, "batch_sizes", n, 8),
@@ -142,7 +148,8 @@ def paper_space(preset: str, *, clip_lengths: Sequence[int], base_lrs: Sequence[
     for s in samplings:
         grid = paper_states(SAMPLING_PREFIX[s], sampling=s, **common)
         states += [st for row in grid for st in row]
-        edges += paper_edges(grid, start, ext=preset == "paper-ext", starts=n if preset == "auto" else 2)
+        edges += paper_edges(grid, start, ext=preset == "paper-ext", starts=n if preset == "auto" else 2,
+                             start_lr_levels=start_lr_levels)
         finals.append(grid[-1][-1].name)
     if len(finals) == 1:
         return Space(states, edges, start=start, final=finals[0])
@@ -221,7 +228,7 @@ def space_from_config(cfg: Any) -> Space:
                            lr_multipliers=cfg.lr_multipliers, batch_sizes=cfg.batch_sizes,
                            frame_steps=cfg.frame_steps, frames_per_segment=cfg.frames_per_segment,
                            accumulation=cfg.accumulation, sampling=cfg.sampling,
-                           frozen_bn_longest=cfg.frozen_bn_longest)
+                           frozen_bn_longest=cfg.frozen_bn_longest, start_lr_levels=cfg.start_lr_levels)
     if cfg.preset == "grid":
         return grid_space(cfg.grid, base=cfg.grid_base, rules=cfg.rules, final=None if cfg.final == BEST else cfg.final)
     if not cfg.states or not cfg.edges:
