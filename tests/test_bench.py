@@ -17,6 +17,7 @@ from optplan.bench.search import random_schedule
 from optplan.bench.summary import paired_interval
 from optplan.cli import main
 from optplan.config import load_config
+from optplan.data.synth import plan_videos
 from optplan.errors import ConfigError, OptplanError
 from optplan.plan.graph import StateGraph
 
@@ -197,14 +198,12 @@ def test_bad_bench_configs_name_the_field(tmp_path, capsys):
 def test_the_shipped_regimes_are_sized_alike_with_test_sets_that_separate_rows():
     """Every shipped regime: 1,200 test videos (SE of top-1 <= 1.45 points at 50%) and the same 960
     training videos, so no regime is favoured by its data; counted, not rendered."""
-    from optplan.data.synth import plan_videos
     bench = load_bench_config()
     assert set(bench.regimes) == {"appearance", "motion", "mixed"}
     for name, regime in bench.regimes.items():
         specs = plan_videos(**regime.synth.model_dump())
         test = sum(s.split == "test" for s in specs)
         assert (test, len(specs) - test) == (1200, 960), name
-        assert math.sqrt(0.25 / test) <= 0.0145
         assert regime.synth.size == 16 and bench.config["data"]["crop_size"] == 14
 
 
