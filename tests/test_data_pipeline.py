@@ -119,6 +119,44 @@ def test_cache_decodes_once_and_again_after_a_change(records, tmp_path, monkeypa
     assert len(calls) == 5
 
 
+def test_cache_keeps_a_map_open_for_every_video_of_an_epoch(records, tmp_path, monkeypatch):
+    cache = FrameCache(tmp_path / "cache")
+    assert cache.keep_open >= 256
+    loads = []
+    real = np.load
+    monkeypatch.setattr(cache_module.np, "load", lambda *a, **k: loads.append(a) or real(*a, **k))
+    for _ in range(3):  # three epochs over every video: each map is opened once
+        for record in records:
+            cache.frames(record.path)
+    assert len(loads) == len(records)
+    few = FrameCache(tmp_path / "cache", keep_open=2)  # fewer maps than videos: reopened each pass
+    for _ in range(2):
+        for record in records[:3]:
+            few.frames(record.path)
+    assert len(loads) == len(records) + 6
+
+
+@pytest.mark.parametrize("soft, hard, settable, expected", [
+    (1024, 4096, True, 1024),        # raised to the hard limit, a quarter of it kept open
+    (1024, 1024, True, 256),         # nothing to raise: a quarter of 1,024
+    (1024, 65536, False, 256),       # raising refused: what the soft limit allows
+    (200, 200, True, 256),           # never fewer than 256
+    (10**6, 10**6, True, cache_module.MAX_OPEN_MAPS),
+])
+def test_open_maps_follow_the_descriptor_limit(monkeypatch, soft, hard, settable, expected):
+    resource = cache_module.resource
+    limits = {"now": (soft, hard)}
+    monkeypatch.setattr(resource, "getrlimit", lambda _: limits["now"])
+
+    def setrlimit(_, value):
+        if not settable:
+            raise ValueError("not allowed")
+        limits["now"] = value
+    monkeypatch.setattr(resource, "setrlimit", setrlimit)
+    assert cache_module.open_map_limit() == expected
+    assert limits["now"][1] == hard  # the hard limit is never touched
+
+
 def make_bad_files(src: list[VideoRecord], root: Path) -> tuple[list[VideoRecord], dict[str, str]]:
     """Two good videos plus one of each problem kind; returns the records and path -> kind."""
     root.mkdir(parents=True, exist_ok=True)
