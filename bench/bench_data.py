@@ -4,16 +4,21 @@ cached loader with and without the reference's augmentation instead.
 
     .venv/bin/python bench/bench_data.py [--root DIR] [--epochs 3] [--accuracy-epochs 30] [--out FILE]
     .venv/bin/python bench/bench_data.py --augment [--epochs 5] [--out FILE]
+    .venv/bin/python bench/bench_data.py --open-maps [--root DIR] [--epochs 2] [--out FILE]
 
 Without ``--root`` the built-in dataset (default size) is written to a temporary directory.
 Each figure is the fastest of ``--epochs`` passes over the training split (batch 8); the cached
 loader is timed after one warm-up pass that fills the cache (its cold pass is reported too).
-Torch runs single-threaded, as the DataLoader workers do.
+Torch runs single-threaded, as the DataLoader workers do. ``--open-maps`` times a training
+epoch and its validation in the benchmark's setting (bench.yaml's ``config``; without ``--root``
+its appearance regime is generated) with the frame cache keeping 256 maps open, as it did, and
+as many as the descriptor limit allows, alternating epoch by epoch.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import tempfile
 import time
@@ -105,9 +110,69 @@ def main() -> None:
                              "frames and report held-out accuracy (0: skip)")
     parser.add_argument("--augment", action="store_true",
                         help="time the cached loader with the defaults against the reference's augmentation")
+    parser.add_argument("--open-maps", action="store_true",
+                        help="time benchmark epochs with 256 open frame maps against the default")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_data_") as work:
-        (run_augment if args.augment else run)(args, Path(work))
+        (run_augment if args.augment else run_open_maps if args.open_maps else run)(args, Path(work))
+
+
+def run_open_maps(args: argparse.Namespace, work: Path) -> None:
+    """Seconds of one training epoch plus its validation, at the benchmark's shortest and
+    longest clip, with 256 open maps and with the default (:func:`open_map_limit`); the two
+    alternate epoch by epoch (the model trains on), each timed after a warm-up epoch that
+    opens its maps, and the fastest of ``--epochs`` is kept."""
+    from optplan.bench.config import load_bench_config
+    from optplan.bench.schedules import clip_state
+    from optplan.data.cache import open_map_limit
+    from optplan.train.session import TrainSession
+
+    torch.set_num_threads(1)
+    root = args.root or work / "appearance"
+    bench = load_bench_config()
+    if args.root is None:
+        synthesize(root, **bench.regimes["appearance"].synth.model_dump())
+    cfg = bench.base([f"data.root={root}", f"data.cache_dir={work / 'cache'}", "train.progress=false"])
+    session, default, load = TrainSession(cfg), open_map_limit(), os.getloadavg()
+    rows = []
+    for i in (0, len(cfg.plan.clip_lengths) - 1):
+        state = clip_state(cfg, i, f"c{cfg.plan.clip_lengths[i]}")
+        clip = ClipSpec.from_state(state)
+        optimizer, net = session.prepare(session.new_model(), state)
+        best, epoch = {}, 0
+        for _ in range(args.epochs):
+            for keep in (256, default):
+                for ds in session._datasets.values():
+                    ds.cache.keep_open = keep
+                    ds.cache._open.clear()
+                for timed in (False, True):
+                    epoch += 1
+                    start = time.perf_counter()
+                    session.train_one_epoch(net, optimizer, state, epoch)
+                    session.score(net, clip)
+                    if timed:
+                        best[keep] = min(best.get(keep, math.inf), time.perf_counter() - start)
+        rows.append((state.clip_length, best[256], best[default]))
+        print(f"clip {state.clip_length}: 256 maps {best[256]:.2f} s, {default} maps {best[default]:.2f} s")
+    end = os.getloadavg()
+    if args.out:
+        lines = [
+            "## Open frame maps in the benchmark's setting",
+            "",
+            f"Command: `.venv/bin/python bench/bench_data.py --open-maps{f' --root {args.root}' if args.root else ''} "
+            f"--epochs {args.epochs} --out {args.out}`  ",
+            f"Dataset: {'the benchmark appearance regime' if args.root is None else root}, "
+            f"{len(session.splits.train)} training and {len(session.splits.val)} validation videos; "
+            f"bench.yaml's config (crop {cfg.data.crop_size}, batch {state.batch_size}, `{cfg.model.name}`); "
+            f"torch 1 thread; fastest of {args.epochs} epochs each, alternating.  ",
+            f"Machine: {os.cpu_count()} cores, load average {load[0]:.2f} at start, {end[0]:.2f} at the end.",
+            "",
+            f"| clip | 256 maps: epoch + val, s | {default} maps: epoch + val, s | ratio |",
+            "|---:|---:|---:|---:|",
+            *[f"| {c} | {a:.2f} | {b:.2f} | {b / a:.2f} |" for c, a, b in rows],
+            "",
+        ]
+        args.out.write_text("\n".join(lines))
 
 
 REFERENCE_AUGMENT = {"scale": (0.2, 1.0), "flip": True,
