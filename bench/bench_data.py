@@ -156,23 +156,27 @@ def run_open_maps(args: argparse.Namespace, work: Path) -> None:
         print(f"clip {state.clip_length}: 256 maps {best[256]:.2f} s, {default} maps {best[default]:.2f} s")
     end = os.getloadavg()
     if args.out:
-        lines = [
-            "## Open frame maps in the benchmark's setting",
-            "",
-            f"Command: `.venv/bin/python bench/bench_data.py --open-maps{f' --root {args.root}' if args.root else ''} "
-            f"--epochs {args.epochs} --out {args.out}`  ",
-            f"Dataset: {'the benchmark appearance regime' if args.root is None else root}, "
-            f"{len(session.splits.train)} training and {len(session.splits.val)} validation videos; "
-            f"bench.yaml's config (crop {cfg.data.crop_size}, batch {state.batch_size}, `{cfg.model.name}`); "
-            f"torch 1 thread; fastest of {args.epochs} epochs each, alternating.  ",
-            f"Machine: {os.cpu_count()} cores, load average {load[0]:.2f} at start, {end[0]:.2f} at the end.",
-            "",
-            f"| clip | 256 maps: epoch + val, s | {default} maps: epoch + val, s | ratio |",
-            "|---:|---:|---:|---:|",
-            *[f"| {c} | {a:.2f} | {b:.2f} | {b / a:.2f} |" for c, a, b in rows],
-            "",
-        ]
+        lines = section(
+            "Open frame maps in the benchmark's setting",
+            f"--open-maps{f' --root {args.root}' if args.root else ''} --epochs {args.epochs} --out {args.out}",
+            [f"Dataset: {'the benchmark appearance regime' if args.root is None else root}, "
+             f"{len(session.splits.train)} training and {len(session.splits.val)} validation videos; "
+             f"bench.yaml's config (crop {cfg.data.crop_size}, batch {state.batch_size}, `{cfg.model.name}`); "
+             f"torch 1 thread; fastest of {args.epochs} epochs each, alternating.",
+             f"Machine: {os.cpu_count()} cores, load average {load[0]:.2f} at start, {end[0]:.2f} at the end."],
+            ["clip", "256 maps: epoch + val, s", f"{default} maps: epoch + val, s", "ratio"], "---:|---:|---:|---:",
+            [f"| {c} | {a:.2f} | {b:.2f} | {b / a:.2f} |" for c, a, b in rows])
         args.out.write_text("\n".join(lines))
+
+
+def section(title: str, command: str, facts: list[str], columns: list[str], align: str,
+            rows: list[str]) -> list[str]:
+    """A RESULTS.md section: title, the command, one line per fact (the machine's load among
+    them, since every figure here moves with it), then the table (``align``: its markdown
+    alignment cells, e.g. '---:|---')."""
+    return [f"## {title}", "", f"Command: `.venv/bin/python bench/bench_data.py {command}`  ",
+            *[f"{fact}  " for fact in facts[:-1]], facts[-1], "",
+            "| " + " | ".join(columns) + " |", f"|{align}|", *rows, ""]
 
 
 REFERENCE_AUGMENT = {"scale": (0.2, 1.0), "flip": True,
@@ -207,24 +211,19 @@ def run_augment(args: argparse.Namespace, work: Path) -> None:
         print(f"workers={workers}  defaults {best['defaults']:8.1f}  reference {best['reference']:8.1f} clips/s")
     end = os.getloadavg()
     if args.out:
-        lines = [
-            "## Loader throughput with the reference's augmentation (issue 12)",
-            "",
-            f"Command: `.venv/bin/python bench/bench_data.py --augment --epochs {args.epochs} --out {args.out}`  ",
-            f"Dataset: {'built-in default (32 frames of 64x64)' if args.root is None else root}, train split "
-            f"{len(records)} videos, frame cache warm; clip {clip.clip_length} consecutive frames, crop "
-            f"{base.crop_size}x{base.crop_size}, batch {args.batch_size}; torch 1 thread; best of {args.epochs} "
-            "passes, the two settings alternating pass by pass.  ",
-            f"Machine: {os.cpu_count()} cores, load average {load[0]:.2f} at start, {end[0]:.2f} at the end "
-            "(shared with other jobs).  ",
-            "defaults: random resized crop area (0.5, 1), no flip, no colour. reference: area (0.2, 1), flip, "
-            "colour jitter p 0.8, grayscale p 0.2, Gaussian blur p 0.5.",
-            "",
-            "| workers | defaults, clips/s | reference, clips/s | reference / defaults |",
-            "|---:|---:|---:|---:|",
-            *[f"| {w} | {a:.1f} | {b:.1f} | {b / a:.2f} |" for w, a, b in rows],
-            "",
-        ]
+        lines = section(
+            "Loader throughput with the reference's augmentation (issue 12)",
+            f"--augment --epochs {args.epochs} --out {args.out}",
+            [f"Dataset: {'built-in default (32 frames of 64x64)' if args.root is None else root}, train split "
+             f"{len(records)} videos, frame cache warm; clip {clip.clip_length} consecutive frames, crop "
+             f"{base.crop_size}x{base.crop_size}, batch {args.batch_size}; torch 1 thread; best of {args.epochs} "
+             "passes, the two settings alternating pass by pass.",
+             f"Machine: {os.cpu_count()} cores, load average {load[0]:.2f} at start, {end[0]:.2f} at the end "
+             "(shared with other jobs).",
+             "defaults: random resized crop area (0.5, 1), no flip, no colour. reference: area (0.2, 1), flip, "
+             "colour jitter p 0.8, grayscale p 0.2, Gaussian blur p 0.5."],
+            ["workers", "defaults, clips/s", "reference, clips/s", "reference / defaults"], "---:|---:|---:|---:",
+            [f"| {w} | {a:.1f} | {b:.1f} | {b / a:.2f} |" for w, a, b in rows])
         args.out.write_text("\n".join(lines))
 
 
@@ -265,22 +264,16 @@ def run(args: argparse.Namespace, work: Path) -> None:
             print(f"{name:<45} top-1 {accuracy[name][0]:.3f} in {accuracy[name][1]:.0f} s")
 
     if args.out:
-        lines = [
-            "## Data loader throughput (bench/bench_data.py)",
-            "",
-            f"Command: `.venv/bin/python bench/bench_data.py --epochs {args.epochs} "
-            f"--accuracy-epochs {args.accuracy_epochs} --out {args.out}`  ",
-            f"Dataset: {'built-in default (12 classes x 30 videos, 32 frames of 64x64)' if args.root is None else root}, "
-            f"train split {len(records)} videos; clip {clip.clip_length} consecutive frames, random resized "
-            f"crop to {cfg.crop_size}x{cfg.crop_size}, batch {args.batch_size}; torch 1 thread.  ",
-            f"Machine: {os.cpu_count()} cores, load average at start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
-            "(shared with other jobs).",
-            "",
-            "| workers | loader | clips/s | x naive |",
-            "|---:|---|---:|---:|",
-            *[f"| {w} | {name} | {rate:.1f} | {ratio:.1f} |" for w, name, rate, ratio in rows],
-            "",
-        ]
+        lines = section(
+            "Data loader throughput (bench/bench_data.py)",
+            f"--epochs {args.epochs} --accuracy-epochs {args.accuracy_epochs} --out {args.out}",
+            [f"Dataset: {'built-in default (12 classes x 30 videos, 32 frames of 64x64)' if args.root is None else root}, "
+             f"train split {len(records)} videos; clip {clip.clip_length} consecutive frames, random resized "
+             f"crop to {cfg.crop_size}x{cfg.crop_size}, batch {args.batch_size}; torch 1 thread.",
+             f"Machine: {os.cpu_count()} cores, load average at start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
+             "(shared with other jobs)."],
+            ["workers", "loader", "clips/s", "x naive"], "---:|---|---:|---:",
+            [f"| {w} | {name} | {rate:.1f} | {ratio:.1f} |" for w, name, rate, ratio in rows])
         if accuracy:
             lines += [
                 f"Does the dataset need long clips? `dg_p3d_tiny` from scratch, {args.accuracy_epochs} epochs "
