@@ -34,7 +34,7 @@ TINY = {
     "regimes": {"mixed": {"synth": {"regime": "mixed", "num_classes": 4, "videos_per_class": 8, "frames": 16,
                                     "size": 32, "test_share": 0.5}}},
     "rows": ["planned", "search_model", "cosine", "short_long", "multigrid", "random"],
-    "variants": {"best": ["plan.final=best", "knee.metric=top1"]},
+    "variants": {"best": ["plan.final=best", "knee.metric=top1"], "smooth": ["plan.replay_lr=linear"]},
 }
 
 
@@ -60,7 +60,7 @@ def rows_of(summary):
 def test_every_row_runs_on_every_seed_and_is_tested(tiny_bench):
     _, out, summary = tiny_bench
     rows = rows_of(summary)
-    assert list(rows) == ["planned", "planned:best", "search_model", "cosine@4", "cosine@8",
+    assert list(rows) == ["planned", "planned:best", "planned:smooth", "search_model", "cosine@4", "cosine@8",
                           "short_long", "multigrid", "random"]
     for name, r in rows.items():
         assert r["seeds"] == [0, 1], name
@@ -71,8 +71,15 @@ def test_every_row_runs_on_every_seed_and_is_tested(tiny_bench):
     assert json.loads((out / "mixed" / "seed0" / "planned_best.json").read_text())["knee_metric"] == "top1"
     # the search model is the plan's own: its training cost is the planned path's
     assert rows["search_model"]["train_gflops"][0] == pytest.approx(planned["replay_gflops"])
-    assert (out / "table.md").read_text().count("| optplan") == 3
-
+    assert (out / "table.md").read_text().count("| optplan") == 4
+    # a variant that only replays differently starts from the planner row's search: same path and
+    # search GFLOPs, no edge trained again, the path's stages decaying linearly
+    smooth = json.loads((out / "mixed" / "seed0" / "planned_smooth.json").read_text())
+    assert smooth["nodes"] == planned["nodes"] and smooth["search_gflops"] == planned["search_gflops"]
+    assert smooth["train_gflops"] == pytest.approx(planned["train_gflops"], rel=1e-6)
+    assert [s["lr_schedule"]["kind"] for s in smooth["schedule"]["stages"]] == ["linear"] * len(planned["schedule"]["stages"])
+    assert "lr_schedule" not in planned["schedule"]["stages"][0]
+    assert smooth["search_seconds"] < planned["search_seconds"] / 5  # a stored plan read back
 
 @pytest.mark.slow
 def test_hand_tuned_rows_train_the_planned_budget(tiny_bench):

@@ -45,6 +45,20 @@ def test_a_planned_schedule_is_made_of_the_stages_that_replay_it(tmp_path):
     assert result.schedule["stages"][0].keys() == {"state", "epochs"}  # constant lr is the default
 
 
+def test_replay_lr_linear_smooths_only_the_written_schedule(tmp_path):
+    """plan.replay_lr=linear plans the same path (it is not part of what a stored plan must
+    match) and writes its stages with linear decays; the constant schedule comes back after."""
+    constant = run_plan(load_config(None, SMALL), tmp_path, simulate=True, progress=False)
+    smooth = run_plan(load_config(None, [*SMALL, "plan.replay_lr=linear"]), tmp_path, simulate=True, progress=False)
+    assert smooth.nodes == constant.nodes and smooth.replay_gflops == constant.replay_gflops
+    written = load_schedule(tmp_path / SCHEDULE_FILE)
+    assert [s.lr_schedule.kind for s in written.stages] == ["linear"] * len(written.stages)
+    assert written.stages[-1].lr_schedule.final == 0.0
+    assert [(s.state, s.epochs) for s in written.stages] == [(s.state, s.epochs) for s in constant.stages]
+    again = run_plan(load_config(None, SMALL), tmp_path, simulate=True, progress=False)
+    assert list(load_schedule(tmp_path / SCHEDULE_FILE).stages) == list(again.stages) == list(constant.stages)
+
+
 def test_one_edge_id_names_graph_edges_planner_runs_and_trainer_runs(tmp_path):
     assert Edge("a", "b").name == edge_id("a", "b") == "a->b"
     record = EdgeRecord("a", "b", slot=1)

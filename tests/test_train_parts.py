@@ -154,6 +154,31 @@ def test_linear_decay_and_warmup():
                                    "lr_schedule": {"kind": "linear", "warmup": -1}}]})
 
 
+def test_anneal_turns_a_planned_path_into_linear_decays_between_its_levels():
+    """Each trained stage decays from its lr towards the next trained stage's (held where the
+    next is higher), the last towards zero; 0-epoch stages and stages with their own rule stay."""
+    from optplan.state import State
+    from optplan.train.schedule import Constant, Cosine, Stage, anneal
+
+    def stage(name, lr, epochs, **rule):
+        return Stage(state=State(name=name, lr=lr, clip_length=8), epochs=epochs, **rule)
+
+    path = [stage("c4_x0.3", 0.03, 2), stage("c8_x1", 0.1, 4), stage("c8_x0.3", 0.03, 0),
+            stage("c16_x0.3", 0.03, 2), stage("c16_x0.1", 0.01, 4)]
+    smooth = anneal(path)
+    assert [s.epochs for s in smooth] == [s.epochs for s in path] and smooth[2] == path[2]
+    assert [smooth[0].lr(e) for e in range(2)] == pytest.approx([0.03, 0.03])  # the next (0.1) is higher: held
+    assert [smooth[1].lr(e) for e in range(4)] == pytest.approx([0.1, 0.0825, 0.065, 0.0475])  # -> 0.03
+    assert [smooth[3].lr(e) for e in range(2)] == pytest.approx([0.03, 0.02])  # -> 0.01
+    assert [smooth[4].lr(e) for e in range(4)] == pytest.approx([0.01, 0.0075, 0.005, 0.0025])  # -> 0
+    assert path[0].lr_schedule == Constant()  # the input is left as it was
+    own = [stage("a", 0.1, 3, lr_schedule=Cosine(kind="cosine")), stage("b", 0.01, 2)]
+    assert anneal(own)[0] == own[0] and anneal(own)[1].lr(1) == pytest.approx(0.005)
+    with pytest.raises(ConfigError, match="final"):
+        load_schedule({"stages": [{"state": STATE.to_dict(), "epochs": 2,
+                                   "lr_schedule": {"kind": "linear", "final": 1.5}}]})
+
+
 def test_schedule_mistakes_name_the_field(tmp_path):
     with pytest.raises(ConfigError, match="stages.0.epochs"):
         load_schedule({"stages": [{"state": STATE.to_dict(), "epochs": -1}]})

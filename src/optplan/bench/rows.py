@@ -10,6 +10,7 @@ final model on the test split (multi-view) and a dict: ``top1``, ``top5``, ``tra
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,7 @@ def _replay(ctx: RowContext, schedule, run_dir: Path) -> tuple[Any, dict[str, An
 
 def _planned(name: str, ctx: RowContext) -> dict[str, Any]:
     from optplan.config import apply_overrides, validate
-    from optplan.plan.runner import run_plan
+    from optplan.plan.runner import result_config, run_plan
     from optplan.train.schedule import load_schedule
     from optplan.train.session import TrainSession
 
@@ -132,8 +133,13 @@ def _planned(name: str, ctx: RowContext) -> dict[str, Any]:
             session = session.serves(cfg)
         except ValueError:  # the variant changes data, model, train or the metric: its own session
             session = TrainSession(cfg)
+    plan_dir = ctx.work / name.replace(":", "_") / "plan"
+    if variant and ctx.plan is not None and not plan_dir.exists() and result_config(cfg) == result_config(ctx.cfg):
+        # the variant searches exactly as the planner row did (it changes how the path is
+        # replayed, plan.replay_lr): start from a copy of that finished search, spend nothing
+        shutil.copytree(ctx.plan.run_dir, plan_dir)
     tic = time.perf_counter()
-    plan = run_plan(cfg, ctx.work / name.replace(":", "_") / "plan", progress=False)
+    plan = run_plan(cfg, plan_dir, progress=False)
     search_seconds = time.perf_counter() - tic
     if not variant:
         ctx.plan = plan

@@ -26,6 +26,7 @@ from optplan.plan.objective import Objective
 from optplan.plan.planner import Planner
 from optplan.protocol import EdgeTrainer
 from optplan.plan.racing import Racing
+from optplan.train.schedule import anneal
 from optplan.plan.result import RESULT_FILE, PlanResult, planned_runs
 from optplan.plan.space import BEST
 from optplan.plan.store import STORE_FILE, SQLiteStore
@@ -38,7 +39,7 @@ EVAL_FILE = "eval.json"  # the test of the plan's final model (what the demo wri
 
 # Keys that change how a plan runs but not what it finds: free to differ on resume.
 RUNTIME_KEYS: dict[str, tuple[str, ...] | None] = {
-    "out": None, "plan": ("executor", "workers", "ray_address", "budget_epochs"),
+    "out": None, "plan": ("executor", "workers", "ray_address", "budget_epochs", "replay_lr"),
     "train": ("progress", "tensorboard"), "data": ("num_workers",)}
 
 
@@ -138,6 +139,8 @@ def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: Ed
         result.knee_metric = getattr(trainer, "knee_metric", cfg.knee.metric)
         result.run_dir = run_dir
         result.score_clip = describe(cfg.knee.score_clip, graph.states.values())
+        if cfg.plan.replay_lr == "linear":  # the search is the same; only its replay is smoothed
+            result.stages = anneal(result.stages)
     finally:
         executor.close()
         store.close()

@@ -12,8 +12,9 @@ hand-tuned baselines are written:
   (epochs counted inside the stage).
 - ``{"kind": "plateau", "factor": 0.1, "patience": 5, "threshold": 1e-4, "min_lr": 0.0}``: as
   ``torch.optim.lr_scheduler.ReduceLROnPlateau`` on the validation score (mode "max").
-- ``{"kind": "linear"}``: linear decay from ``state.lr`` to zero over the stage (the
-  budget-aware schedule of Li, Yumer and Ramanan, ICLR 2020).
+- ``{"kind": "linear", "final": 0.0}``: linear decay from ``state.lr`` towards ``final *
+  state.lr`` over the stage (to zero: the budget-aware schedule of Li, Yumer and Ramanan, ICLR
+  2020). :func:`anneal` writes a planned path this way (``plan.replay_lr: linear``).
 
 A stage may end on a part of an epoch: ``last_epoch_share`` (default 1) trains that share of its
 last epoch's batches, so that a schedule spends a GFLOPs budget exactly.
@@ -73,9 +74,11 @@ class Cosine(_Rule):
 
 class Linear(_Rule):
     kind: Literal["linear"]
+    final: float = Field(0.0, ge=0.0, le=1.0, description="Lr the decay heads for at the stage's end, "
+                                                          "as a fraction of state.lr.")
 
     def factor(self, epoch: int, epochs: int, scores: Sequence[float]) -> float:
-        return 1.0 - epoch / max(epochs, 1)
+        return 1.0 - (1.0 - self.final) * epoch / max(epochs, 1)
 
 
 class Step(_Rule):
@@ -173,6 +176,28 @@ class Schedule(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
+
+
+def anneal(stages: Sequence[Stage]) -> list[Stage]:
+    """A planned path with its learning rate decaying linearly inside every stage: from the
+    stage's own lr towards the next trained stage's (held where that one is higher), and
+    towards zero in the last.
+
+    The planner measures states at constant learning rates, which makes its replay a step
+    schedule; on a fixed budget a linear decay to zero beat step decay at the same clip on every
+    regime of the benchmark (bench/RESULTS.md). This keeps the plan's clips, epochs and lr
+    levels and only smooths the steps, so the replay spends the same GFLOPs. Stages with an
+    lr_schedule of their own, and 0-epoch stages, are kept as they are."""
+    trained = [i for i, s in enumerate(stages) if s.epochs > 0]
+    out = list(stages)
+    for k, i in enumerate(trained):
+        stage = stages[i]
+        if stage.lr_schedule != Constant():
+            continue
+        after = stages[trained[k + 1]].state.lr if k + 1 < len(trained) else 0.0
+        final = min(1.0, after / stage.state.lr) if stage.state.lr > 0 else 0.0
+        out[i] = stage.model_copy(update={"lr_schedule": Linear(kind="linear", final=final)})
+    return out
 
 
 def load_schedule(source: dict[str, Any] | str | Path | Schedule) -> Schedule:
