@@ -154,9 +154,10 @@ def test_linear_decay_and_warmup():
                                    "lr_schedule": {"kind": "linear", "warmup": -1}}]})
 
 
-def test_anneal_turns_a_planned_path_into_linear_decays_between_its_levels():
-    """Each trained stage decays from its lr towards the next trained stage's (held where the
-    next is higher), the last towards zero; 0-epoch stages and stages with their own rule stay."""
+def test_anneal_turns_a_planned_path_into_linear_decays():
+    """'linear': each trained stage decays from its lr towards the next trained stage's (held
+    where the next is higher), the last towards zero; 'budget': one decay over the whole path.
+    0-epoch stages and stages with their own rule stay."""
     from optplan.state import State
     from optplan.train.schedule import Constant, Cosine, Stage, anneal
 
@@ -174,9 +175,15 @@ def test_anneal_turns_a_planned_path_into_linear_decays_between_its_levels():
     assert path[0].lr_schedule == Constant()  # the input is left as it was
     own = [stage("a", 0.1, 3, lr_schedule=Cosine(kind="cosine")), stage("b", 0.01, 2)]
     assert anneal(own)[0] == own[0] and anneal(own)[1].lr(1) == pytest.approx(0.005)
+    # 'budget': one decay from the first stage's lr to zero over all 12 epochs, across the stages
+    whole = anneal(path, "budget")
+    lrs = [s.lr(e) for s in whole for e in range(s.epochs)]
+    assert lrs == pytest.approx([0.03 * (1 - g / 12) for g in range(12)]) and whole[2] == path[2]
+    with pytest.raises(ValueError, match="shape"):
+        anneal(path, "cosine")
     with pytest.raises(ConfigError, match="final"):
         load_schedule({"stages": [{"state": STATE.to_dict(), "epochs": 2,
-                                   "lr_schedule": {"kind": "linear", "final": 1.5}}]})
+                                   "lr_schedule": {"kind": "linear", "final": -0.5}}]})
 
 
 def test_schedule_mistakes_name_the_field(tmp_path):

@@ -346,11 +346,12 @@ class PlanConfig(Section):
                              "'score_at_budget' (the best path whose replay fits plan.budget_gflops).")
     budget_gflops: float | None = Field(
         None, gt=0.0, description="score_at_budget: training GFLOPs a replay of the chosen path may spend.")
-    replay_lr: Literal["constant", "linear"] = Field(
-        "constant", description="How the chosen path's schedule varies lr inside a stage: 'constant' "
-                                "(the paper: the replay rebuilds the searched model) or 'linear' (each "
-                                "stage decays towards the next stage's lr, the last to zero; the search "
-                                "is the same, only schedule.yaml and its replay change).")
+    replay_lr: Literal["constant", "linear", "budget"] = Field(
+        "constant", description="How the chosen path's schedule varies lr: 'constant' (the paper: the "
+                                "replay rebuilds the searched model), 'linear' (each stage decays towards "
+                                "the next stage's lr, the last to zero) or 'budget' (one linear decay from "
+                                "the first stage's lr to zero over the whole replay). The search is the "
+                                "same; only schedule.yaml and its replay change.")
     racing: bool = Field(False, description="Stop an edge once it cannot beat a finished edge into "
                                             "the same state (see optplan.plan.racing).")
     race_margin: float = Field(

@@ -139,8 +139,8 @@ def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: Ed
         result.knee_metric = getattr(trainer, "knee_metric", cfg.knee.metric)
         result.run_dir = run_dir
         result.score_clip = describe(cfg.knee.score_clip, graph.states.values())
-        if cfg.plan.replay_lr == "linear":  # the search is the same; only its replay is smoothed
-            result.stages = anneal(result.stages)
+        if cfg.plan.replay_lr != "constant":  # the search is the same; only its replay is smoothed
+            result.stages = anneal(result.stages, cfg.plan.replay_lr)
     finally:
         executor.close()
         store.close()

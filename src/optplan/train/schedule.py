@@ -12,9 +12,9 @@ hand-tuned baselines are written:
   (epochs counted inside the stage).
 - ``{"kind": "plateau", "factor": 0.1, "patience": 5, "threshold": 1e-4, "min_lr": 0.0}``: as
   ``torch.optim.lr_scheduler.ReduceLROnPlateau`` on the validation score (mode "max").
-- ``{"kind": "linear", "final": 0.0}``: linear decay from ``state.lr`` towards ``final *
-  state.lr`` over the stage (to zero: the budget-aware schedule of Li, Yumer and Ramanan, ICLR
-  2020). :func:`anneal` writes a planned path this way (``plan.replay_lr: linear``).
+- ``{"kind": "linear", "start": 1.0, "final": 0.0}``: linear from ``start * state.lr`` towards
+  ``final * state.lr`` over the stage (1 to 0: the budget-aware schedule of Li, Yumer and
+  Ramanan, ICLR 2020). :func:`anneal` writes a planned path this way (``plan.replay_lr``).
 
 A stage may end on a part of an epoch: ``last_epoch_share`` (default 1) trains that share of its
 last epoch's batches, so that a schedule spends a GFLOPs budget exactly.
@@ -74,11 +74,12 @@ class Cosine(_Rule):
 
 class Linear(_Rule):
     kind: Literal["linear"]
-    final: float = Field(0.0, ge=0.0, le=1.0, description="Lr the decay heads for at the stage's end, "
-                                                          "as a fraction of state.lr.")
+    start: float = Field(1.0, ge=0.0, description="Lr of the stage's first epoch, as a fraction of state.lr.")
+    final: float = Field(0.0, ge=0.0, description="Lr the decay heads for at the stage's end, "
+                                                  "as a fraction of state.lr.")
 
     def factor(self, epoch: int, epochs: int, scores: Sequence[float]) -> float:
-        return 1.0 - (1.0 - self.final) * epoch / max(epochs, 1)
+        return self.start + (self.final - self.start) * epoch / max(epochs, 1)
 
 
 class Step(_Rule):
@@ -178,25 +179,41 @@ class Schedule(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
-def anneal(stages: Sequence[Stage]) -> list[Stage]:
-    """A planned path with its learning rate decaying linearly inside every stage: from the
-    stage's own lr towards the next trained stage's (held where that one is higher), and
-    towards zero in the last.
+ANNEAL_SHAPES = ("linear", "budget")
+"""How :func:`anneal` smooths a planned path (``plan.replay_lr`` besides 'constant')."""
+
+
+def anneal(stages: Sequence[Stage], shape: str = "linear") -> list[Stage]:
+    """A planned path with its learning rate decaying linearly instead of in steps.
 
     The planner measures states at constant learning rates, which makes its replay a step
-    schedule; on a fixed budget a linear decay to zero beat step decay at the same clip on every
-    regime of the benchmark (bench/RESULTS.md). This keeps the plan's clips, epochs and lr
-    levels and only smooths the steps, so the replay spends the same GFLOPs. Stages with an
-    lr_schedule of their own, and 0-epoch stages, are kept as they are."""
+    schedule; on a fixed budget a linear decay to zero beat step decay at the same clip
+    (bench/RESULTS.md). Both shapes keep the plan's clips and epochs, so the replay spends the
+    same GFLOPs:
+
+    - ``linear``: inside every stage from the stage's own lr towards the next trained stage's
+      (held where that one is higher), towards zero in the last; the plan's lr levels stay.
+    - ``budget``: one decay from the first stage's lr to zero over the whole replay, epoch by
+      epoch across the stages (the budget-aware schedule of Li, Yumer and Ramanan on the
+      planned clips and epochs); the planned lr levels then only decided the epochs.
+
+    Stages with an lr_schedule of their own, and 0-epoch stages, are kept as they are."""
+    if shape not in ANNEAL_SHAPES:
+        raise ValueError(f"unknown anneal shape {shape!r}; choose from {ANNEAL_SHAPES}")
     trained = [i for i, s in enumerate(stages) if s.epochs > 0]
-    out = list(stages)
+    out, total, before = list(stages), sum(s.epochs for s in stages), 0
+    top = stages[trained[0]].state.lr if trained else 0.0
     for k, i in enumerate(trained):
-        stage = stages[i]
-        if stage.lr_schedule != Constant():
-            continue
-        after = stages[trained[k + 1]].state.lr if k + 1 < len(trained) else 0.0
-        final = min(1.0, after / stage.state.lr) if stage.state.lr > 0 else 0.0
-        out[i] = stage.model_copy(update={"lr_schedule": Linear(kind="linear", final=final)})
+        stage, lr = stages[i], stages[i].state.lr
+        if stage.lr_schedule == Constant() and lr > 0:
+            if shape == "budget":  # from top * (1 - before / total) down to top * (1 - after / total)
+                rule = Linear(kind="linear", start=top * (1 - before / total) / lr,
+                              final=top * (1 - (before + stage.epochs) / total) / lr)
+            else:
+                after = stages[trained[k + 1]].state.lr if k + 1 < len(trained) else 0.0
+                rule = Linear(kind="linear", final=min(1.0, after / lr))
+            out[i] = stage.model_copy(update={"lr_schedule": rule})
+        before += stage.epochs
     return out
 
 
