@@ -6,7 +6,7 @@ dropout), not the initial model, the validation split, the clips or the learning
         --names c16_x1 order_b order_c
 
 OUT is an `optplan bench` output directory (its shipped bench config and data); each name
-trains into OUT/<regime>/seed<s>/order-noise/<name> (resumable) and prints its test top-1 beside
+trains into OUT/<regime>/seed<s>/order-noise/<row>/<name> (resumable) and prints its test top-1 beside
 the row's own. One thread per process, as the benchmark's rows.
 """
 
@@ -43,7 +43,7 @@ def main() -> None:
         schedule = copy.deepcopy(row["schedule"])
         for stage in schedule["stages"]:
             stage["state"]["name"] = name if len(schedule["stages"]) == 1 else f"{name}_{stage['state']['name']}"
-        work = args.out / args.regime / f"seed{args.seed}" / "order-noise" / name
+        work = args.out / args.regime / f"seed{args.seed}" / "order-noise" / args.row / name
         result = train_schedule(schedule, cfg, work, session=session)
         test = evaluate(cfg, result.checkpoint, split="test", session=session)
         print(f"  renamed {name!r}: test top-1 {test['top1']:.4f}, validation {result.final_score:.3f}", flush=True)
