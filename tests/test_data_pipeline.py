@@ -143,7 +143,7 @@ def test_cache_keeps_a_map_open_for_every_video_of_an_epoch(records, tmp_path, m
     (200, 200, True, 256),           # never fewer than 256
     (10**6, 10**6, True, cache_module.MAX_OPEN_MAPS),
 ])
-def test_open_maps_follow_the_descriptor_limit(monkeypatch, soft, hard, settable, expected):
+def test_open_maps_follow_the_descriptor_limit(monkeypatch, tmp_path, soft, hard, settable, expected):
     resource = cache_module.resource
     limits = {"now": (soft, hard)}
     monkeypatch.setattr(resource, "getrlimit", lambda _: limits["now"])
@@ -155,6 +155,7 @@ def test_open_maps_follow_the_descriptor_limit(monkeypatch, soft, hard, settable
     monkeypatch.setattr(resource, "setrlimit", setrlimit)
     assert cache_module.open_map_limit() == expected
     assert limits["now"][1] == hard  # the hard limit is never touched
+    assert FrameCache(tmp_path).keep_open == expected  # what a cache keeps open by default
 
 
 def make_bad_files(src: list[VideoRecord], root: Path) -> tuple[list[VideoRecord], dict[str, str]]:
