@@ -34,9 +34,14 @@ def main() -> None:
     parser.add_argument("--names", nargs="+", required=True, help="state names to train the schedule under")
     args = parser.parse_args()
     bench = load_bench_config()
+    if args.regime not in bench.regimes:
+        parser.error(f"unknown regime {args.regime!r}; the shipped bench config has {sorted(bench.regimes)}")
+    found = _row_file(args.out, args.regime, args.seed, args.row)
+    if not found.is_file():
+        parser.error(f"{found} does not exist: run the row first (optplan bench --out {args.out})")
     root = regime_root(args.out, args.regime, bench.regimes[args.regime])
     cfg = _unit_config(bench, args.regime, root, args.seed)
-    row = json.loads(_row_file(args.out, args.regime, args.seed, args.row).read_text())
+    row = json.loads(found.read_text())
     session, load = TrainSession(cfg), os.getloadavg()[0]
     print(f"{args.regime} seed {args.seed} {args.row} as run: test top-1 {row['top1']:.4f} (load {load:.2f})")
     for name in args.names:

@@ -350,7 +350,8 @@ class PlanConfig(Section):
         "constant", description="How the chosen path's schedule varies lr: 'constant' (the paper: the "
                                 "replay rebuilds the searched model), 'linear' (each stage decays towards "
                                 "the next stage's lr, the last to zero) or 'budget' (one linear decay from "
-                                "the first stage's lr to zero over the whole replay). The search is the "
+                                "the first stage's lr to zero over the whole replay; it starves a long-clip "
+                                "stage that comes last, bench/RESULTS.md). The search is the "
                                 "same; only schedule.yaml and its replay change.")
     racing: bool = Field(False, description="Stop an edge once it cannot beat a finished edge into "
                                             "the same state (see optplan.plan.racing).")

@@ -187,8 +187,8 @@ def anneal(stages: Sequence[Stage], shape: str = "linear") -> list[Stage]:
     """A planned path with its learning rate decaying linearly instead of in steps.
 
     The planner measures states at constant learning rates, which makes its replay a step
-    schedule; on a fixed budget a linear decay to zero beat step decay at the same clip
-    (bench/RESULTS.md). Both shapes keep the plan's clips and epochs, so the replay spends the
+    schedule; on a fixed budget a linear decay to zero beat step decay at the same clip on the
+    benchmark's appearance regime (bench/RESULTS.md). Both shapes keep the plan's clips and epochs, so the replay spends the
     same GFLOPs:
 
     - ``linear``: inside every stage from the stage's own lr towards the next trained stage's
