@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from optplan.bench.config import load_bench_config
-from optplan.bench.runner import _row_file, _unit_config, regime_root
+from optplan.bench.runner import regime_root, row_file, unit_config
 from optplan.train.multiview import evaluate
 from optplan.train.replay import train_schedule
 from optplan.train.session import TrainSession
@@ -36,11 +36,11 @@ def main() -> None:
     bench = load_bench_config()
     if args.regime not in bench.regimes:
         parser.error(f"unknown regime {args.regime!r}; the shipped bench config has {sorted(bench.regimes)}")
-    found = _row_file(args.out, args.regime, args.seed, args.row)
+    found = row_file(args.out, args.regime, args.seed, args.row)
     if not found.is_file():
         parser.error(f"{found} does not exist: run the row first (optplan bench --out {args.out})")
     root = regime_root(args.out, args.regime, bench.regimes[args.regime])
-    cfg = _unit_config(bench, args.regime, root, args.seed)
+    cfg = unit_config(bench, args.regime, root, args.seed)
     row = json.loads(found.read_text())
     session, load = TrainSession(cfg), os.getloadavg()[0]
     print(f"{args.regime} seed {args.seed} {args.row} as run: test top-1 {row['top1']:.4f} (load {load:.2f})")

@@ -85,7 +85,10 @@ def run_bench(bench: BenchConfig, out: str | Path, seeds: list[int], *, regimes:
     return refresh()
 
 
-def _unit_config(bench: BenchConfig, regime: str, root: Path, seed: int) -> Any:
+def unit_config(bench: BenchConfig, regime: str, root: Path, seed: int) -> Any:
+    """The optplan config every row of one (regime, seed) unit trains from: the bench's config
+    with the regime's overrides, its data at ``root`` (absolute, so a row's stored config runs
+    from anywhere) and the seed; no progress bars or TensorBoard in a benchmark's workers."""
     return bench.base([*bench.regimes[regime].overrides, f"data.root={root.resolve()}", f"train.seed={seed}",
                        "train.progress=false", "train.tensorboard=false"])
 
@@ -98,7 +101,9 @@ def _is_ray(name: str) -> bool:
     return name.partition("@")[0] in RAY_ROWS
 
 
-def _row_file(out: Path, regime: str, seed: int, name: str) -> Path:
+def row_file(out: Path, regime: str, seed: int, name: str) -> Path:
+    """Where row ``name`` of one (regime, seed) unit keeps its result; its presence marks the row
+    done when a run resumes."""
     return out / regime / f"seed{seed}" / f"{name.replace(':', '_')}.json"
 
 
@@ -126,9 +131,9 @@ def _run_rows_in_parallel(bench: BenchConfig, out: Path, units: list[tuple[str, 
 
     from optplan.plan.executors import die_with_driver
 
-    todo = [(unit, name) for unit in units for name in _unit_rows(bench, _unit_config(bench, *unit))
-            if not _row_file(out, unit[0], unit[2], name).is_file()]
-    planned = {unit: _row_file(out, unit[0], unit[2], "planned").is_file() for unit in units}
+    todo = [(unit, name) for unit in units for name in _unit_rows(bench, unit_config(bench, *unit))
+            if not row_file(out, unit[0], unit[2], name).is_file()]
+    planned = {unit: row_file(out, unit[0], unit[2], "planned").is_file() for unit in units}
 
     def next_task(ray_busy: bool) -> tuple[tuple[str, Path, int], str] | None:
         ready = [t for t in todo if (t[1] == "planned" or planned[t[0]]) and not (ray_busy and _is_ray(t[1]))]
@@ -163,11 +168,11 @@ def run_unit(bench: BenchConfig, out: Path, regime: str, root: Path, seed: int, 
     from optplan.train.session import TrainSession
 
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
-    cfg = _unit_config(bench, regime, root, seed)
+    cfg = unit_config(bench, regime, root, seed)
     work = out / regime / f"seed{seed}"
     ctx = RowContext(cfg, TrainSession(cfg), work / "runs", seed, bench)
     for name in _unit_rows(bench, cfg):
-        path = _row_file(out, regime, seed, name)
+        path = row_file(out, regime, seed, name)
         if name != "planned" and (path.is_file() or names is not None and name not in names):
             continue
         plan_dir = work / "runs" / "planned" / "plan"
