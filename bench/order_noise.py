@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from optplan.bench.config import load_bench_config
-from optplan.bench.runner import regime_root, row_file, unit_config
+from optplan.bench.runner import regime_root, row_file, unit_config, unit_dir
 from optplan.train.multiview import evaluate
 from optplan.train.replay import train_schedule
 from optplan.train.session import TrainSession
@@ -48,7 +48,7 @@ def main() -> None:
         schedule = copy.deepcopy(row["schedule"])
         for stage in schedule["stages"]:
             stage["state"]["name"] = name if len(schedule["stages"]) == 1 else f"{name}_{stage['state']['name']}"
-        work = args.out / args.regime / f"seed{args.seed}" / "order-noise" / args.row / name
+        work = unit_dir(args.out, args.regime, args.seed) / "order-noise" / args.row / name
         result = train_schedule(schedule, cfg, work, session=session)
         test = evaluate(cfg, result.checkpoint, split="test", session=session)
         print(f"  renamed {name!r}: test top-1 {test['top1']:.4f}, validation {result.final_score:.3f}", flush=True)

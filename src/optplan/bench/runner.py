@@ -101,10 +101,15 @@ def _is_ray(name: str) -> bool:
     return name.partition("@")[0] in RAY_ROWS
 
 
+def unit_dir(out: Path, regime: str, seed: int) -> Path:
+    """The folder of one (regime, seed) unit: its rows' results and, under ``runs/``, their runs."""
+    return out / regime / f"seed{seed}"
+
+
 def row_file(out: Path, regime: str, seed: int, name: str) -> Path:
     """Where row ``name`` of one (regime, seed) unit keeps its result; its presence marks the row
     done when a run resumes."""
-    return out / regime / f"seed{seed}" / f"{name.replace(':', '_')}.json"
+    return unit_dir(out, regime, seed) / f"{name.replace(':', '_')}.json"
 
 
 def _longest_first(name: str) -> tuple[int, int]:
@@ -169,7 +174,7 @@ def run_unit(bench: BenchConfig, out: Path, regime: str, root: Path, seed: int, 
 
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     cfg = unit_config(bench, regime, root, seed)
-    work = out / regime / f"seed{seed}"
+    work = unit_dir(out, regime, seed)
     ctx = RowContext(cfg, TrainSession(cfg), work / "runs", seed, bench)
     for name in _unit_rows(bench, cfg):
         path = row_file(out, regime, seed, name)
@@ -213,7 +218,7 @@ def collect(out: Path, regimes: list[str], seeds: list[int], results: dict) -> N
     """Read the rows already finished under ``out`` into ``results[regime][row][seed]``."""
     for regime in regimes:
         for seed in seeds:
-            for path in sorted((out / regime / f"seed{seed}").glob("*.json")):
+            for path in sorted(unit_dir(out, regime, seed).glob("*.json")):
                 row = json.loads(path.read_text())
                 results[regime].setdefault(row["name"], {})[seed] = row
 
