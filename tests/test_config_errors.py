@@ -37,6 +37,11 @@ BAD = {
                                               "plan.frames_per_segment"),
     "augment probability above 1": (["data.augment.jitter=1.5"], None, "data.augment.jitter"),
     "bool knee clip": (["knee.score_clip=true"], None, "knee.score_clip"),
+    "preset key under grid": (["plan.preset=grid", "plan.grid={lr: [0.1, 0.01]}", "plan.start_lr_levels=2"],
+                              None, "plan.start_lr_levels=2 shapes only the presets' graphs"),
+    "preset key under custom": (["plan.preset=custom", "plan.sampling=uniform",
+                                 "plan.states=[{name: s, lr: 0.02, clip_length: 4, batch_size: 8}]",
+                                 "plan.edges=[[start, s]]"], None, "plan.sampling='uniform'"),
 }
 
 

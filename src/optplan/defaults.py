@@ -315,11 +315,13 @@ class PlanConfig(Section):
     base_lrs: list[PositiveFinite] = Field([0.1, 0.1, 0.1], description="Base learning rate per clip setting.")
     lr_multipliers: list[PositiveFinite] = Field([1.0, 0.1, 0.01], description="Learning-rate levels.")
     sampling: Literal["consecutive", "uniform", "both"] = Field(
-        "consecutive", description="'both': two subgraphs sharing the start; the better final wins.")
+        "consecutive", description="Presets: 'both' builds two subgraphs sharing the start, the better "
+                                   "final wins; under grid/custom each state's own sampling field says it.")
     frozen_bn_longest: bool = Field(True, description="Freeze BatchNorm in the longest-clip states.")
     start_lr_levels: Count = Field(
         1, description="Presets: lr levels the start links to at each clip setting it starts (1: the "
-                       "first level only, as the paper; 3 of x1/x0.3/x0.1: training from scratch at any).")
+                       "first level only, as the paper; 3 of x1/x0.3/x0.1: training from scratch at any); refused "
+                       "under grid/custom, where plan.grid or plan.edges say it.")
     grid: dict[str, list[Any]] = Field(
         default_factory=dict,
         description="grid: values per State field, e.g. {lr: [0.1, 0.01], clip_length: [4, 8]}.")
@@ -368,6 +370,26 @@ class PlanConfig(Section):
         if problem:
             raise ValueError(problem)
         return self
+
+    @model_validator(mode="after")
+    def _preset_keys_with_a_preset(self) -> "PlanConfig":
+        """Keys that only shape a preset's graph would be ignored under grid/custom, and a run
+        would plan another graph than the one asked for: refuse them where they differ from
+        their defaults (the other clip-setting lists also size the benchmark's hand-tuned rows,
+        so they stay allowed)."""
+        if self.preset in ("grid", "custom"):
+            ignored = [f"{k}={getattr(self, k)!r}" for k in PRESET_ONLY
+                       if getattr(self, k) != type(self).model_fields[k].default]
+            if ignored:
+                where = "plan.grid (e.g. {lr: [0.1, 0.01]})" if self.preset == "grid" else "plan.states and plan.edges"
+                raise ValueError(f"{', '.join('plan.' + i for i in ignored)} shapes only the presets' graphs "
+                                 f"(paper, paper-ext, auto), not plan.preset={self.preset}; write those "
+                                 f"choices into {where}, or drop the key")
+        return self
+
+
+PRESET_ONLY = ("start_lr_levels", "sampling")
+"""PlanConfig keys read only by the presets' graph builder."""
 
 
 def objective_problem(objective: str, budget_gflops: float | None, beam: int = 1) -> str | None:
