@@ -34,8 +34,9 @@ SMALL = dict(videos_per_class=4, frames=16, size=32, seed=0)
 
 
 def test_regime_names_and_default_class_counts():
-    assert REGIMES == ("appearance", "motion", "mixed")
+    assert REGIMES == ("appearance", "motion", "mixed", "scene")
     assert len(class_table(regime="appearance")) == 20
+    assert len(class_table(regime="scene")) == 12
     assert len(class_table(regime="motion")) == 6
     assert len(class_table(regime="mixed")) == len(class_table()) == 12
     for regime in REGIMES:
@@ -83,6 +84,27 @@ def test_motion_labels_are_orders_and_digit_is_independent_of_label():
     assert {s.digit for s in specs} == set(DIGITS)
 
 
+def test_scene_splits_two_digits_by_order_and_leaves_the_others_to_one_frame():
+    table = class_table(regime="scene")
+    split = [(d, (a, b)) for _, d, a, b in table if a is not None]
+    either = [d for _, d, a, _ in table if a is None]
+    assert sorted(split) == sorted((d, o) for d in DIGITS[:2] for o in APPEARANCE_ORDERS)
+    assert sorted(either) == sorted(DIGITS[2:]) and len({d for _, d, _, _ in table}) == 10
+    # a one-frame model tells every class but the order-split pairs: 8 + 4 / 2 of 12
+    assert (len(either) + len(split) / 2) / len(table) == pytest.approx(10 / 12)
+    specs = plan_videos(regime="scene", videos_per_class=8, frames=16, size=32)
+    names = class_names(regime="scene")
+    for label, name in enumerate(names):
+        orders = Counter(s.movements for s in specs if s.label == label)
+        digits = {s.digit for s in specs if s.label == label}
+        assert len(digits) == 1  # the class's own digit in every video
+        if name.endswith("either_order"):  # both orders, equally often: the order says nothing
+            assert set(orders) == set(APPEARANCE_ORDERS) and len(set(orders.values())) == 1
+        else:
+            assert len(orders) == 1
+    assert [d for _, d, _, _ in class_table(5, "scene") if d not in DIGITS[:2]] == [DIGITS[2]]
+
+
 def test_mixed_is_the_pre_regime_design():
     table = class_table(12, "mixed")
     assert {d for _, d, _, _ in table} == set(DIGITS[:2])
@@ -96,8 +118,8 @@ def test_render_depends_on_regime_and_is_deterministic():
     spec = {r: plan_videos(regime=r, **SMALL)[5] for r in REGIMES}
     for regime, s in spec.items():
         assert s.regime == regime and np.array_equal(render_video(s), render_video(s))
-    a, m, x = (render_video(spec[r]).astype(int) for r in REGIMES)
-    assert np.abs(a - x).mean() > 5 and np.abs(m - x).mean() > 5 and np.abs(a - m).mean() > 5
+    frames = [render_video(spec[r]).astype(int) for r in REGIMES]
+    assert all(np.abs(a - b).mean() > 5 for i, a in enumerate(frames) for b in frames[i + 1:])
 
 
 @pytest.mark.parametrize("share, vpc, n_test", [(0.25, 30, 8), (0.5, 100, 50), (0.1, 4, 1), (0.9, 4, 3)])
@@ -117,7 +139,7 @@ def test_videos_for_test():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(regime="kinetics"), "regime must be one of appearance, motion, mixed, got 'kinetics'"),
+    (dict(regime="kinetics"), "regime must be one of appearance, motion, mixed, scene, got 'kinetics'"),
     (dict(test_share=0.0), "test_share must be a fraction strictly between 0 and 1, got 0.0"),
     (dict(test_share=1.0), "test_share must be a fraction strictly between 0 and 1"),
     (dict(test_share=-0.5), "test_share must be a fraction strictly between 0 and 1"),
@@ -126,6 +148,8 @@ def test_videos_for_test():
     (dict(regime="motion", num_classes=7), r"motion regime must be in 2\.\.6"),
     (dict(regime="motion", num_classes=1), r"motion regime must be in 2\.\.6"),
     (dict(regime="mixed", num_classes=0), r"mixed regime must be in 1\.\.60"),
+    (dict(regime="scene", num_classes=4), r"scene regime must be in 5\.\.12"),
+    (dict(regime="scene", num_classes=13), r"scene regime must be in 5\.\.12"),
 ])
 def test_bad_arguments_are_refused_before_writing(tmp_path, kwargs, message):
     with pytest.raises(OptplanError, match=message):

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from optplan.data.annotations import FORMATS
+from optplan.data.synth import REGIMES
 from optplan.errors import OptplanError
 
 
@@ -25,14 +26,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                        "'appearance' (Kinetics-like) mostly the digit (10 digits x 2 "
                                        "orders: one frame reaches at most 50%); 'motion' "
                                        "(Something-Something-like) only the order (6 classes; the digit "
-                                       "shown carries no label information, one frame is at chance).")
+                                       "shown carries no label information, one frame is at chance); "
+                                       "'scene' (UCF101-like) mostly one frame (2 digits split by order "
+                                       "+ 8 digits of either order: one frame reaches 10/12).")
     synth.add_argument("dir", type=Path, metavar="DIR", help="output directory (created if needed)")
-    synth.add_argument("--regime", default="mixed", choices=["appearance", "motion", "mixed"],
+    synth.add_argument("--regime", default="mixed", choices=list(REGIMES),
                        help="what a label needs: appearance (digit; 20 classes), motion (order of "
-                            "movements; 6 classes) or mixed (both; 12 classes); default mixed")
+                            "movements; 6 classes), mixed (both; 12 classes) or scene (mostly the "
+                            "digit; 12 classes); default mixed")
     synth.add_argument("--classes", type=int, default=None,
-                       help="number of classes (default: 20 appearance, 6 motion, 12 mixed); allowed: "
-                            "appearance an even number 2..20, motion 2..6, mixed 1..60")
+                       help="number of classes (default: 20 appearance, 6 motion, 12 mixed, 12 scene); "
+                            "allowed: appearance an even number 2..20, motion 2..6, mixed 1..60, scene 5..12")
     synth.add_argument("--videos-per-class", type=int, default=30, help="videos per class, train and test together (default 30)")
     synth.add_argument("--test-share", type=float, default=0.25,
                        help="fraction of each class written to the test list, 0 < x < 1 (default 0.25)")

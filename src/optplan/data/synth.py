@@ -21,6 +21,11 @@ in exactly this, so the planner is exercised on both ends and on the middle:
   every class (and in each split), so it carries no label information: a one-frame model is at
   chance (1/6), a window inside one half sees one movement (at best 1/4), and long-range order
   decides.
+- ``scene`` (UCF101-like, 12 classes): most classes are told apart by one frame, as in real
+  video, where a frame gives most of the class. Two digits are split by the order of their two
+  movements (4 classes, as in ``appearance``); every other digit is one class whose videos take
+  either order (8 classes). A one-frame model can reach 10/12 (83%), and only the last sixth
+  needs a clip spanning the switch: the setting in which short clips first should pay.
 
 Common to all regimes:
 
@@ -62,9 +67,10 @@ MOVEMENTS = ("horizontal", "vertical", "circle")
 ORDERS = tuple(permutations(MOVEMENTS, 2))  # 6 ordered pairs of distinct movements
 APPEARANCE_ORDERS = (("horizontal", "vertical"), ("vertical", "horizontal"))  # 2 per digit
 MOTION_DIGITS = DIGITS  # the motion regime shows DIGITS[index % 10], whatever the class
-REGIMES = ("appearance", "motion", "mixed")
-DEFAULT_CLASSES = {"appearance": 20, "motion": 6, "mixed": 12}
-_REGIME_KEY = {"appearance": 1, "motion": 2}  # mixed keeps the pre-regime seed key (bit-identical)
+REGIMES = ("appearance", "motion", "mixed", "scene")
+DEFAULT_CLASSES = {"appearance": 20, "motion": 6, "mixed": 12, "scene": 12}
+SCENE_SPLIT_DIGITS = 2  # scene: digits whose two orders are two classes; the rest are one class each
+_REGIME_KEY = {"appearance": 1, "motion": 2, "scene": 3}  # mixed keeps the pre-regime seed key (bit-identical)
 FPS = 25
 TEST_SHARE = 0.25  # default share of each class written to the test list
 
@@ -100,7 +106,9 @@ def class_table(num_classes: int | None = None, regime: str = "mixed") -> list[t
     ``num_classes`` (1..60) of digit-major (``DIGITS``) x ``ORDERS``. ``appearance``: the first
     ``num_classes // 2`` digits x ``APPEARANCE_ORDERS`` (an even count, 2..20). ``motion``: the
     first ``num_classes`` (2..6) of ``ORDERS``, digit ``None`` (the digit is per video, see
-    :func:`video_digit`). Rows are sorted by name, so that the classInd.txt order and the
+    :func:`video_digit`). ``scene``: the first ``SCENE_SPLIT_DIGITS`` digits x
+    ``APPEARANCE_ORDERS``, then one class per further digit (5..12 classes) with movements
+    ``None`` (either order, per video: see :func:`video_movements`). Rows are sorted by name, so that the classInd.txt order and the
     alphabetical order that Kinetics-style readers use agree.
     """
     check_regime(regime)
@@ -116,6 +124,15 @@ def class_table(num_classes: int | None = None, regime: str = "mixed") -> list[t
             raise OptplanError(f"num_classes for the motion regime must be in 2..{len(ORDERS)} "
                                f"(one class per movement order), got {n}")
         return sorted((f"{a}_then_{b}", None, a, b) for a, b in ORDERS[:n])
+    elif regime == "scene":
+        split = [(d, a, b) for d in DIGITS[:SCENE_SPLIT_DIGITS] for a, b in APPEARANCE_ORDERS]
+        limit = len(split) + len(DIGITS) - SCENE_SPLIT_DIGITS
+        if not len(split) < n <= limit:
+            raise OptplanError(f"num_classes for the scene regime must be in {len(split) + 1}..{limit} "
+                               f"({len(split)} order-split classes plus one per further digit), got {n}")
+        return sorted([(f"digit{d}_{a}_then_{b}", d, a, b) for d, a, b in split]
+                      + [(f"digit{d}_either_order", d, None, None)
+                         for d in DIGITS[SCENE_SPLIT_DIGITS:n - len(split) + SCENE_SPLIT_DIGITS]])
     else:
         limit = len(DIGITS) * len(ORDERS)
         if not 1 <= n <= limit:
@@ -136,6 +153,15 @@ def video_digit(regime: str, class_digit: int | None, index: int) -> int:
     if regime == "motion" or class_digit is None:
         return MOTION_DIGITS[index % len(MOTION_DIGITS)]
     return class_digit
+
+
+def video_movements(first: str | None, second: str | None, index: int) -> tuple[str, str]:
+    """The movements video ``index`` of a class makes: the class's own order, or for a class
+    that leaves the order open (``scene``'s digit-only classes) each order of
+    ``APPEARANCE_ORDERS`` in turn, so the order carries no label information there."""
+    if first is None or second is None:
+        return APPEARANCE_ORDERS[index % len(APPEARANCE_ORDERS)]
+    return first, second
 
 
 def count_test_videos(videos_per_class: int, test_share: float = TEST_SHARE) -> int:
@@ -179,7 +205,8 @@ def plan_videos(*, videos_per_class: int = 30, frames: int = 32, size: int = 64,
         for index in range(videos_per_class):
             youtube_id = f"synth{label * videos_per_class + index:06d}"
             specs.append(VideoSpec(
-                label=label, index=index, digit=video_digit(regime, digit, index), movements=(first, second),
+                label=label, index=index, digit=video_digit(regime, digit, index),
+                movements=video_movements(first, second, index),
                 split="test" if index < n_test else "train", youtube_id=youtube_id,
                 relpath=f"{name}/{youtube_id}_{0:06d}_{end:06d}.mp4", frames=frames, size=size, seed=seed,
                 regime=regime))
