@@ -345,3 +345,52 @@ def test_the_bench_cap_is_a_safety_cap_on_real_regime_edges():
     assert sum(reasons.count("undecided") for reasons in stops.values()) <= 3, stops  # 0 where recorded
     capped = {regime: reasons.count("max_epochs") for regime, reasons in stops.items()}
     assert all(n < 45 / 4 for n in capped.values()), capped
+
+
+# start -> c16_x1 of the motion regime at 500 training videos (6 classes, T = 3, cap 15; seed 2,
+# 2026-11-26): at chance for 4 epochs, then stopped by the plateau and paper rules alike.
+AT_CHANCE = [0.0, 0.17, 0.17, 0.17, 0.17]
+
+
+@pytest.mark.parametrize("method", ["paper", "plateau", "gain", "stable", "kneedle"])
+def test_the_chance_guard_trains_a_curve_at_chance_on_until_it_takes_off_or_the_cap(method):
+    """Without the floor the plateau rule stops the flat start; with it (1/6 + 0.02) the curve trains
+    on, a take-off is then judged by the rule as usual, and a curve that never leaves chance
+    ends at the cap."""
+    floor = 1 / 6 + 0.02
+    if method == "plateau":  # as recorded
+        assert first_stop(AT_CHANCE, 3, method, 15).stop == "plateau"
+    assert all(knee_reached(AT_CHANCE[:n], 3, method, 15, floor=floor) is None for n in range(2, 6))
+    never = AT_CHANCE + [0.17, 0.16] * 6
+    assert first_stop(never, 3, method, 15, floor=floor).epochs == 15  # the rule or the cap decides there
+    took_off = AT_CHANCE + [0.45, 0.8, 0.9, 0.93] + [0.94] * 8
+    knee = first_stop(took_off, 3, method, 15, floor=floor)
+    if method == "kneedle":  # it reads the flat start as the elbow once the curve leaves it
+        assert knee.epochs == 5
+    else:
+        assert knee.score > 0.9 and knee.epoch > 6
+    # an edge that starts from a trained model above chance is judged as usual, even at chance
+    fell = [0.23, 0.17, 0.17, 0.18, 0.17, 0.17, 0.17]
+    assert first_stop(fell, 3, method, 15, floor=floor) == first_stop(fell, 3, method, 15)
+
+
+def test_the_chance_floor_comes_from_the_config_and_the_classes():
+    from optplan.config import load_config
+    from optplan.knee import CHANCE_MARGIN
+    from optplan.train.engine import chance_score
+
+    assert chance_score("top1", 6) == pytest.approx(1 / 6)
+    assert chance_score("top135", 12) == pytest.approx((1 / 12 + 3 / 12 + 5 / 12) / 3)
+    assert chance_score("top135", 4) == pytest.approx((1 / 4 + 3 / 4 + 1) / 3)
+    assert chance_score("loss", 6) is None
+    on = load_config(None, ["knee.chance_guard=true", "knee.max_epochs=15"]).knee
+    assert KneeRule.from_config(on, 1 / 6).floor == pytest.approx(1 / 6 + CHANCE_MARGIN)
+    assert KneeRule.from_config(on, None).floor is None  # loss: inactive
+    assert KneeRule.from_config(load_config(None, ["knee.max_epochs=15"]).knee, 1 / 6).floor is None  # off
+    with pytest.raises(ValueError, match="needs max_epochs"):
+        KneeRule(floor=0.2)
+
+
+def test_the_chance_guard_without_a_cap_is_refused_naming_the_fix(capsys):
+    assert main(["config", "knee.chance_guard=true"]) == 2
+    assert "knee.chance_guard=true needs knee.max_epochs" in capsys.readouterr().err

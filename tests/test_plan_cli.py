@@ -220,6 +220,36 @@ def test_knee_refits_reach_the_rule_and_the_resume_fingerprint(tmp_path, capsys)
     assert "config.knee.refits: run has 2, now 5" in capsys.readouterr().err
 
 
+def test_the_chance_floor_travels_from_the_data_to_the_planner_rule(tiny_dataset, tmp_path):
+    """``knee.chance_guard``: the video trainer knows the classes (chance 1/K for top-1), the
+    planner's rule gets chance + the margin as its floor (and its fingerprint), and every edge
+    whose curve never rose above it trained to the cap."""
+    from optplan.config import load_config
+    from optplan.knee import CHANCE_MARGIN
+    from optplan.plan.runner import run_plan
+    from optplan.plan.simulate import SimulatedTrainer
+    from optplan.train.edge import VideoEdgeTrainer
+
+    cfg = load_config(None, [*real_args(tiny_dataset), "knee.chance_guard=true"])
+    video = VideoEdgeTrainer(cfg, tmp_path / "video")
+    assert video.chance_score == pytest.approx(1 / len(video.session.classes))
+
+    class AtChanceUntilLate(SimulatedTrainer):
+        chance_score = 0.3  # the simulated surface starts at 0 and rises slowly past 0.32
+
+    sim = load_config(None, [*SMALL, "knee.chance_guard=true", "knee.max_epochs=9", "knee.patience=2",
+                             "plan.simulate.speed=0.05"])
+    result = run_plan(sim, tmp_path / "sim", trainer=AtChanceUntilLate(sim.plan.simulate), progress=False)
+    store = SQLiteStore.in_run_dir(tmp_path / "sim")
+    assert store.get_meta("config")["knee"]["floor"] == pytest.approx(0.3 + CHANCE_MARGIN)
+    store.close()
+    flat = [e for e in result.edges if max(e.curve) <= 0.3 + CHANCE_MARGIN]
+    assert flat and all(e.epochs == 9 for e in flat)
+    plain = run_plan(load_config(None, [*SMALL, "knee.max_epochs=9", "knee.patience=2", "plan.simulate.speed=0.05"]),
+                     tmp_path / "plain", trainer=AtChanceUntilLate(sim.plan.simulate), progress=False)
+    assert sum(e.epochs for e in plain.edges) < sum(e.epochs for e in result.edges)
+
+
 def test_dry_run_bounds_the_plan_and_trains_nothing(tiny_dataset, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["plan", f"data.root={tiny_dataset}", f"data.cache_dir={tmp_path / 'cache'}", "data.crop_size=28",

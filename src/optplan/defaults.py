@@ -250,6 +250,19 @@ class KneeConfig(Section):
         False, description="Limit a knee's fitted score to the range of scores its curve reached, so a fit "
                            "that extrapolates above the best epoch cannot outrank measured scores in the "
                            "DP (the paper keeps the fitted value; the other rules always limit it).")
+    chance_guard: bool = Field(
+        False, description="Train on while no score of an edge's curve, its start included, is above "
+                           "chance (1/classes for top-1, plus a 2-point margin): a model that has not "
+                           "started learning has no knee yet, "
+                           "and a rule would stop it on its flat start. Needs knee.max_epochs, which "
+                           "still ends an edge that never leaves chance. Inactive for knee.metric=loss.")
+
+    @model_validator(mode="after")
+    def _guard_with_a_cap(self) -> "KneeConfig":
+        if self.chance_guard and self.max_epochs is None:
+            raise ValueError("knee.chance_guard=true needs knee.max_epochs (the cap that ends an edge "
+                             "which never leaves chance), e.g. knee.max_epochs=15")
+        return self
 
 
 class SimulationConfig(Section):

@@ -59,6 +59,16 @@ succeeds). Like the reference, the fit runs on as few points as the rule has onc
 trained, fewer than the model's five parameters when T <= 3: ``curve_fit``'s bounded solver then
 returns one of the many exact fits, the one its default start leads to. A single point cannot be
 fitted: :func:`fit_knee` raises :class:`KneeFitError` and the rules wait for more epochs.
+
+A chance floor (``floor``, from ``knee.chance_guard``; off by default): while no score of the
+curve, its start included, is above chance plus :data:`CHANCE_MARGIN`, no rule stops it, only
+``max_epochs``. A model trained from scratch on an order task can sit at chance for several
+epochs before it takes off; every rule reads that flat start as a plateau (on the benchmark's
+motion regime with 500 training videos, ``start -> c16_x1`` scored 0.17 = 1/6 for 4 epochs and
+was stopped, and the plan ended at 0.26 where cosine @16 reached 0.94 at its budget). A curve
+that starts from a trained model above chance is judged as usual, even if it falls to chance.
+Once a curve leaves chance the rules judge all of it: the fitted ones and the plateau rule wait
+for its new level, but ``kneedle`` reads the flat start as the elbow and stops at once.
 """
 
 from __future__ import annotations
@@ -77,6 +87,7 @@ from optplan.records_io import JsonRecord
 Method = Literal["paper", "stable", "kneedle", "gain", "plateau"]
 METHODS: tuple[str, ...] = ("paper", "stable", "kneedle", "gain", "plateau")
 MIN_GAIN = 0.01  # the 'gain' rule's default: a hundredth of the score scale over the next T epochs
+CHANCE_MARGIN = 0.02  # knee.chance_guard: a curve within this of chance has not started learning
 
 HORIZON = 1000  # the reference searches the knee over x = 0..999
 NUM_PARAMS = 5  # a, b, c, d, e
@@ -296,28 +307,35 @@ class KneeRule(JsonRecord):
     refits: int | None = None
     min_gain: float = MIN_GAIN
     clip_score: bool = False
+    floor: float | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown knee method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.patience < 1 or (self.max_epochs is not None and self.max_epochs < 1):
             raise ValueError("patience and max_epochs must be at least 1 epoch")
+        if self.floor is not None and self.max_epochs is None:
+            raise ValueError("a chance floor needs max_epochs, the cap that ends a curve which never leaves it")
 
     @classmethod
-    def from_config(cls, knee: Any) -> "KneeRule":
-        """From a ``knee`` config section (:class:`~optplan.train.config.KneeConfig`)."""
+    def from_config(cls, knee: Any, chance: float | None = None) -> "KneeRule":
+        """From a ``knee`` config section (:class:`~optplan.train.config.KneeConfig`); ``chance``
+        is what the curves score at chance on the data (the trainer knows the classes), which
+        ``knee.chance_guard`` turns into the rule's ``floor``."""
+        floor = chance + CHANCE_MARGIN if getattr(knee, "chance_guard", False) and chance is not None else None
         return cls(method=knee.method, patience=knee.patience, max_epochs=knee.max_epochs,
-                   refits=knee.refits, min_gain=knee.min_gain, clip_score=knee.clip_score)
+                   refits=knee.refits, min_gain=knee.min_gain, clip_score=knee.clip_score, floor=floor)
 
     def decide(self, scores: Sequence[float]) -> Knee | None:
         """The decision after the latest epoch (see :func:`knee_reached`)."""
         return knee_reached(scores, self.patience, self.method, self.max_epochs, self.refits, self.min_gain,
-                            self.clip_score)
+                            self.clip_score, self.floor)
 
 
 def knee_reached(scores: Sequence[float], patience: int = 10, method: Method = "paper",
                  max_epochs: int | None = None, refits: int | None = None,
-                 min_gain: float = MIN_GAIN, clip_score: bool = False) -> Knee | None:
+                 min_gain: float = MIN_GAIN, clip_score: bool = False,
+                 floor: float | None = None) -> Knee | None:
     """The decision after the latest epoch: a reached :class:`Knee`, or None to train on.
 
     ``scores[0]`` is the start score and ``len(scores) - 1`` epochs have been trained.
@@ -325,7 +343,9 @@ def knee_reached(scores: Sequence[float], patience: int = 10, method: Method = "
     ``refits`` the stable rule's window (default :func:`default_refits`). ``clip_score``
     limits the paper rule's fitted score to the curve's range: a five-parameter fit on a few
     noisy epochs can peak above anything measured (1.04 on a curve that reached 0.95 in the
-    benchmark), and the DP would rank that node first on the fit alone.
+    benchmark), and the DP would rank that node first on the fit alone. ``floor`` (with
+    ``max_epochs``): while no score of the curve, its start included, is above it, no rule stops
+    the curve, only the cap (a model still at chance has not started; see ``knee.chance_guard``).
     """
     if method not in METHODS:
         raise ValueError(f"unknown knee method {method!r}; choose one of {', '.join(METHODS)}")
@@ -336,6 +356,8 @@ def knee_reached(scores: Sequence[float], patience: int = 10, method: Method = "
         raise ValueError("a curve needs at least its start score")
     if not np.all(np.isfinite(y)):
         return _diverged_knee(y, method)
+    if floor is not None and float(np.max(y)) <= floor and len(y) - 1 < (max_epochs or 0):
+        return None  # not started: nothing for a rule to judge yet
     if method == "paper":
         knee = _paper(y, patience)
     elif method == "stable":
@@ -373,11 +395,11 @@ def train_to_knee(train_epoch: Callable[[], float], scores: list[float],
 
 def first_stop(scores: Sequence[float], patience: int = 10, method: Method = "paper",
                max_epochs: int | None = None, refits: int | None = None,
-               min_gain: float = MIN_GAIN) -> Knee | None:
+               min_gain: float = MIN_GAIN, floor: float | None = None) -> Knee | None:
     """Replay a recorded curve epoch by epoch: the first decision the rule would have taken
     (None if it never stops within the curve). ``Knee.epochs`` is the epochs it spent."""
     for n in range(1, len(scores)):
-        knee = knee_reached(scores[: n + 1], patience, method, max_epochs, refits, min_gain)
+        knee = knee_reached(scores[: n + 1], patience, method, max_epochs, refits, min_gain, floor=floor)
         if knee is not None:
             return knee
     return None

@@ -125,7 +125,9 @@ def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: Ed
     store = SQLiteStore.in_run_dir(run_dir)
     executor = make_executor(cfg.plan.executor, cfg.plan.workers, cfg.plan.ray_address)
     try:
-        planner = Planner(graph, trainer, store, rule=KneeRule.from_config(cfg.knee), executor=executor,
+        # the chance floor needs the data's classes, which only the video trainer knows
+        chance = getattr(trainer, "chance_score", None) if cfg.knee.chance_guard else None
+        planner = Planner(graph, trainer, store, rule=KneeRule.from_config(cfg.knee, chance), executor=executor,
                           beam=cfg.plan.beam,
                           budget_epochs=cfg.plan.budget_epochs, progress=progress,
                           config=result_config(cfg),

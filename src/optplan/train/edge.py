@@ -118,6 +118,11 @@ class VideoEdgeTrainer:
         """What the curves measure (``knee.metric``, ``auto`` resolved on the data's classes)."""
         return self.session.metric
 
+    @property
+    def chance_score(self) -> float | None:
+        """What the curves score at chance on these data (``knee.chance_guard``'s floor)."""
+        return self.session.chance
+
     def intact(self, checkpoint: Checkpoint) -> bool:
         """Whether a kept model is still a whole file (the planner's ``CheckingEdgeTrainer``)."""
         path = checkpoint.file(self.run_dir)

@@ -78,6 +78,17 @@ def resolve_metric(metric: str, num_classes: int) -> str:
     return "top1" if num_classes < AUTO_TOP1_BELOW else "top135"
 
 
+def chance_score(metric: str, num_classes: int) -> float | None:
+    """What ``metric`` scores for a model that guesses uniformly among ``num_classes``: top-1
+    1/K, top135 the mean of top-1/3/5 at chance; None for ``loss``, whose chance level is not
+    a score on the same scale (``knee.chance_guard`` is then inactive)."""
+    if metric == "top1":
+        return 1.0 / num_classes
+    if metric == "top135":
+        return sum(min(1.0, k / num_classes) for k in (1, 3, 5)) / 3
+    return None
+
+
 @dataclass(frozen=True)
 class Scores:
     """Validation accuracies in 0..1, the mean cross-entropy, and ``score``: the ``metric``

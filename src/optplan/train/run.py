@@ -225,7 +225,7 @@ def train_state(source: str | Path | None, state: State, cfg: OptplanConfig, run
     scores = [run.initial_score()] if not run.scores else list(run.scores)
     after = None if on_epoch is None else (lambda curve: on_epoch(
         list(curve), Checkpoint(path=str(run.snapshot()), meta={"epoch": run.epoch})))
-    knee = train_to_knee(run.train_epoch, scores, KneeRule.from_config(cfg.knee).decide, after)
+    knee = train_to_knee(run.train_epoch, scores, KneeRule.from_config(cfg.knee, session.chance).decide, after)
     result = StateResult(curve=scores, knee=knee, checkpoint=run.keep(knee.epoch), cost=run.cost)
     if session.dist.is_main:
         done.write_text(json.dumps(result.to_dict(), indent=2))

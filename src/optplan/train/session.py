@@ -28,7 +28,8 @@ from optplan.train.checkpoint import unwrap
 from optplan.train.cost import ClipFlops, Cost
 from optplan.train.distributed import (ShardedBatchSampler, all_reduce_sum, init_distributed, sync_batchnorm,
                                        wrap_model)
-from optplan.train.engine import EpochStats, Precision, Scores, resolve_metric, train_epoch, validate
+from optplan.train.engine import (EpochStats, Precision, Scores, chance_score, resolve_metric, train_epoch,
+                                  validate)
 from optplan.train.optim import make_optimizer
 from optplan.state import State
 from optplan.train.threads import auto_threads
@@ -77,6 +78,7 @@ class TrainSession:
         m = cfg.model
         self.flops = ClipFlops(m.name, len(self.classes), cfg.data.crop_size, config_overrides(m))
         self.metric = resolve_metric(cfg.knee.metric, len(self.classes))  # what curves measure
+        self.chance = chance_score(self.metric, len(self.classes))  # what they measure at chance
 
     @classmethod
     def shared(cls, cfg: OptplanConfig) -> "TrainSession":
