@@ -322,7 +322,7 @@ class KneeRule(JsonRecord):
         """From a ``knee`` config section (:class:`~optplan.train.config.KneeConfig`); ``chance``
         is what the curves score at chance on the data (the trainer knows the classes), which
         ``knee.chance_guard`` turns into the rule's ``floor``."""
-        floor = chance + CHANCE_MARGIN if getattr(knee, "chance_guard", False) and chance is not None else None
+        floor = chance + CHANCE_MARGIN if knee.chance_guard and chance is not None else None
         return cls(method=knee.method, patience=knee.patience, max_epochs=knee.max_epochs,
                    refits=knee.refits, min_gain=knee.min_gain, clip_score=knee.clip_score, floor=floor)
 

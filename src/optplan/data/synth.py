@@ -108,7 +108,8 @@ def class_table(num_classes: int | None = None, regime: str = "mixed") -> list[t
     first ``num_classes`` (2..6) of ``ORDERS``, digit ``None`` (the digit is per video, see
     :func:`video_digit`). ``scene``: the first ``SCENE_SPLIT_DIGITS`` digits x
     ``APPEARANCE_ORDERS``, then one class per further digit (5..12 classes) with movements
-    ``None`` (either order, per video: see :func:`video_movements`). Rows are sorted by name, so that the classInd.txt order and the
+    ``None`` (either order, per video: see :func:`video_movements`). Rows are sorted by name, so
+    that the classInd.txt order and the
     alphabetical order that Kinetics-style readers use agree.
     """
     check_regime(regime)
