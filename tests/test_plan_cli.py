@@ -49,6 +49,41 @@ def test_simulated_plan_writes_the_run_directory(tmp_path, capsys):
     assert "different config" in err and "config.knee.patience: run has 4, now 5" in err
 
 
+def _strip_stored(run: Path, *dotted: str) -> None:
+    """Make RUN's store look as if written before the ``dotted`` fingerprint keys existed."""
+    store = SQLiteStore.in_run_dir(run)
+    config = store.get_meta("config")
+    for key in dotted:
+        *path, last = key.split(".")
+        node = config
+        for part in path:
+            node = node[part]
+        del node[last]
+    store.set_meta("config", config)
+    store.close()
+
+
+def test_a_run_made_before_a_new_option_resumes(tmp_path, capsys):
+    """Options added to the library after a run was made hold their defaults on resume: the
+    run goes on without training again; a non-default value for such a key is still refused."""
+    run = tmp_path / "run"
+    assert main(["plan", "--simulate", "--out", str(run), "--quiet", *SMALL]) == 0
+    before = json.loads((run / "result.json").read_text())
+    _strip_stored(run, "config.knee.chance_guard", "knee.floor", "config.plan.start_lr_levels")
+    assert main(["plan", "--simulate", "--out", str(run), "--quiet", *SMALL]) == 0
+    after = json.loads((run / "result.json").read_text())
+    assert after["nodes"] == before["nodes"] and after["edges"] == before["edges"]
+    store = SQLiteStore.in_run_dir(run)
+    assert store.get_meta("config")["config"]["knee"]["chance_guard"] is False  # the record took the key
+    store.close()
+
+    _strip_stored(run, "config.knee.patience")  # absent from the run, 4 here where the default is 10
+    capsys.readouterr()
+    assert main(["plan", "--simulate", "--out", str(run), "--quiet", *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "different config" in err and 'config.knee.patience: run has "(absent)", now 4' in err
+
+
 def test_resume_needs_an_existing_run(tmp_path, capsys):
     assert main(["plan", "--resume", "--simulate", "--out", str(tmp_path / "none"), "--quiet"]) == 2
     assert "config.yaml" in capsys.readouterr().err

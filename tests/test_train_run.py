@@ -200,6 +200,14 @@ def test_cli_eval_and_train_errors(straight, tiny_dataset, tmp_path, capsys):
     assert json.loads((run / "result.json").read_text())["cost"]["epochs"] == 1
     assert json.loads((run / "test.json").read_text())["videos"] == 24
     assert (run / "config.yaml").is_file() and (run / "kept.pt").is_file()
+    # a run made before an option existed reruns (the option at its default); other settings do not
+    record = json.loads((run / "train.json").read_text())
+    del record["config"]["knee"]["chance_guard"]
+    (run / "train.json").write_text(json.dumps(record))
+    again = ["train", *over, "knee.max_epochs=1", "--state", str(good_state), "--out", str(run)]
+    assert main([*again, "knee.patience=1"]) == 0
+    assert main([*again, "knee.patience=2"]) == 2
+    assert "made with other settings" in (err := capsys.readouterr().err) and "knee.patience: run has 1, now 2" in err
     from optplan.plan.lock import run_dir_lock
 
     (tmp_path / "held").mkdir()

@@ -62,14 +62,17 @@ def _run_record(args: argparse.Namespace, cfg, work) -> dict:
 
 def _refuse_another_run(out: Path, record: dict) -> None:
     """Re-running into ``out`` resumes (or returns the finished result) only with the same
-    settings; anything else would print the old result as if it were the new one."""
+    settings; anything else would print the old result as if it were the new one. Options added
+    since the run was made count as their defaults (as for a resumed plan)."""
     from optplan.errors import OptplanError
-    from optplan.plan.store import config_diff
+    from optplan.plan.runner import fingerprint_defaults
+    from optplan.plan.store import config_diff, differing_keys
 
     path = out / RUN_FILE
-    if path.is_file() and (stored := json.loads(path.read_text())) != record:
+    defaults = {"config": fingerprint_defaults()["config"]}
+    if path.is_file() and differing_keys(stored := json.loads(path.read_text()), record, defaults):
         raise OptplanError(f"{out} holds a training run made with other settings:\n  "
-                           + "\n  ".join(config_diff(stored, record))
+                           + "\n  ".join(config_diff(stored, record, defaults=defaults))
                            + "\nuse a new --out, or the settings the run was made with")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from optplan.config import OptplanConfig, dump_config
+from optplan.config import OptplanConfig, dump_config, validate
 from optplan.errors import OptplanError, space_for
 from optplan.knee import KneeRule
 from optplan.plan.executors import make_executor
@@ -53,6 +53,12 @@ def result_config(cfg: OptplanConfig) -> dict[str, Any]:
             for key in keys:
                 tree[section].pop(key, None)
     return tree
+
+
+def fingerprint_defaults() -> dict[str, Any]:
+    """What the config and knee keys of a plan's fingerprint hold by default: the values a run
+    directory made before a key existed is read with (see :meth:`PlanStore.check_config`)."""
+    return {"config": result_config(validate({})), "knee": KneeRule().to_dict()}
 
 
 def make_trainer(cfg: OptplanConfig, run_dir: Path, graph: StateGraph, simulate: bool = False) -> EdgeTrainer:
@@ -134,7 +140,8 @@ def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: Ed
                           end="best" if cfg.plan.final == BEST else "graph",
                           objective=Objective.from_config(cfg.plan),
                           racing=Racing(cfg.plan.race_margin, cfg.plan.race_after) if cfg.plan.racing else None)
-        store.check_config(planner.fingerprint())  # refuse a foreign run dir before writing
+        # refuse a foreign run dir before writing; a run made before a new option resumes
+        store.check_config(planner.fingerprint(), defaults=fingerprint_defaults())
         (run_dir / CONFIG_FILE).write_text(dump_config(cfg))
         result = planner.run()
         # 'auto' resolves once the trainer knows the classes (the video trainer says to what)

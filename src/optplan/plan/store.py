@@ -33,14 +33,20 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix or "(root)": tree}
 
 
-def config_diff(stored: Any, given: Any, limit: int = 12) -> list[str]:
+def differing_keys(stored: Any, given: Any, defaults: Any = None) -> list[str]:
+    """Dotted keys whose values differ, sorted. A key ``stored`` lacks does not differ when its
+    value in ``given`` is its value in ``defaults`` (what a run meant before the key existed)."""
+    old, new, base = _flatten(stored), _flatten(given), _flatten(defaults or {})
+    return [key for key in sorted(old.keys() | new.keys())
+            if old.get(key, "(absent)") != new.get(key, "(absent)")
+            and not (key not in old and key in base and new.get(key) == base[key])]
+
+
+def config_diff(stored: Any, given: Any, limit: int = 12, defaults: Any = None) -> list[str]:
     """Dotted keys whose values differ, as ``key: run has X, now Y`` lines."""
     old, new = _flatten(stored), _flatten(given)
-    lines = []
-    for key in sorted(old.keys() | new.keys()):
-        a, b = old.get(key, "(absent)"), new.get(key, "(absent)")
-        if a != b:
-            lines.append(f"{key}: run has {json.dumps(a)[:80]}, now {json.dumps(b)[:80]}")
+    lines = [f"{key}: run has {json.dumps(old.get(key, '(absent)'))[:80]}, "
+             f"now {json.dumps(new.get(key, '(absent)'))[:80]}" for key in differing_keys(stored, given, defaults)]
     return lines[:limit] + ([f"... and {len(lines) - limit} more"] if len(lines) > limit else [])
 
 
@@ -50,16 +56,24 @@ class PlanStore(ABC):
     Node decisions are not stored: they follow from the edges, and the planner recomputes them
     on resume (:class:`~optplan.plan.result.PlanResult` carries them)."""
 
-    def check_config(self, config: dict[str, Any]) -> None:
-        """Record the config of a new run, or refuse one that differs from the stored one."""
+    def check_config(self, config: dict[str, Any], defaults: dict[str, Any] | None = None) -> None:
+        """Record the config of a new run, or refuse one that differs from the stored one.
+
+        ``defaults`` (shaped like ``config``) says what a key meant before it existed: a key the
+        stored config lacks matches when its value here is that default, so a run directory made
+        before a new option was added resumes (new options default to the old behaviour), and its
+        record then takes the new keys."""
         config = _normalise(config)
         stored = self.get_meta("config")
-        if stored is None:
-            self.set_meta("config", config)
-        elif stored != config:
-            raise OptplanError(f"{self.where} holds a plan made with a different config:\n  "
-                               + "\n  ".join(config_diff(stored, config))
-                               + "\nuse a new run directory, or the config the run was made with")
+        if stored == config:
+            return
+        if stored is not None:
+            defaults = _normalise(defaults or {})
+            if differing_keys(stored, config, defaults):
+                raise OptplanError(f"{self.where} holds a plan made with a different config:\n  "
+                                   + "\n  ".join(config_diff(stored, config, defaults=defaults))
+                                   + "\nuse a new run directory, or the config the run was made with")
+        self.set_meta("config", config)
 
     @property
     def where(self) -> str:
