@@ -306,3 +306,38 @@ def test_dry_run_bounds_the_plan_and_trains_nothing(tiny_dataset, tmp_path, caps
     longest = {"".join(line.split()[:3]): line.split()[3:] for line in capsys.readouterr().out.splitlines()[2:8]}
     assert float(longest["start->c4_x1"][3].split("..")[0]) > low
     assert longest["start->c8_x1"] == rows["start->c8_x1"]
+
+
+def test_commands_for_a_plan_with_relative_paths_run_from_where_it_was_made(tmp_path, monkeypatch):
+    """The default data.root is relative: the replay and resume commands go back to the plan's
+    directory first, and a plan that reads data refuses to go on from another directory."""
+    from optplan.config import validate
+    from optplan.errors import OptplanError
+    from optplan.plan.runner import _check_made_in, relative_paths, replay_command, resume_command
+
+    made, elsewhere = tmp_path / "made", tmp_path / "elsewhere"
+    made.mkdir(), elsewhere.mkdir()
+    monkeypatch.chdir(made)
+    assert main(["plan", "--simulate", "--out", "run", "--quiet", *SMALL]) == 0
+    run = made / "run"
+    monkeypatch.chdir(elsewhere)
+    assert replay_command(run).startswith(f"cd {made} && optplan train {run / 'config.yaml'}")
+    assert resume_command(run) == f"cd {made} && optplan plan --resume --out {run}"
+    assert main(["plan", "--simulate", "--out", str(run), "--quiet", *SMALL]) == 0  # trains no data: goes on
+
+    cfg = validate({"data": {"root": "videos", "cache_dir": str(tmp_path)}})
+    assert relative_paths(cfg.model_dump(mode="json")) == ["data.root"]
+    store = SQLiteStore.in_run_dir(run)
+    try:
+        _check_made_in(store, run, cfg, reads_data=False)  # a simulated or custom trainer reads no data
+        with pytest.raises(OptplanError, match=f"planned from {made}.*data.root.*cd {made} && optplan plan --resume"):
+            _check_made_in(store, run, cfg, reads_data=True)
+        _check_made_in(store, run, validate({"data": {"root": str(tmp_path)}}), reads_data=True)  # absolute
+        monkeypatch.chdir(made)
+        _check_made_in(store, run, cfg, reads_data=True)  # back where it was made
+    finally:
+        store.close()
+
+    absolute = tmp_path / "absolute"  # a config without relative paths: the command as it was
+    assert main(["plan", "--simulate", "--out", str(absolute), "--quiet", *SMALL, f"data.root={tmp_path}"]) == 0
+    assert replay_command(absolute).startswith("optplan train ")

@@ -318,6 +318,9 @@ def test_report_says_why_edges_stopped_what_scores_mean_and_how_to_replay(
     command = _html_text(text, "replay-command")
     assert command == replay_command(run_dir)
     tokens = shlex.split(command)
+    # the default data.root is relative: the command first goes where the plan was made
+    assert tokens[0] == "cd" and Path(tokens[1]).is_dir() and tokens[2] == "&&"
+    tokens = tokens[3:]
     assert tokens[:2] == ["optplan", "train"] and "eval-command" not in text  # eval.json exists
     args = build_parser().parse_args(tokens[1:])
     assert Path(args.config) == (run_dir / "config.yaml").resolve() and Path(args.config).is_file()

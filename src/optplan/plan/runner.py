@@ -36,6 +36,10 @@ from optplan.train.scoring import describe
 SCHEDULE_FILE = "schedule.yaml"
 CONFIG_FILE = "config.yaml"
 EVAL_FILE = "eval.json"  # the test of the plan's final model (what the demo writes; optional)
+MADE_IN = "made_in"  # store meta: the directory a plan was started from (its relative paths' base)
+PATH_KEYS = (("data", "root"), ("data", "train_list"), ("data", "val_list"), ("data", "test_list"),
+             ("data", "class_names"), ("data", "cache_dir"), ("model", "pretrained_2d"))
+"""Config paths that a relative value leaves depending on the working directory."""
 
 # Keys that change how a plan runs but not what it finds: free to differ on resume.
 RUNTIME_KEYS: dict[str, tuple[str, ...] | None] = {
@@ -53,6 +57,16 @@ def result_config(cfg: OptplanConfig) -> dict[str, Any]:
             for key in keys:
                 tree[section].pop(key, None)
     return tree
+
+
+def relative_paths(tree: dict[str, Any]) -> list[str]:
+    """Dotted :data:`PATH_KEYS` whose value in the config ``tree`` is a relative path."""
+    found = []
+    for section, key in PATH_KEYS:
+        value = (tree.get(section) or {}).get(key)
+        if isinstance(value, str) and not Path(value).is_absolute():
+            found.append(f"{section}.{key}")
+    return found
 
 
 def fingerprint_defaults() -> dict[str, Any]:
@@ -121,14 +135,20 @@ def run_plan(cfg: OptplanConfig, run_dir: str | Path | None = None, *, simulate:
     run_dir = Path(run_dir if run_dir is not None else cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_dir_lock(run_dir), space_for(run_dir):
-        return _plan_into(run_dir, cfg, graph, trainer or make_trainer(cfg, run_dir, graph, simulate), progress)
+        return _plan_into(run_dir, cfg, graph, trainer or make_trainer(cfg, run_dir, graph, simulate), progress,
+                          reads_data=checked)
 
 
 def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: EdgeTrainer,
-               progress: bool) -> PlanResult:
+               progress: bool, reads_data: bool = False) -> PlanResult:
     """The plan itself, run by the holder of the run directory's lock."""
     refuse_lost_store(run_dir)
     store = SQLiteStore.in_run_dir(run_dir)
+    try:
+        _check_made_in(store, run_dir, cfg, reads_data)
+    except OptplanError:
+        store.close()
+        raise
     executor = make_executor(cfg.plan.executor, cfg.plan.workers, cfg.plan.ray_address)
     try:
         # the chance floor needs the data's classes, which only the video trainer knows
@@ -156,6 +176,20 @@ def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: Ed
     result.save(run_dir / RESULT_FILE)
     (run_dir / SCHEDULE_FILE).write_text(yaml.safe_dump(result.schedule, sort_keys=False))
     return result
+
+
+def _check_made_in(store: SQLiteStore, run_dir: Path, cfg: OptplanConfig, reads_data: bool) -> None:
+    """Record the directory a plan starts from; refuse to go on from another one when the plan
+    reads data through relative paths (they would name other files, or none, and the stored
+    config could not tell)."""
+    made, here = store.get_meta(MADE_IN), str(Path.cwd())
+    if made is None:
+        store.set_meta(MADE_IN, here)
+    elif made != here and reads_data and (relative := relative_paths(cfg.model_dump(mode="json"))):
+        raise OptplanError(
+            f"{run_dir} was planned from {made}, and its config gives {', '.join(relative)} as "
+            f"relative paths; resume it from there: cd {shlex.quote(made)} && "
+            f"{shlex.join(['optplan', 'plan', '--resume', '--out', str(run_dir.resolve())])}")
 
 
 def refuse_lost_store(run_dir: Path) -> None:
@@ -236,25 +270,43 @@ def _recorded_graph(run_dir: Path, fingerprint: dict[str, Any]) -> StateGraph:
     return StateGraph.from_dict(fingerprint["graph"])
 
 
+def _from_made_in(run: Path, argv: list[str]) -> str:
+    """``argv`` as a shell command, after a ``cd`` to the directory the plan was made from when
+    its config has relative paths (so the command runs from anywhere)."""
+    command = shlex.join(argv)
+    config = run / CONFIG_FILE
+    if not config.is_file() or not (run / STORE_FILE).is_file():
+        return command
+    if not relative_paths(yaml.safe_load(config.read_text()) or {}):
+        return command
+    store = SQLiteStore.in_run_dir(run)
+    try:
+        made = store.get_meta(MADE_IN)
+    finally:
+        store.close()
+    return f"cd {shlex.quote(made)} && {command}" if made else command
+
+
 def replay_command(run_dir: str | Path, out: str | Path | None = None) -> str:
     """The shell command that trains the plan's schedule from scratch with its config into
     ``out`` (default: ``RUN-replay`` beside the run) and tests the model it ends with.
-    Absolute paths, so it runs from anywhere (a relative ``data.root`` in the config still
-    needs the directory the plan ran from)."""
+    Absolute paths, so it runs from anywhere (from the plan's own directory when its config has
+    relative ones)."""
     run = Path(run_dir).resolve()
-    out = Path(out) if out is not None else run.with_name(f"{run.name}-replay")
-    return shlex.join(["optplan", "train", str(run / CONFIG_FILE), "--schedule",
-                       str(run / SCHEDULE_FILE), "--out", str(out), "--test"])
+    out = Path(out).resolve() if out is not None else run.with_name(f"{run.name}-replay")
+    return _from_made_in(run, ["optplan", "train", str(run / CONFIG_FILE), "--schedule",
+                               str(run / SCHEDULE_FILE), "--out", str(out), "--test"])
 
 
 def resume_command(run_dir: str | Path) -> str:
     """The shell command that finishes an unfinished plan in ``run_dir`` (its own config)."""
-    return shlex.join(["optplan", "plan", "--resume", "--out", str(Path(run_dir).resolve())])
+    run = Path(run_dir).resolve()
+    return _from_made_in(run, ["optplan", "plan", "--resume", "--out", str(run)])
 
 
 def eval_command(run_dir: str | Path, checkpoint: str | Path) -> str:
     """The shell command that tests the plan's own final model (``checkpoint``) into
     ``RUN/eval.json``, where the report finds it."""
     run = Path(run_dir).resolve()
-    return shlex.join(["optplan", "eval", str(run / CONFIG_FILE), "--checkpoint",
-                       str(Path(checkpoint).resolve()), "--out", str(run / EVAL_FILE)])
+    return _from_made_in(run, ["optplan", "eval", str(run / CONFIG_FILE), "--checkpoint",
+                               str(Path(checkpoint).resolve()), "--out", str(run / EVAL_FILE)])
