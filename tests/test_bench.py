@@ -215,9 +215,10 @@ def test_the_shipped_regimes_are_sized_alike_with_test_sets_that_separate_rows()
 
 
 @pytest.mark.slow
-def test_pbt_and_asha_spend_the_search_budget(tiny_bench):
+def test_pbt_and_asha_spend_the_search_budget(tiny_bench, capfd):
     tmp, out, _ = tiny_bench
     summary = run_bench(load_bench_config(write(tmp, TINY), ["rows=[planned,pbt,asha,random_x3]"]), out, [0])
+    assert "snapshotting has been triggered" not in "".join(capfd.readouterr())  # Tune's per-trial warning
     rows = rows_of(summary)
     search = rows["planned"]["search_gflops"][0]
     budget = rows["planned"]["train_gflops"][0]

@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 
 from optplan.cli import main
 from optplan.data.cache import FrameCache, cache_path, human_bytes
@@ -80,6 +81,31 @@ def test_a_frame_folder_is_read_as_its_video(tiny_dataset, rawframes, tmp_path):
     with pytest.raises(BadVideo, match="no frame files") as empty:
         probe(tmp_path / "none")
     assert empty.value.kind == "empty"
+
+
+def test_without_the_cache_a_clip_decodes_only_its_own_jpegs(rawframes, tmp_path, monkeypatch):
+    """MMAction2 reads the sampled frames of a folder, not the folder: so does optplan without
+    the frame cache (a 16-frame clip of a 300-frame folder was 300 JPEG decodes before)."""
+    from optplan.data import video
+    from optplan.data.dataset import VideoDataset
+    from optplan.data.sampling import ClipSpec
+    from optplan.data.source import decode_at
+
+    folder = next((rawframes / "rawframes").glob("*/*"))
+    whole, real, opened = decode(folder), video.decode, []
+    monkeypatch.setattr(video, "decode", lambda path, **kw: opened.append(path) or real(path, **kw))
+    got = decode_at(folder, np.array([5, 2, 5, 99]))  # any order, repeats, past the end: the last
+    assert np.array_equal(got, whole[[5, 2, 5, FRAMES - 1]]) and len(opened) == 3
+    cfg = dict(root=rawframes / "rawframes", train_list=rawframes / "train_rawframes.txt", val_fraction=0.5,
+               cache_dir=tmp_path / "cache", test_clips=2, test_crops=1, crop_size=16, short_side=16)
+    records = load_splits(DataConfig(**cfg)).val
+    clip = ClipSpec(4, frame_step=2)
+    cached, uncached = (VideoDataset(records, DataConfig(**cfg, cache=c), mode="test", clip=clip) for c in (True, False))
+    opened.clear()
+    views, label = uncached[0]
+    assert len(opened) == 2 * 4  # two test clips of 4 frames, nothing else decoded
+    assert views.shape == (2, 3, 4, 16, 16) and label == cached[0][1]
+    assert torch.allclose(views, cached[0][0])  # the same clips as from the frame cache
 
 
 def test_rawframe_list_takes_class_names_and_refuses_a_line_that_does_not_fit(rawframes, tmp_path):

@@ -25,7 +25,7 @@ from optplan.data.cache import FrameCache, cache_dir
 from optplan.data.config import DataConfig
 from optplan.data.sampling import ClipSpec, sample_indices, view_positions
 from optplan.data.transforms import eval_views, train_transform
-from optplan.data.source import decode, frame_count
+from optplan.data.source import decode, decode_at, frame_count
 from optplan.data.video import BadVideo
 from optplan.errors import OptplanError
 
@@ -133,14 +133,14 @@ class VideoDataset(Dataset):
                 total = len(video)
         indices = [sample_indices(total, clip, rng=rng) if p is None else
                    sample_indices(total, clip, position=p) for p in positions]
-        if video is None:  # no cache: decode only up to the last frame needed
-            video = decode(path, short_side=self.cfg.decode_short_side,
-                           max_frames=int(max(ix.max() for ix in indices)) + 1)
         if total < clip.span:
             self._counts[1] += 1
             if str(path) not in self._reported:
                 self._reported.add(str(path))
                 log.warning("padding %s: %d frames, clip needs %d", path, total, clip.span)
+        if video is None:  # no cache: decode only the frames needed (a video: up to the last)
+            frames = decode_at(path, np.concatenate(indices), short_side=self.cfg.decode_short_side)
+            return np.split(frames, np.cumsum([len(ix) for ix in indices])[:-1])
         return [np.asarray(video[np.minimum(ix, len(video) - 1)]) for ix in indices]
 
 

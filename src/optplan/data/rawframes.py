@@ -96,6 +96,18 @@ def decode(path: str | Path, *, short_side: int | None = None, max_frames: int |
     return np.stack(_decode_frames(folder, folder.files(max_frames), short_side))
 
 
+def decode_at(path: str | Path, indices: np.ndarray, *, short_side: int | None = None) -> np.ndarray:
+    """The frames at ``indices`` (0-based, any order, repeats allowed; past the end: the last
+    frame), shape (len(indices), H, W, 3). Only those JPEGs are decoded: a 16-frame clip of a
+    300-frame folder reads 16 files, where :func:`decode` would read up to the clip's last one."""
+    folder = frame_folder(path)
+    ix = np.minimum(np.asarray(indices, dtype=np.int64), folder.count - 1)
+    wanted = np.unique(ix)
+    files = [folder.path / folder.template.format(folder.first + int(i)) for i in wanted]
+    frames = np.stack(_decode_frames(folder, files, short_side))
+    return frames[np.searchsorted(wanted, ix)]
+
+
 def _decode_frames(folder: FrameFolder, files: list[Path], short_side: int | None) -> list[np.ndarray]:
     frames: list[np.ndarray] = []
     for file in files:

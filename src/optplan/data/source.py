@@ -33,6 +33,18 @@ def decode(path: str | Path, *, short_side: int | None = None, max_frames: int |
     return _reader(path).decode(path, short_side=short_side, max_frames=max_frames, strict=strict)
 
 
+def decode_at(path: str | Path, indices: np.ndarray, *, short_side: int | None = None) -> np.ndarray:
+    """uint8 RGB frames (len(indices), H, W, 3) at the 0-based ``indices`` of a video or frame
+    folder; an index past the last decodable frame gives the last one. A folder decodes only
+    the JPEGs asked for; a video file decodes up to the last index (streams have no cheap seek
+    to an exact frame)."""
+    if Path(path).is_dir():
+        return rawframes.decode_at(path, indices, short_side=short_side)
+    ix = np.asarray(indices, dtype=np.int64)
+    frames = video.decode(path, short_side=short_side, max_frames=int(ix.max()) + 1)
+    return frames[np.minimum(ix, len(frames) - 1)]
+
+
 def frame_count(path: str | Path) -> int:
     """Frames a video declares (0: it does not say) or a frame folder holds."""
     return _reader(path).frame_count(path)
