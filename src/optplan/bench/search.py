@@ -186,7 +186,8 @@ def tune_search(kind: str, cfg: OptplanConfig, work: Path, *, budget: float, sea
     # ASHA keeps 2 checkpoints per trial (all of ~200 trials' epochs would be gigabytes), so Tune
     # forces an experiment snapshot whenever a trial saved twice since the last one, and warns
     # each time two fall within 5 s: 10-35 identical warnings per ASHA row in the
-    # benchmark's logs, burying its progress lines. The snapshots are local and small; the warning is dropped.
+    # benchmark's logs, burying its progress lines. The snapshots are local and small; the
+    # warning is dropped.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
