@@ -14,8 +14,9 @@ from optplan.config import validate
 from optplan.errors import ConfigError, OptplanError
 from optplan.knee import KneeRule, first_stop
 from optplan.plan import (Checkpoint, CountingEdgeTrainer, EdgeJob, InMemoryStore, Objective,
-                          ParetoPoint, Planner, ProcessExecutor, Progress, Racing, SimulatedTrainer,
-                          SQLiteStore, StateGraph, pareto_front, run_edge)
+                          ParetoPoint, Planner, ProcessExecutor, Progress, Racing, RecordedTrainer,
+                          SimulatedTrainer, SQLiteStore, StateGraph, pareto_front, recorded_winner_cut, run_edge)
+from optplan.plan.simulate import CurveEnded
 from optplan.plan.records import DIVERGED, FAILED, SKIPPED
 
 T = 4  # patience; with FAST the knee settles, so every edge stops at exactly knee + T
@@ -545,3 +546,37 @@ def test_a_racing_plan_resumes_to_the_same_result(tmp_path, kill_after, cached_f
     assert essence(r) == essence(whole) and rest.epochs == whole.search_epochs - kill_after
     with pytest.raises(OptplanError, match="racing"):  # racing changes what a plan finds
         Planner(graph, trainer, SQLiteStore(tmp_path / "plan.sqlite"), patience=T).run()
+
+
+def test_recorded_curves_plan_a_search_again_and_answer_racing_exactly(cached_fits):
+    # A finished search's own curves give its plan back; racing replayed on them only ever
+    # shortens edges, and wherever no node's winner was cut the raced plan is the search's.
+    graph = StateGraph.preset("auto", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3)
+    raced_edges = saved = 0.0
+    for seed in range(4):
+        searched = Planner(graph, SimulatedTrainer.random(seed, noise=0.03, seed=seed), patience=T, end="best").run()
+        recorded = RecordedTrainer(searched)
+        again = Planner(graph, recorded, patience=T, end="best").run()
+        assert essence(again)[:5] == essence(searched)[:5]
+        assert again.search_gflops == pytest.approx(searched.search_gflops)
+        raced = Planner(graph, recorded, patience=T, end="best", racing=Racing()).run()
+        curves = {e.id: e.curve for e in searched.edges}
+        assert all(e.curve == curves[e.id][:len(e.curve)] for e in raced.edges)
+        lost = {f"{e.source}->{e.target}" for e in raced.edges if e.knee.stop == "race"}
+        cut = recorded_winner_cut(searched, raced)
+        assert {d.name for d in searched.decisions if d.candidates and d.candidates[0].edge in lost} <= set(cut)
+        if not cut:
+            assert (raced.nodes, raced.path_epochs) == (searched.nodes, searched.path_epochs)
+        raced_edges += len(lost)
+        saved += searched.search_gflops - raced.search_gflops
+    assert raced_edges > 0 and saved > 0
+
+
+def test_a_rule_that_trains_longer_than_the_record_fails_those_edges_clearly(cached_fits):
+    graph = small()
+    searched = Planner(graph, SimulatedTrainer(**FAST), patience=T).run()
+    with pytest.raises(OptplanError, match=r"start->c4_x1 failed: CurveEnded: the recorded curve into c4_x1 "
+                                           r"ends after \d+ epochs; the rule asked for epoch"):
+        Planner(graph, RecordedTrainer(searched), patience=T + 3).run()
+    with pytest.raises(CurveEnded, match="no curve was recorded for start -> c8_x0.1"):
+        RecordedTrainer(searched).open(None, graph.states["c8_x0.1"])

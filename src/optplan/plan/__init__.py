@@ -31,7 +31,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "records": ["Candidate", "EdgeRecord", "NodeRecord"],
     "result": ["ParetoPoint", "PlanResult", "Stage", "pareto_front"],
     "runner": ["run_plan"],
-    "simulate": ["SimulatedTrainer"],
+    "simulate": ["CurveEnded", "RecordedTrainer", "SimulatedTrainer", "recorded_winner_cut"],
     "space": ["Space", "grid_space", "paper_space"],
     "store": ["InMemoryStore", "PlanStore", "SQLiteStore"],
 })

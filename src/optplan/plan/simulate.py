@@ -1,10 +1,19 @@
-"""A trainer that trains nothing: validation curves drawn from a response surface.
+"""Trainers that train nothing: validation curves from a response surface, or from a finished search.
 
-With it a whole plan of the paper's graph runs in seconds, so the tests use it and users can
-ask "what if" questions (a longer patience, another graph, a beam) before spending GPU days.
-The surface is :class:`~optplan.defaults.SimulationConfig`; curves are deterministic given
-its seed, the source model and the state (noise is seeded by a hash of the model's lineage), so
-any executor, and any resume, sees the same numbers.
+With :class:`SimulatedTrainer` a whole plan of the paper's graph runs in seconds, so the tests
+use it and users can ask "what if" questions (a longer patience, another graph, a beam) before
+spending GPU days. The surface is :class:`~optplan.defaults.SimulationConfig`; curves are
+deterministic given its seed, the source model and the state (noise is seeded by a hash of the
+model's lineage), so any executor, and any resume, sees the same numbers.
+
+:class:`RecordedTrainer` hands out the real curves a finished search measured, edge by edge, so
+a rule that only ever trains an edge *less* (racing, an earlier knee) can be asked of real
+curves at no training cost. Planning them again under the search's own rule gives the search's
+plan back; under such a rule the answer is exact as long as every node keeps the winner it had
+(the later edges then start from the same models, which the real trainer seeds by state and
+epoch). A node whose recorded winner was cut short has a changed model downstream that no
+record holds: :func:`recorded_winner_cut` names those nodes, and the plan after them is not an
+answer. An edge asked for more epochs than were recorded raises :class:`CurveEnded`.
 """
 
 from __future__ import annotations
@@ -114,3 +123,61 @@ class SimulatedRun:
 
     def snapshot(self) -> Checkpoint:
         return Checkpoint(meta={"epoch": self.epoch})
+
+
+class CurveEnded(RuntimeError):
+    """A recorded curve was asked for an epoch past its end (the rule trains longer than the
+    search did: the record cannot say what that epoch would have scored)."""
+
+
+class RecordedTrainer:
+    """Implements ``EdgeTrainer`` and ``CountingEdgeTrainer`` from the edges of a finished
+    search (:class:`~optplan.plan.result.PlanResult`): the edge ``u -> v`` replays the curve
+    recorded for it (the first model of ``u``, slot 0) and costs what the search counted."""
+
+    def __init__(self, result: Any) -> None:
+        self.curves = {(e.source, e.target): list(e.curve) for e in result.edges if e.slot == 0 and e.curve}
+        self.gflops = dict(result.epoch_gflops)
+
+    def epoch_gflops(self, state: State) -> float:
+        return self.gflops.get(state.name, 0.0)
+
+    def open(self, source: Checkpoint | None, state: State) -> "RecordedRun":
+        edge = (source.meta["state"] if source is not None else START, state.name)
+        if edge not in self.curves:
+            raise CurveEnded(f"no curve was recorded for {edge[0]} -> {edge[1]}")
+        return RecordedRun(self.curves[edge], state.name)
+
+
+START = "start"  # the source of a from-scratch edge in the records (the graph's start node)
+
+
+class RecordedRun:
+    """One recorded curve, epoch by epoch; checkpoints name the state and the epoch."""
+
+    def __init__(self, curve: list[float], state: str) -> None:
+        self.curve, self.state, self.epoch = curve, state, 0
+
+    def initial_score(self) -> float:
+        return self.curve[0]
+
+    def train_epoch(self) -> float:
+        if self.epoch + 1 >= len(self.curve):
+            raise CurveEnded(f"the recorded curve into {self.state} ends after {len(self.curve) - 1} "
+                             f"epochs; the rule asked for epoch {self.epoch + 1}")
+        self.epoch += 1
+        return self.curve[self.epoch]
+
+    def keep(self, epoch: int) -> Checkpoint:
+        return Checkpoint(meta={"state": self.state, "epoch": epoch, "score": self.curve[epoch]})
+
+
+def recorded_winner_cut(recorded: Any, replanned: Any) -> list[str]:
+    """The nodes whose recorded winner (the kept model every later edge started from) ended at
+    another epoch when ``replanned`` (both :class:`~optplan.plan.result.PlanResult`s): past
+    these the replanned curves are not what training would have measured."""
+    def winners(result: Any) -> dict[str, tuple[str | None, int | None]]:
+        return {d.name: (d.candidates[0].edge, d.candidates[0].epochs) for d in result.decisions
+                if d.candidates and d.candidates[0].edge}
+    before, after = winners(recorded), winners(replanned)
+    return [node for node, won in before.items() if after.get(node) != won]
