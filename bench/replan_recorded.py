@@ -1,16 +1,17 @@
-"""Racing (issue 10, item 5) on the real curves of finished searches: GFLOPs saved, paths kept?
+"""A rule that only ever trains an edge less, asked of the real curves of finished searches.
 
-bench/bench_racing.py asks it of simulated surfaces; here every finished planner search under
-the given `optplan bench` output directories is planned again from its own recorded curves
-(:class:`optplan.plan.simulate.RecordedTrainer`, no training) with its own config, first as
-recorded (which must give its plan back: the check that the replay is faithful), then with
-``plan.racing`` at each margin and judging delay asked. The benchmark's planner rows run their
-edges one at a time (``plan.executor: inprocess``), which is also how the replay runs, so where
-no node's winner is cut short the raced plan *is* what the live search would have planned, for
-the search GFLOPs reported. A search whose recorded winner of some node was raced is counted as
-changed: what its later edges would have measured is in no record.
+For racing (issue 10, item 5), a lower knee.max_epochs, an earlier knee: every finished planner
+search under the given `optplan bench` output directories is planned again from its own recorded
+curves (:class:`optplan.plan.simulate.RecordedTrainer`, no training) with its own config, first
+as recorded (which must give its plan back: the check that the replay is faithful), then with
+each set of overrides asked (``--what``; default: ``plan.racing`` judged after 3, 6 and 9
+epochs). The benchmark's planner rows run their edges one at a time (``plan.executor:
+inprocess``), as the replay does, so where no node's winner is cut short the replanned plan *is*
+what the live search would have planned, for the search GFLOPs reported. A search whose recorded
+winner of some node ended earlier is counted as changed: what its later edges would have
+measured is in no record. (bench/bench_racing.py asks racing of simulated surfaces instead.)
 
-    python bench/race_recorded.py OUT [OUT ...] [--row planned] [--margins 0.01 0.05] [--after 3 6 9]
+    python bench/replan_recorded.py OUT [OUT ...] [--row planned] [--what "plan.racing=true plan.race_after=9" ...]
 """
 
 from __future__ import annotations
@@ -38,13 +39,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("outs", nargs="+", type=Path, help="optplan bench output directories")
     parser.add_argument("--row", default="planned", help="the planner row (a variant's name for a variant)")
-    parser.add_argument("--margins", nargs="+", type=float, default=[0.01, 0.05], help="plan.race_margin values")
-    parser.add_argument("--after", nargs="+", type=int, default=[3, 6, 9], help="plan.race_after values")
+    parser.add_argument("--what", action="append", help="overrides to ask, space-separated (repeatable)")
     args = parser.parse_args()
     plans = sorted(p.parent for out in args.outs for p in out.glob(f"*/seed*/runs/{args.row}/plan/result.json"))
     if not plans:
         raise SystemExit(f"no finished '{args.row}' search under {', '.join(map(str, args.outs))}")
-    settings = [(m, a) for m in args.margins for a in args.after]
+    settings = args.what or [f"plan.racing=true plan.race_after={after}" for after in (3, 6, 9)]
     rows: dict[tuple, dict] = defaultdict(lambda: defaultdict(float))
     for plan_dir in plans:
         regime = plan_dir.parents[3].name
@@ -53,25 +53,26 @@ def main() -> None:
         if (again.nodes, again.path_epochs) != (recorded.nodes, recorded.path_epochs):
             raise SystemExit(f"{plan_dir}: its own curves planned {again.nodes} {again.path_epochs}, not the "
                              f"recorded {recorded.nodes} {recorded.path_epochs}: the replay is not faithful")
-        for margin, after in settings:
-            raced = replan(plan_dir, ["plan.racing=true", f"plan.race_margin={margin}", f"plan.race_after={after}"])
-            row = rows[(regime, margin, after)]
+        for what in settings:
+            raced = replan(plan_dir, what.split())
+            row = rows[(regime, what)]
             row["searches"] += 1
             row["gflops"] += recorded.search_gflops
             row["raced_gflops"] += raced.search_gflops
             row["edges"] += len(raced.edges)
             row["raced"] += sum(e.knee is not None and e.knee.stop == "race" for e in raced.edges)
+            row["cap"] += sum(reason == "cap" for reason in raced.stop_reasons.values())
             cut = recorded_winner_cut(recorded, raced)
             row["cut"] += bool(cut)
             row["same"] += not cut and (raced.nodes, raced.path_epochs) == (recorded.nodes, recorded.path_epochs)
-            print(f"{plan_dir}: margin {margin} after {after}: {raced.search_gflops:,.0f} of "
+            print(f"{plan_dir}: {what}: {raced.search_gflops:,.0f} of "
                   f"{recorded.search_gflops:,.0f} GFLOPs; winners cut: {', '.join(cut) or 'none'}", flush=True)
-    print("\n| regime | margin | judged after | searches | search GFLOPs saved | edges raced "
-          "| searches with a winner cut | same plan (exact) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for (regime, margin, after), r in sorted(rows.items()):
-        print(f"| {regime} | {margin:g} | {after} | {r['searches']:.0f} | {1 - r['raced_gflops'] / r['gflops']:.1%} "
-              f"| {r['raced']:.0f} / {r['edges']:.0f} | {r['cut']:.0f} | {r['same']:.0f} |")
+    print("\n| regime | asked | searches | search GFLOPs saved | edges raced "
+          "| edges at the cap | searches with a winner cut | same plan (exact) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for (regime, what), r in sorted(rows.items()):
+        print(f"| {regime} | `{what}` | {r['searches']:.0f} | {1 - r['raced_gflops'] / r['gflops']:.1%} "
+              f"| {r['raced']:.0f} / {r['edges']:.0f} | {r['cap']:.0f} | {r['cut']:.0f} | {r['same']:.0f} |")
 
 
 if __name__ == "__main__":
