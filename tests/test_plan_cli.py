@@ -44,6 +44,10 @@ def test_simulated_plan_writes_the_run_directory(tmp_path, capsys):
     assert main(["plan", "--resume", "--simulate", "--out", str(run), "--quiet",
                  "--executor", "process"]) == 0
     capsys.readouterr()
+    # an override after --resume changes RUN/config.yaml, not the defaults
+    assert main(["plan", "--resume", "--simulate", "--out", str(run), "--quiet", "knee.patience=5"]) == 2
+    err = capsys.readouterr().err
+    assert "config.knee.patience: run has 4, now 5" in err and "clip_lengths" not in err
     assert main(["plan", "--simulate", "--out", str(run), "--quiet", *SMALL, "knee.patience=5"]) == 2
     err = capsys.readouterr().err
     assert "different config" in err and "config.knee.patience: run has 4, now 5" in err
@@ -341,3 +345,35 @@ def test_commands_for_a_plan_with_relative_paths_run_from_where_it_was_made(tmp_
     absolute = tmp_path / "absolute"  # a config without relative paths: the command as it was
     assert main(["plan", "--simulate", "--out", str(absolute), "--quiet", *SMALL, f"data.root={tmp_path}"]) == 0
     assert replay_command(absolute).startswith("optplan train ")
+
+
+@pytest.mark.slow
+def test_from_records_plans_a_real_search_again_without_training(real_run, tmp_path, capsys):
+    recorded = PlanResult.load(real_run)
+    again = tmp_path / "again"
+    assert main(["plan", "--from-records", str(real_run), "--out", str(again), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    result = PlanResult.load(again)
+    assert (result.nodes, result.path_epochs) == (recorded.nodes, recorded.path_epochs)
+    assert [e.curve for e in result.edges] == [e.curve for e in recorded.edges]
+    assert not (again / "edges").exists()  # nothing trained, no model written
+    assert f"{recorded.search_epochs} of {recorded.search_epochs} search epochs" in out
+    assert "kept its recorded winner" in out
+
+    # a lower cap only shortens edges: an answer where no winner ended earlier, a clear 1 where one did
+    lower = tmp_path / "lower"
+    code = main(["plan", "--from-records", str(real_run), "--out", str(lower), "--quiet", "knee.max_epochs=2"])
+    captured = capsys.readouterr()
+    shorter = PlanResult.load(lower)
+    assert shorter.search_epochs < recorded.search_epochs and all(e.epochs <= 2 for e in shorter.edges)
+    winners_cut = any(d.candidates[0].epochs > 2 for d in recorded.decisions if d.candidates and d.candidates[0].edge)
+    assert code == (1 if winners_cut else 0)
+    assert ("is not what these settings would have found" in captured.err) == winners_cut
+
+    # a rule that trains longer than the record cannot be answered from it
+    assert main(["plan", "--from-records", str(real_run), "--out", str(tmp_path / "longer"), "--quiet",
+                 "knee.max_epochs=5", "knee.patience=4"]) in (1, 2)
+    assert "recorded curve" in capsys.readouterr().err
+    # nor can the records' own directory be written into
+    assert main(["plan", "--from-records", str(real_run), "--out", str(real_run), "--quiet"]) == 2
+    assert "a run directory of its own" in capsys.readouterr().err

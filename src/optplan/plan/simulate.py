@@ -138,6 +138,7 @@ class RecordedTrainer:
     def __init__(self, result: Any) -> None:
         self.curves = {(e.source, e.target): list(e.curve) for e in result.edges if e.slot == 0 and e.curve}
         self.gflops = dict(result.epoch_gflops)
+        self.knee_metric = result.knee_metric  # what the scores are ('auto' resolved when recorded)
 
     def epoch_gflops(self, state: State) -> float:
         return self.gflops.get(state.name, 0.0)
