@@ -19,15 +19,22 @@ from collections import defaultdict
 from pathlib import Path
 
 
-def searches(outs: list[Path], row: str, regimes: list[str] | None) -> dict[str, list[dict]]:
-    """regime -> the row's plan results (result.json), one per (OUT, seed)."""
-    found: dict[str, list[dict]] = defaultdict(list)
-    for out in outs:
-        for path in sorted(out.glob(f"*/seed*/runs/{row}/plan/result.json")):
-            regime = path.parents[4].name
-            if regimes is None or regime in regimes:
-                found[regime].append(json.loads(path.read_text()))
+def plan_dirs(outs: list[Path], row: str = "planned", regimes: list[str] | None = None) -> list[Path]:
+    """The plan directory of every finished ``row`` search under ``outs`` (regime, then seed)."""
+    found = sorted(p.parent for out in outs for p in out.glob(f"*/seed*/runs/{row}/plan/result.json"))
+    found = [d for d in found if regimes is None or d.parents[3].name in regimes]
+    if not found:
+        raise SystemExit(f"no finished '{row}' search under {', '.join(map(str, outs))}")
     return found
+
+
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The options both scripts share: bench OUTs, the planner row, the regimes."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("outs", nargs="+", type=Path, help="optplan bench output directories")
+    parser.add_argument("--row", default="planned", help="the planner row (a variant's name for a variant)")
+    parser.add_argument("--regimes", nargs="+", help="only these regimes (default: every one found)")
+    return parser
 
 
 def edge_table(results: list[dict]) -> list[dict]:
@@ -50,14 +57,10 @@ def edge_table(results: list[dict]) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("outs", nargs="+", type=Path, help="optplan bench output directories")
-    parser.add_argument("--row", default="planned", help="the planner row (a variant's name for a variant)")
-    parser.add_argument("--regimes", nargs="+", help="only these regimes (default: every one found)")
-    args = parser.parse_args()
-    found = searches(args.outs, args.row, args.regimes)
-    if not found:
-        raise SystemExit(f"no finished '{args.row}' search under {', '.join(map(str, args.outs))}")
+    args = arguments(__doc__).parse_args()
+    found: dict[str, list[dict]] = defaultdict(list)
+    for plan_dir in plan_dirs(args.outs, args.row, args.regimes):
+        found[plan_dir.parents[3].name].append(json.loads((plan_dir / "result.json").read_text()))
     for regime, results in sorted(found.items()):
         table = edge_table(results)
         total = sum(k["gflops"] * k["units"] for k in table) / len(results)

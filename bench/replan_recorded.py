@@ -11,15 +11,16 @@ what the live search would have planned, for the search GFLOPs reported. A searc
 winner of some node ended earlier is counted as changed: what its later edges would have
 measured is in no record. (bench/bench_racing.py asks racing of simulated surfaces instead.)
 
-    python bench/replan_recorded.py OUT [OUT ...] [--row planned] [--what "plan.racing=true plan.race_after=9" ...]
+    python bench/replan_recorded.py OUT [OUT ...] [--row planned] [--regimes R ...] [--what "plan.racing=true plan.race_after=9" ...]
 """
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+
+from edge_use import arguments, plan_dirs  # bench/ is the script's own directory
 
 
 def replan(plan_dir: Path, overrides: list[str]):
@@ -36,14 +37,10 @@ def replan(plan_dir: Path, overrides: list[str]):
 def main() -> None:
     from optplan.plan import PlanResult, recorded_winner_cut
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("outs", nargs="+", type=Path, help="optplan bench output directories")
-    parser.add_argument("--row", default="planned", help="the planner row (a variant's name for a variant)")
+    parser = arguments(__doc__)
     parser.add_argument("--what", action="append", help="overrides to ask, space-separated (repeatable)")
     args = parser.parse_args()
-    plans = sorted(p.parent for out in args.outs for p in out.glob(f"*/seed*/runs/{args.row}/plan/result.json"))
-    if not plans:
-        raise SystemExit(f"no finished '{args.row}' search under {', '.join(map(str, args.outs))}")
+    plans = plan_dirs(args.outs, args.row, args.regimes)
     settings = args.what or [f"plan.racing=true plan.race_after={after}" for after in (3, 6, 9)]
     rows: dict[tuple, dict] = defaultdict(lambda: defaultdict(float))
     for plan_dir in plans:
