@@ -580,3 +580,6 @@ def test_a_rule_that_trains_longer_than_the_record_fails_those_edges_clearly(cac
         Planner(graph, RecordedTrainer(searched), patience=T + 3).run()
     with pytest.raises(CurveEnded, match="no curve was recorded for start -> c8_x0.1"):
         RecordedTrainer(searched).open(None, graph.states["c8_x0.1"])
+    beam = Planner(graph, SimulatedTrainer(**FAST), patience=T, beam=2).run()
+    with pytest.raises(OptplanError, match="plan.beam > 1 cannot be replayed"):
+        RecordedTrainer(beam)

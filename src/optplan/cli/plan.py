@@ -65,10 +65,12 @@ def _check_records(recorded, result, allow_failures: bool) -> int:
     from optplan.plan.simulate import recorded_winner_cut
 
     if result.failed_edges and not allow_failures:
-        print(f"optplan plan: error: {len(result.failed_edges)} edges needed epochs past their recorded "
-              f"curves ({', '.join(e.id for e in result.failed_edges[:4])}): these settings train longer "
-              "than the recorded search; only a rule that trains less (racing, a lower knee.max_epochs) "
-              "can be asked of records", file=sys.stderr)
+        first = ((result.failed_edges[0].error or "").strip().splitlines() or [""])[-1]
+        print(f"optplan plan: error: {len(result.failed_edges)} edges could not be replayed from the "
+              f"records ({', '.join(e.id for e in result.failed_edges[:4])}): these settings train longer "
+              "than the recorded search, or train edges it did not; only a rule that trains less "
+              f"(racing, a lower knee.max_epochs) on the same graph can be asked of records; first: {first}",
+              file=sys.stderr)
         return 1
     cut = recorded_winner_cut(recorded, result)
     saved = (recorded.search_gflops or 0) - (result.search_gflops or 0)

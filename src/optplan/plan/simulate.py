@@ -22,13 +22,17 @@ import hashlib
 import math
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optplan.errors import OptplanError
 from optplan.plan.config import SimulationConfig
 from optplan.protocol import Checkpoint
 from optplan.state import State
+
+if TYPE_CHECKING:
+    from optplan.plan.result import PlanResult
 
 MAX_SCORE = 0.99
 
@@ -133,10 +137,15 @@ class CurveEnded(RuntimeError):
 class RecordedTrainer:
     """Implements ``EdgeTrainer`` and ``CountingEdgeTrainer`` from the edges of a finished
     search (:class:`~optplan.plan.result.PlanResult`): the edge ``u -> v`` replays the curve
-    recorded for it (the first model of ``u``, slot 0) and costs what the search counted."""
+    recorded for it and costs what the search counted. A plan with a beam (several models per
+    node, so several curves per edge) is refused: a curve would not say which model it is of."""
 
-    def __init__(self, result: Any) -> None:
-        self.curves = {(e.source, e.target): list(e.curve) for e in result.edges if e.slot == 0 and e.curve}
+    def __init__(self, result: PlanResult) -> None:
+        if any(e.slot != 0 for e in result.edges):
+            raise OptplanError("records of a plan with plan.beam > 1 cannot be replayed: an edge has a "
+                               "curve per source model")
+        self.curves = {(e.source, e.target): list(e.curve) for e in result.edges if e.curve}
+        self.start = result.graph.start if result.graph is not None else "start"
         self.gflops = dict(result.epoch_gflops)
         self.knee_metric = result.knee_metric  # what the scores are ('auto' resolved when recorded)
 
@@ -144,13 +153,10 @@ class RecordedTrainer:
         return self.gflops.get(state.name, 0.0)
 
     def open(self, source: Checkpoint | None, state: State) -> "RecordedRun":
-        edge = (source.meta["state"] if source is not None else START, state.name)
+        edge = (source.meta["state"] if source is not None else self.start, state.name)
         if edge not in self.curves:
             raise CurveEnded(f"no curve was recorded for {edge[0]} -> {edge[1]}")
         return RecordedRun(self.curves[edge], state.name)
-
-
-START = "start"  # the source of a from-scratch edge in the records (the graph's start node)
 
 
 class RecordedRun:
@@ -173,11 +179,11 @@ class RecordedRun:
         return Checkpoint(meta={"state": self.state, "epoch": epoch, "score": self.curve[epoch]})
 
 
-def recorded_winner_cut(recorded: Any, replanned: Any) -> list[str]:
-    """The nodes whose recorded winner (the kept model every later edge started from) ended at
-    another epoch when ``replanned`` (both :class:`~optplan.plan.result.PlanResult`s): past
-    these the replanned curves are not what training would have measured."""
-    def winners(result: Any) -> dict[str, tuple[str | None, int | None]]:
+def recorded_winner_cut(recorded: PlanResult, replanned: PlanResult) -> list[str]:
+    """The nodes whose recorded winner (the kept model every later edge started from) is
+    another edge, or the same one ending at another epoch, when ``replanned``: past these the
+    replanned curves are not what training would have measured."""
+    def winners(result: PlanResult) -> dict[str, tuple[str | None, int]]:
         return {d.name: (d.candidates[0].edge, d.candidates[0].epochs) for d in result.decisions
                 if d.candidates and d.candidates[0].edge}
     before, after = winners(recorded), winners(replanned)
