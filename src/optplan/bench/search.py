@@ -11,6 +11,7 @@ each keeps one :class:`~optplan.train.session.TrainSession`, so a trial starts i
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -148,6 +149,19 @@ def _budget_stopper(total: float, per_trial: float | None):
     return GflopsBudget()
 
 
+class _UnstartedTrials(logging.Filter):
+    """Drops Tune's end-of-search warning about trials without metrics.
+
+    The GFLOPs budget ends a search while Tune still holds trials it generated but never
+    started (about 200 for every ASHA row), and :meth:`tune.Tuner.fit` then logs one
+    ``FileNotFoundError`` line per such trial: 200 lines per ASHA row, 1,800 in one benchmark
+    log, burying its progress lines. A trial that did start and failed is still counted: the
+    row's ``errored_trials``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to fetch metrics")
+
+
 def tune_search(kind: str, cfg: OptplanConfig, work: Path, *, budget: float, search_budget: float,
                 seed: int, spec) -> SearchOutcome:
     """``kind`` 'pbt' (population ``spec.pbt_population``, lr and clip mutated every
@@ -190,6 +204,8 @@ def tune_search(kind: str, cfg: OptplanConfig, work: Path, *, budget: float, sea
     # warning is dropped.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    unstarted, analysis_log = _UnstartedTrials(), logging.getLogger("ray.tune.analysis.experiment_analysis")
+    analysis_log.addFilter(unstarted)
     try:
         tuner = tune.Tuner(
             tune.with_resources(tune.with_parameters(_trainable, cfg_json=trial_cfg.model_dump(mode="json"),
@@ -219,6 +235,7 @@ def tune_search(kind: str, cfg: OptplanConfig, work: Path, *, budget: float, sea
             path = work / f"{kind}_best.pt"
             path.write_bytes((Path(d) / "model.pt").read_bytes())
     finally:
+        analysis_log.removeFilter(unstarted)
         ray.shutdown()
     shutil.rmtree(work / "ray", ignore_errors=True)  # every trial's checkpoints: the best is kept
     snap = load_checkpoint(path)
