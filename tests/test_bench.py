@@ -237,6 +237,7 @@ def test_pbt_and_asha_spend_the_search_budget(tiny_bench, capfd):
     printed = "".join(capfd.readouterr())
     assert "snapshotting has been triggered" not in printed  # Tune's per-trial warning
     assert "Failed to fetch metrics" not in printed  # a line per trial ASHA never started
+    assert "View detailed results here" not in printed  # Tune's setup table, of a folder deleted after
     rows = rows_of(summary)
     search = rows["planned"]["search_gflops"][0]
     budget = rows["planned"]["train_gflops"][0]

@@ -203,6 +203,10 @@ def tune_search(kind: str, cfg: OptplanConfig, work: Path, *, budget: float, sea
     # benchmark's logs, burying its progress lines. The snapshots are local and small; the
     # warning is dropped.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # At verbose=0 Tune's newer output engine still prints a table of the search's setup and
+    # "View detailed results here: <the ray folder>" (which is deleted below) for every row;
+    # its older reporter prints nothing at verbose=0.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     unstarted, analysis_log = _UnstartedTrials(), logging.getLogger("ray.tune.analysis.experiment_analysis")
     analysis_log.addFilter(unstarted)
