@@ -80,6 +80,26 @@ def test_every_row_runs_on_every_seed_and_is_tested(tiny_bench):
     assert [s["lr_schedule"]["kind"] for s in smooth["schedule"]["stages"]] == ["linear"] * len(planned["schedule"]["stages"])
     assert "lr_schedule" not in planned["schedule"]["stages"][0]
     assert smooth["search_seconds"] < planned["search_seconds"] / 5  # a stored plan read back
+    # the replay is measured against the search's run of the same path (on one CPU thread the
+    # same bits); a smoothed replay is not that path, so it has nothing to be measured against
+    assert planned["schedule"]["search_run"]["score"] == planned["val_score"]
+    assert planned["replay_shortfall"] == 0.0 and smooth["replay_shortfall"] is None
+    assert "Replays that ended" not in (out / "table.md").read_text()
+
+
+def test_the_table_names_replays_that_fell_far_below_their_search():
+    """A replay that stalled is named with the score its search reached, so a mean that one
+    stalled run pulls down is not read as the schedule's."""
+    from optplan.bench.runner import _about
+
+    rows = {"planned": {s: {"nodes": ["c8_x1", "c16_x0.1"], "test_videos": 1200, "knee_metric": "top1",
+                            "val_score": v, "replay_shortfall": f} for s, (v, f) in
+                        enumerate([(0.425, 0.44), (0.80, 0.09), (0.83, None)])}}
+    about = _about(rows)
+    assert "Replays that ended 0.1 or more below their search's run on validation: seed 0 (0.865 -> 0.425)." in about
+    assert "seed 1 (" not in about and "seed 2 (" not in about
+    del rows["planned"][0]
+    assert "Replays" not in _about(rows)
 
 @pytest.mark.slow
 def test_hand_tuned_rows_train_the_planned_budget(tiny_bench):

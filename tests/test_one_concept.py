@@ -55,8 +55,11 @@ def test_replay_lr_linear_smooths_only_the_written_schedule(tmp_path):
     assert [s.lr_schedule.kind for s in written.stages] == ["linear"] * len(written.stages)
     assert written.stages[-1].lr_schedule.final == 0.0
     assert [(s.state, s.epochs) for s in written.stages] == [(s.state, s.epochs) for s in constant.stages]
+    # only the path the search ran carries what that run reached: a smoothed one is another schedule
+    assert written.search_run is None and "search_run" not in smooth.schedule
     again = run_plan(load_config(None, SMALL), tmp_path, simulate=True, progress=False)
     assert list(load_schedule(tmp_path / SCHEDULE_FILE).stages) == list(again.stages) == list(constant.stages)
+    assert load_schedule(tmp_path / SCHEDULE_FILE).search_run.score == constant.measured_score is not None
 
 
 def test_one_edge_id_names_graph_edges_planner_runs_and_trainer_runs(tmp_path):

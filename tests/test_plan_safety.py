@@ -360,5 +360,6 @@ def test_replaying_a_planned_path_rebuilds_the_planned_model(unkilled, tmp_path)
     assert len(replayed["curves"]) == len(trained) >= 1
     assert all(c[1:] == e.curve[1: e.knee.epoch + 1] for e, c in zip(trained, replayed["curves"]))
     assert replayed["final_score"] == final.curve[final.knee.epoch]
+    assert replayed["shortfall"] == 0.0  # measured against the search's run that schedule.yaml names
     rebuilt, planned = load_checkpoint(replay / "final.pt")["model"], load_checkpoint(result.model_path)["model"]
     assert rebuilt.keys() == planned.keys() and all(torch.equal(rebuilt[k], planned[k]) for k in planned)

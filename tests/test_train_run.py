@@ -12,7 +12,7 @@ import torch
 from optplan.cli import main
 from optplan.config import load_config
 from optplan.data.sampling import ClipSpec
-from optplan.errors import OptplanError
+from optplan.errors import ConfigError, OptplanError
 from optplan.knee import KneeRule, read_curve
 from optplan.plan.edge import EdgeJob, run_edge
 from optplan.plan.protocol import Checkpoint, ResumableEdgeRun, ResumableEdgeTrainer
@@ -29,12 +29,17 @@ from optplan.train.session import TrainSession
 STATE = State(name="c4", lr=0.02, clip_length=4, batch_size=4)
 
 
-def config(root, **over):
+def overrides(root, **over) -> list[str]:
+    """The tests' settings as command-line overrides."""
     tree = {"data.root": root, "data.val_list": root / "trainlist01.txt", "data.crop_size": 28,
             "data.short_side": 32, "data.num_workers": 0, "data.test_clips": 2,
             "train.threads": 1, "train.progress": False, "model.dropout": 0.0,
             "knee.patience": 4, "knee.max_epochs": 8, **over}
-    return load_config(None, [f"{k}={v}" for k, v in tree.items()])
+    return [f"{k}={v}" for k, v in tree.items()]
+
+
+def config(root, **over):
+    return load_config(None, overrides(root, **over))
 
 
 @pytest.fixture(scope="module")
@@ -284,6 +289,46 @@ def test_replaying_a_trained_path_rebuilds_its_model(straight, session, tiny_dat
     assert replay.final_score == second.curve[second.knee.epoch] or second.knee.epoch == 0
     rebuilt, kept = load_checkpoint(replay.checkpoint)["model"], load_checkpoint(second.checkpoint)["model"]
     assert all(torch.equal(rebuilt[k], kept[k]) for k in kept)
+
+
+def test_a_replay_far_below_its_search_run_says_so(tiny_dataset, tmp_path, capsys):
+    """schedule.yaml of a plan names what the search's run of it reached; a replay that ends
+    SHORTFALL or more below it (a run that stalled) warns on stderr, naming the search's model,
+    and records how far in result.json; one that reaches it warns of nothing."""
+    import yaml
+
+    from optplan.train.schedule import SHORTFALL
+
+    def replay(score: float, out: str) -> dict:
+        schedule = {"stages": [{"state": STATE.to_dict(), "epochs": 1}],
+                    "search_run": {"score": score, "metric": "top1", "model": "/runs/p/model.pt"}}
+        path = tmp_path / f"{out}.yaml"
+        path.write_text(yaml.safe_dump(schedule))
+        assert main(["train", *overrides(tiny_dataset), "--schedule", str(path), "--out", str(tmp_path / out)]) == 0
+        return json.loads((tmp_path / out / "result.json").read_text())
+
+    stalled = replay(1.0, "stalled")  # one epoch on these videos is far from every video right
+    err = capsys.readouterr().err
+    assert stalled["shortfall"] == pytest.approx(1.0 - stalled["final_score"]) and stalled["shortfall"] >= SHORTFALL
+    assert "warning: this replay ended at validation top1" in err and "(/runs/p/model.pt)" in err
+    assert f"{stalled['shortfall']:.4f} below the 1.0000" in err
+    same = replay(stalled["final_score"], "same")  # the same epoch again: the search's own score
+    assert same["shortfall"] == 0.0 and "warning" not in capsys.readouterr().err
+
+
+def test_schedule_shortfall_is_measured_only_against_the_same_metric():
+    from optplan.train.schedule import Schedule, load_schedule
+
+    stages = [{"state": STATE.to_dict(), "epochs": 2}]
+    run = Schedule.model_validate({"stages": stages, "search_run": {"score": 0.8, "metric": "top1"}})
+    assert run.shortfall(0.5, "top1") == pytest.approx(0.3) and run.shortfall(0.9, "top1") == pytest.approx(-0.1)
+    assert run.shortfall(0.5, "top135") is None  # another metric: no comparison
+    assert run.shortfall(float("nan"), "top1") == pytest.approx(0.8)  # a diverged replay fell the whole way
+    plain = Schedule.model_validate({"stages": stages})
+    assert plain.shortfall(0.5, "top1") is None and "search_run" not in plain.to_dict()
+    assert run.to_dict()["search_run"] == {"score": 0.8, "metric": "top1", "model": None}
+    with pytest.raises(ConfigError, match="search_run.score"):
+        load_schedule({"stages": stages, "search_run": {"score": "high", "metric": "top1"}})
 
 
 def test_every_epoch_records_its_training_gflops(straight, session):

@@ -144,8 +144,9 @@ def _planned(name: str, ctx: RowContext) -> dict[str, Any]:
     if not variant:
         ctx.plan = plan
     sub = RowContext(cfg, session, ctx.work, ctx.seed, ctx.bench, plan)
-    _, row = _replay(sub, load_schedule(plan.schedule), ctx.work / name.replace(":", "_") / "replay")
-    return {**row, "search_gflops": plan.search_gflops, "search_seconds": search_seconds,
+    replay, row = _replay(sub, load_schedule(plan.schedule), ctx.work / name.replace(":", "_") / "replay")
+    return {**row, "replay_shortfall": replay.shortfall,
+            "search_gflops": plan.search_gflops, "search_seconds": search_seconds,
             "search_epochs": plan.search_epochs, "replay_gflops": plan.replay_gflops,
             "plan_score": plan.score, "knee_metric": plan.knee_metric,
             "nodes": plan.nodes, "schedule": plan.schedule,

@@ -243,11 +243,19 @@ def row_order(name: str) -> tuple[int, str, int]:
 
 
 def _about(rows: dict[str, dict[int, dict[str, Any]]]) -> str:
-    """One line on the planned rows: test videos, knee metric, paths chosen."""
+    """One line on the planned rows: test videos, knee metric, paths chosen, and the replays
+    that fell :data:`~optplan.train.schedule.SHORTFALL` or more below the search's run of the
+    same schedule (a stalled run the table's mean would otherwise hide)."""
+    from optplan.train.schedule import SHORTFALL
+
     planned = rows.get("planned", {})
     if not planned:
         return ""
     any_row = next(iter(planned.values()))
     paths = "; ".join(f"seed {s}: {' -> '.join(r['nodes'])}" for s, r in sorted(planned.items()))
+    short = [f"seed {s} ({r['val_score'] + r['replay_shortfall']:.3f} -> {r['val_score']:.3f})"
+             for s, r in sorted(planned.items()) if (r.get("replay_shortfall") or 0.0) >= SHORTFALL]
+    fell = (f" Replays that ended {SHORTFALL} or more below their search's run on validation: "
+            f"{', '.join(short)}.") if short else ""
     return (f"{any_row.get('test_videos')} test videos; knee metric {any_row.get('knee_metric')}; "
-            f"planned paths: {paths}.")
+            f"planned paths: {paths}.{fell}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from optplan.cli.common import add_config_arguments, config_from_args
@@ -145,4 +146,17 @@ def _train_locked(args: argparse.Namespace, cfg, out: Path, session, work, recor
     if session.dist.is_main:
         print(json.dumps(summary, indent=2))
         print(line)
+        if args.schedule is not None and result.fell_short:
+            print(_shortfall_warning(work.search_run, result), file=sys.stderr)
     return 0
+
+
+def _shortfall_warning(run, result) -> str:
+    """What a user needs when a replay stalled: how far below the search's run it ended, that
+    this is more than a training run's noise, and the two ways on."""
+    model = f" ({run.model})" if run.model else ""
+    return (f"warning: this replay ended at validation {run.metric} {result.final_score:.4f}, "
+            f"{result.shortfall:.4f} below the {run.score:.4f} that the search's own run of the same "
+            f"schedule reached: this training run stalled (on a GPU two runs of one schedule differ by "
+            f"a few points, not by this much). Use the search's own model{model}, or replay again "
+            f"with another train.seed.")

@@ -20,7 +20,7 @@ from optplan.plan.records import DONE, FAILED, SKIPPED, EdgeRecord, NodeRecord
 from optplan.protocol import Checkpoint
 from optplan.records_io import JsonRecord
 from optplan.state import State
-from optplan.train.schedule import Stage
+from optplan.train.schedule import Constant, SearchRun, Stage
 
 RESULT_FILE = "result.json"
 
@@ -200,8 +200,24 @@ class PlanResult(JsonRecord):
 
     @property
     def schedule(self) -> dict[str, Any]:
-        """The replayable schedule (YAML-ready dict)."""
-        return schedule_of(self.stages)
+        """The replayable schedule (YAML-ready dict), with what the search's run of it reached
+        (:attr:`search_run`) when the schedule is that run's path."""
+        out = schedule_of(self.stages)
+        if (run := self.search_run) is not None:
+            out["search_run"] = run.model_dump(mode="json")
+        return out
+
+    @property
+    def search_run(self) -> SearchRun | None:
+        """The final model's measured score, metric and file: what a replay of the schedule
+        should reach. None when the schedule is not the path the search ran (``plan.replay_lr``
+        smoothed its learning rates) or nothing was measured."""
+        score = self.measured_score
+        if score is None or self.knee_metric is None or any(s.lr_schedule != Constant() for s in self.stages):
+            return None
+        model = self.model_path
+        return SearchRun(score=score, metric=self.knee_metric,
+                         model=None if model is None else str(model.resolve()))
 
     @property
     def failed_edges(self) -> list[EdgeRecord]:

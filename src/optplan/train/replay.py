@@ -26,7 +26,7 @@ from optplan.train.distributed import barrier
 from optplan.train.engine import Scores
 from optplan.train.epoch import EpochTrainer
 from optplan.train.logging import RunLogger
-from optplan.train.schedule import Schedule, load_schedule
+from optplan.train.schedule import SHORTFALL, Schedule, load_schedule
 from optplan.train.scoring import scoring_clip
 from optplan.train.session import TrainSession
 
@@ -37,17 +37,26 @@ StageCallback = Callable[[int, int, list[list[float]]], None]
 @dataclass
 class ScheduleResult(JsonRecord):
     """Per-stage validation curves (``curves[i][0]``: score entering stage i), the final model
-    and the cost; its JSON also carries the final score."""
+    and the cost; its JSON also carries the final score. ``shortfall``: how far the final
+    score ended below the search's run of the same schedule (:meth:`Schedule.shortfall`; None
+    for a schedule no search ran)."""
 
     curves: list[list[float]]
     checkpoint: Path
     cost: Cost = field(default_factory=Cost)
+    shortfall: float | None = None
 
-    json_keys = ("curves", "final_score", "checkpoint", "cost")
+    json_keys = ("curves", "final_score", "checkpoint", "cost", "shortfall")
 
     @property
     def final_score(self) -> float:
         return next((c[-1] for c in reversed(self.curves) if c), math.nan)
+
+    @property
+    def fell_short(self) -> bool:
+        """Whether the replay ended :data:`SHORTFALL` or more below the search's run: a run that
+        stalled, which one training run is one draw of (the search's own model is the other)."""
+        return self.shortfall is not None and self.shortfall >= SHORTFALL
 
 
 def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, run_dir: str | Path, *,
@@ -57,7 +66,8 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
 
     Stages of 0 epochs are skipped. A diverged epoch (non-finite loss) ends the replay early
     with its NaN score on the curve. Epochs are scored as ``cfg.knee.score_clip`` says, the
-    schedule's stages being the state space. Returns the curves, ``final.pt`` and the cost.
+    schedule's stages being the state space. Returns the curves, ``final.pt``, the cost and,
+    for a planned schedule, how far it ended below the search's run of it.
     """
     schedule = load_schedule(schedule)
     run_dir = Path(run_dir)
@@ -122,6 +132,7 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
     logger.close()
     final = run_dir / "final.pt"
     result = ScheduleResult(curves=curves, checkpoint=final, cost=cost)
+    result.shortfall = schedule.shortfall(result.final_score, session.metric)
     if main:
         last_state = next(s.state for s in reversed(schedule.stages) if s.epochs)
         save_checkpoint(final, make_checkpoint(model, state=last_state.to_dict(), epoch=cost.epochs,

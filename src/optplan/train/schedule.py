@@ -19,6 +19,10 @@ hand-tuned baselines are written:
 A stage may end on a part of an epoch: ``last_epoch_share`` (default 1) trains that share of its
 last epoch's batches, so that a schedule spends a GFLOPs budget exactly.
 
+A planned schedule also says what the search's own run of it reached (``search_run``: its last
+validation score, the metric, the model), so that a replay can tell when it fell far behind the
+run it repeats (:data:`SHORTFALL`).
+
 Every rule takes ``warmup`` (epochs, default 0): the learning rate of warm-up epoch ``i`` is
 ``(i + 1) / (warmup + 1)`` of what the rule gives, as the usual linear warm-up, per epoch.
 
@@ -158,12 +162,33 @@ class Stage(BaseModel):
         return data
 
 
+SHORTFALL = 0.1
+"""How far (in the score's own units) a replay may end below the search's run of the same
+schedule before it is reported. On a GPU, whose kernels are not deterministic, the same
+schedule trained twice ended 2-3 points apart on average and up to ~10 (bench/RESULTS.md); a
+replay 0.1 or more below is a run that stalled, not noise. On one CPU thread the two agree
+exactly."""
+
+
+class SearchRun(BaseModel):
+    """What the search's own run of a planned schedule reached (``optplan plan`` writes it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    score: float = Field(description="validation score at the run's last epoch (the plan's final model)")
+    metric: str = Field(description="what the score measures (knee.metric, resolved)")
+    model: str | None = Field(None, description="the search's final model, a file the replay can fall back on")
+
+
 class Schedule(BaseModel):
     """An ordered list of stages, replayed from scratch by :func:`optplan.train.train_schedule`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     stages: list[Stage] = Field(min_length=1)
+    search_run: SearchRun | None = Field(None, description=(
+        "What the search's run of this schedule reached (a planned path's schedule.yaml); a "
+        "replay ending SHORTFALL or more below it is reported."))
 
     @model_validator(mode="after")
     def _trains(self) -> "Schedule":
@@ -176,7 +201,20 @@ class Schedule(BaseModel):
         return sum(s.epochs for s in self.stages)
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        """JSON-ready fields; a schedule no search ran leaves ``search_run`` out."""
+        data = self.model_dump(mode="json", by_alias=True)
+        if self.search_run is None:
+            del data["search_run"]
+        return data
+
+    def shortfall(self, score: float, metric: str) -> float | None:
+        """How far ``score`` (a replay's last validation score, measuring ``metric``) ended
+        below the search's run; None when no search ran it or it measured something else. A
+        diverged replay (NaN) fell the whole way."""
+        run = self.search_run
+        if run is None or run.metric != metric:
+            return None
+        return run.score - (score if math.isfinite(score) else 0.0)
 
 
 ANNEAL_SHAPES = ("linear", "budget")
