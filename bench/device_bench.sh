@@ -2,7 +2,9 @@
 # `optplan bench` on a lent GPU machine (the device tool in /work/.library): installs the wheels
 # carried in .whl/ (av, pydantic, kneed and their dependencies; torch, numpy and scipy are there
 # already), runs the benchmark into gpu_out/NAME with the given arguments and copies its tables,
-# summary and log to $OUT. gpu_out/ stays on a warm machine, so a second call resumes the run.
+# summary and log to $OUT. gpu_out/ stays on a warm machine, so a second call resumes the run;
+# give a second call the same NAME even for new --seeds: a new NAME generates and decodes the
+# data again (1.5 of a lease's 15 minutes on 2026-11-27).
 # Usage (via the device tool, carry [".whl"]):
 #   bash bench/device_bench.sh NAME --seeds 0 1 2 --jobs 12 'rows=[...]' config.KEY=VALUE ...
 # An argument REGIMES4 (the bare word) stands for the four regimes of bench/RESULTS.md's device
