@@ -6,8 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from optplan.cli.common import add_config_arguments, config_from_args
+
+if TYPE_CHECKING:
+    from optplan.train.replay import ScheduleResult
+    from optplan.train.schedule import SearchRun
 
 RUN_FILE = "train.json"  # the settings a run directory was made with (see _run_record)
 
@@ -151,7 +156,7 @@ def _train_locked(args: argparse.Namespace, cfg, out: Path, session, work, recor
     return 0
 
 
-def _shortfall_warning(run, result) -> str:
+def _shortfall_warning(run: SearchRun, result: ScheduleResult) -> str:
     """What a user needs when a replay stalled: how far below the search's run it ended, that
     this is more than a training run's noise, and the two ways on."""
     model = f" ({run.model})" if run.model else ""

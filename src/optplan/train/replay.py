@@ -78,7 +78,8 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
     main = session.dist.is_main
     last = run_dir / "last.pt"
     snap = load_checkpoint(last, session.device) if last.is_file() else None
-    if snap is not None and snap["meta"].get("schedule") != schedule.to_dict():
+    # what trains must match; ``search_run`` only says what an earlier run of it reached
+    if snap is not None and (snap["meta"].get("schedule") or {}).get("stages") != schedule.to_dict()["stages"]:
         raise OptplanError(f"{last} belongs to another schedule; choose another output directory")
     if snap is not None and snap["meta"].get("score_clip") != cfg.knee.score_clip:
         raise OptplanError(f"{last} was scored with knee.score_clip={snap['meta'].get('score_clip')}, not "
