@@ -235,7 +235,7 @@ def test_the_shipped_regimes_are_sized_alike_with_test_sets_that_separate_rows()
 
 
 def test_the_shipped_planner_row_starts_at_x1_and_x03_and_the_paper_variant_does_not():
-    """bench.yaml's planner row links the start to every clip at x1 and x0.3 (18 edges: 2 h 6 min
+    """bench.yaml's planner row links the start to every clip at x1 and x0.3 (18 edges: 1 h 58 min
     for the whole benchmark, bench/RESULTS.md); the paper variant its header documents must undo
     that, or it would plan from scratch at x0.3 as no paper graph does."""
     bench = load_bench_config()
