@@ -313,7 +313,7 @@ def test_a_replay_far_below_its_search_run_says_so(tiny_dataset, tmp_path, capsy
     assert "warning: this replay ended at validation top1" in err and "(/runs/p/model.pt)" in err
     assert f"{stalled['shortfall']:.4f} below the 1.0000" in err
     same = replay(stalled["final_score"], "same")  # the same epoch again: the search's own score
-    assert same["shortfall"] == 0.0 and "warning" not in capsys.readouterr().err
+    assert abs(same["shortfall"]) < SHORTFALL / 4 and "warning" not in capsys.readouterr().err
 
 
 def test_schedule_shortfall_is_measured_only_against_the_same_metric():
