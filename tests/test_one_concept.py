@@ -316,7 +316,11 @@ def test_result_files_of_the_earlier_format_load_and_write_back_the_same(tmp_pat
     assert json.dumps(state.to_dict(), indent=2) == STATE_RESULT
     replay = ScheduleResult.from_dict(json.loads(SCHEDULE_RESULT))
     assert math.isnan(replay.final_score) and replay.curves[1] == [] and replay.cost.gflops == 3.0
-    assert json.dumps(replay.to_dict(), indent=2) == SCHEDULE_RESULT
+    # the earlier keys come back the same and in their order; the replay's shortfall follows them
+    # (None: a schedule no search ran, as every schedule of the earlier format)
+    written, earlier = json.loads(json.dumps(replay.to_dict())), json.loads(SCHEDULE_RESULT)
+    assert list(written)[:len(earlier)] == list(earlier) and {k: written[k] for k in earlier} == earlier
+    assert list(written)[len(earlier):] == ["shortfall"] and written["shortfall"] is None
     old = Path(__file__).parent / "data" / "plan_result_v1.json"  # a simulated 2 x 2 plan's result.json
     plan = PlanResult.load(old)
     assert plan.run_dir == old.parent and plan.edges and plan.decisions and plan.stages
@@ -324,6 +328,9 @@ def test_result_files_of_the_earlier_format_load_and_write_back_the_same(tmp_pat
     plan.save(tmp_path / "result.json")
     # the earlier keys come back the same and in their order; the report's keys follow them
     written, earlier = json.loads((tmp_path / "result.json").read_text()), json.loads(old.read_text())
+    # the schedule now also names what the search's run of it reached (its final model's score)
+    run = written["schedule"].pop("search_run")
+    assert run["score"] == written["measured_score"] and run["metric"] == earlier["knee_metric"]
     assert list(written)[:len(earlier)] == list(earlier) and {k: written[k] for k in earlier} == earlier
     assert list(written)[len(earlier):] == ["graph", "chosen", "stop_reasons", "unfinished", "measured_score"]
     assert written["graph"] is None and written["unfinished"] is None  # an earlier file has no graph
