@@ -8,6 +8,9 @@ same; PBT and ASHA depend on when trials finish and need not.
   python bench/compare_runs.py OUT_A OUT_B [--tol 0.0005]
   python bench/compare_runs.py OUT_A OUT_B [OUT_C ...] --pool
 
+An OUT may also be a committed results folder that holds only ``summary*.json`` files (such as
+``bench/results/cpu2-cap20``): its rows are read from the summaries' per-seed figures.
+
 Prints a markdown table per regime and a count of the rows that agree. ``--pool`` instead treats
 each (OUT, seed) of two or more OUTs as one paired draw (two runs whose data differ in a few encoded videos train
 differently from the first epoch on, and their plans and budgets differ): per regime and row,
@@ -23,13 +26,27 @@ from pathlib import Path
 
 
 def rows(out: Path) -> dict[tuple[str, int, str], dict]:
-    """(regime, seed, row) -> the row's JSON, for every finished row of ``out``."""
+    """(regime, seed, row) -> the row's JSON, for every finished row of ``out`` (or, where
+    ``out`` holds no row files, what its ``summary*.json`` files say of each row and seed)."""
     found = {}
     for path in sorted(out.glob("*/seed*/*.json")):
         regime, seed = path.parent.parent.name, path.parent.name
         if not seed.removeprefix("seed").isdigit():
             continue
         found[(regime, int(seed.removeprefix("seed")), path.stem)] = json.loads(path.read_text())
+    return found or summarised(out)
+
+
+def summarised(out: Path) -> dict[tuple[str, int, str], dict]:
+    """(regime, seed, row) -> the figures a summary keeps per seed (top-1, GFLOPs), for every
+    ``summary*.json`` in ``out``."""
+    found = {}
+    for path in sorted(out.glob("summary*.json")):
+        for regime, table in json.loads(path.read_text())["regimes"].items():
+            for row in table["rows"]:
+                for seed in row["seeds"]:
+                    found[(regime, int(seed), row["name"])] = {
+                        "name": row["name"], **{k: row[k][str(seed)] for k in ("top1", "train_gflops")}}
     return found
 
 
