@@ -315,3 +315,38 @@ def test_jobs_run_rows_side_by_side_and_keep_finished_rows(tiny_bench):
     assert "linear decay" in (out / "table.md").read_text()
     with pytest.raises(OptplanError, match="--jobs"):
         run_bench(bench, out, [0], jobs=0)
+
+
+@pytest.mark.slow
+def test_replay_draw_replays_an_independent_run_of_the_same_plan(tiny_bench):
+    """``replay_draw: 1``: the planner row's search is read back untouched and its path replayed
+    with other training randomness on the same split (the hand-tuned rows are one run of their
+    schedules too); the search's-model row stays the search's own run."""
+    import shutil
+
+    import torch
+
+    from optplan.train.checkpoint import load_checkpoint
+
+    tmp, out, _ = tiny_bench
+    drawn = tmp / "drawn"
+    shutil.copytree(out / "mixed" / "seed0", drawn / "mixed" / "seed0")
+    own = json.loads((drawn / "mixed" / "seed0" / "planned.json").read_text())
+    (drawn / "mixed" / "seed0" / "planned.json").unlink()
+    tree = {**TINY, "regimes": {"mixed": {"root": str(out / "data" / "mixed")}},  # the plan's own data
+            "rows": ["planned", "search_model"], "variants": {}}
+    bench = load_bench_config(write(tmp, tree, "drawn.yaml"), ["replay_draw=1"])
+    run_bench(bench, drawn, [0])
+    row = json.loads((drawn / "mixed" / "seed0" / "planned.json").read_text())
+    assert own["replay_draw"] == 0 and row["replay_draw"] == 1
+    assert row["nodes"] == own["nodes"] and row["search_gflops"] == own["search_gflops"]
+    assert row["search_seconds"] < own["search_seconds"] / 5  # the finished search, read back
+    assert row["train_gflops"] == pytest.approx(own["train_gflops"], rel=1e-6)  # the same schedule
+    runs = drawn / "mixed" / "seed0" / "runs" / "planned"
+    replayed = load_checkpoint(runs / "replay-draw1" / "final.pt")["model"]
+    searched = load_checkpoint(runs / "replay" / "final.pt")["model"]
+    assert not all(torch.equal(replayed[k], searched[k]) for k in searched)
+    assert row["replay_shortfall"] == pytest.approx(row["schedule"]["search_run"]["score"] - row["val_score"])
+    assert "independent run of each plan (train.draw 1)" in (drawn / "table.md").read_text()
+    with pytest.raises(ConfigError, match="replay_draw"):
+        load_bench_config(write(tmp, TINY, "bad.yaml"), ["replay_draw=-1"])

@@ -291,6 +291,30 @@ def test_replaying_a_trained_path_rebuilds_its_model(straight, session, tiny_dat
     assert all(torch.equal(rebuilt[k], kept[k]) for k in kept)
 
 
+def test_another_draw_trains_another_run_of_the_schedule_on_the_same_split(straight, session, tiny_dataset,
+                                                                           tmp_path):
+    """train.draw=1 reseeds the initial weights and every epoch's clips, so a replay is an
+    independent run of the schedule (reproducible in its own right); the validation hold-out
+    stays train.seed's, so its scores compare with the search's."""
+    _, first = straight
+    schedule = {"stages": [{"state": STATE.to_dict(), "epochs": 2}]}
+    drawn = TrainSession(config(tiny_dataset, **{"train.draw": 1}))
+    assert drawn.run_seed != session.run_seed == session.cfg.train.seed
+    once = train_schedule(schedule, drawn.cfg, tmp_path / "a", session=drawn)
+    again = train_schedule(schedule, drawn.cfg, tmp_path / "b", session=drawn)
+    own = train_schedule(schedule, session.cfg, tmp_path / "own", session=session)
+    assert own.curves[0][1:] == first.curve[1:3]  # draw 0 is the search's run
+    weights = {name: load_checkpoint(r.checkpoint)["model"] for name, r in
+               (("once", once), ("again", again), ("own", own))}
+    assert all(torch.equal(weights["once"][k], weights["again"][k]) for k in weights["own"])
+    assert not all(torch.equal(weights["once"][k], weights["own"][k]) for k in weights["own"])
+    held = [load_config(None, [f"data.root={tiny_dataset}", "data.val_fraction=0.25", "train.threads=1",
+                               f"train.draw={d}"]) for d in (0, 1)]
+    assert [r.path for r in TrainSession(held[0]).splits.val] == [r.path for r in TrainSession(held[1]).splits.val]
+    with pytest.raises(ConfigError, match="train.draw"):
+        load_config(None, [f"data.root={tiny_dataset}", "train.draw=-1"])
+
+
 def test_a_replay_far_below_its_search_run_says_so(tiny_dataset, tmp_path, capsys):
     """schedule.yaml of a plan names what the search's run of it reached; a replay that ends
     SHORTFALL or more below it (a run that stalled) warns on stderr, naming the search's model,

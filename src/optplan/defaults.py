@@ -195,7 +195,14 @@ class ModelConfig(Section):
 class TrainConfig(Section):
     """Optimiser and loop settings shared by every state (the state sets lr, clip and batch)."""
 
-    seed: int = Field(0, ge=0, description="Seed for model init, sampling and augmentation.")
+    seed: int = Field(0, ge=0, description="Seed for the validation hold-out, model init, sampling and "
+                                           "augmentation.")
+    draw: int = Field(
+        0, ge=0, description="Which draw of the training randomness (initial weights, clip order, "
+                             "augmentation, dropout) a run trains; the validation hold-out stays "
+                             "train.seed's. 0: the seed's own draw, so replaying a planned path rebuilds "
+                             "the searched model (bit for bit on CPU); another value trains an independent "
+                             "run of the same schedule on the same split, as a replay on other hardware does.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto': cuda when available.")
     amp: Literal["off", "bf16", "fp16"] = Field("off", description="Mixed precision on GPU.")
     channels_last: bool = Field(True, description="channels_last_3d memory format on GPU.")

@@ -94,6 +94,12 @@ class BenchConfig(BaseModel):
     variants: dict[str, list[str]] = Field(
         default_factory=dict, description="Extra planner rows 'planned:NAME' with these overrides.")
     search: SearchSpec = Field(default_factory=SearchSpec)
+    replay_draw: int = Field(
+        0, ge=0, description="The draw of the training randomness (train.draw) that the planner "
+                             "rows' replays train: 0 rebuilds the search's own run of the path (on CPU "
+                             "bit for bit, so the replay row then repeats the search's-model row); 1 "
+                             "trains an independent run of the planned schedule, as every hand-tuned "
+                             "row is one run of its schedule.")
     budget_tolerance: float = Field(0.05, gt=0.0, lt=1.0,
                                     description="Equal compute: rows within this share of the budget.")
 

@@ -143,9 +143,15 @@ def _planned(name: str, ctx: RowContext) -> dict[str, Any]:
     search_seconds = time.perf_counter() - tic
     if not variant:
         ctx.plan = plan
+    draw = ctx.bench.replay_draw
+    if draw:  # an independent run of the schedule: the same split, other training randomness
+        cfg = validate(apply_overrides(cfg.model_dump(mode="json"), [f"train.draw={draw}"]),
+                       source="bench replay_draw")
+        session = TrainSession(cfg)
     sub = RowContext(cfg, session, ctx.work, ctx.seed, ctx.bench, plan)
-    replay, row = _replay(sub, load_schedule(plan.schedule), ctx.work / name.replace(":", "_") / "replay")
-    return {**row, "replay_shortfall": replay.shortfall,
+    replay_dir = ctx.work / name.replace(":", "_") / ("replay" if not draw else f"replay-draw{draw}")
+    replay, row = _replay(sub, load_schedule(plan.schedule), replay_dir)
+    return {**row, "replay_draw": draw, "replay_shortfall": replay.shortfall,
             "search_gflops": plan.search_gflops, "search_seconds": search_seconds,
             "search_epochs": plan.search_epochs, "replay_gflops": plan.replay_gflops,
             "plan_score": plan.score, "knee_metric": plan.knee_metric,

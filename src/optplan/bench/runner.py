@@ -257,5 +257,9 @@ def _about(rows: dict[str, dict[int, dict[str, Any]]]) -> str:
              for s, r in sorted(planned.items()) if (r.get("replay_shortfall") or 0.0) >= SHORTFALL]
     fell = (f" Replays that ended {SHORTFALL} or more below their search's run on validation: "
             f"{', '.join(short)}.") if short else ""
+    draws = sorted({r.get("replay_draw", 0) for r in planned.values()})
+    drawn = "" if draws == [0] else (
+        f" The replays train an independent run of each plan (train.draw {', '.join(map(str, draws))}), "
+        f"the search's-model row the search's own run.")
     return (f"{any_row.get('test_videos')} test videos; knee metric {any_row.get('knee_metric')}; "
-            f"planned paths: {paths}.{fell}")
+            f"planned paths: {paths}.{drawn}{fell}")

@@ -164,4 +164,4 @@ def _shortfall_warning(run: SearchRun, result: ScheduleResult) -> str:
             f"{result.shortfall:.4f} below the {run.score:.4f} that the search's own run of the same "
             f"schedule reached: this training run stalled (on a GPU two runs of one schedule differ by "
             f"a few points, not by this much). Use the search's own model{model}, or replay again "
-            f"with another train.seed.")
+            f"with another train.draw (train.draw=1: other training randomness, the same split).")

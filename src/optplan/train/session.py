@@ -80,6 +80,14 @@ class TrainSession:
         self.metric = resolve_metric(cfg.knee.metric, len(self.classes))  # what curves measure
         self.chance = chance_score(self.metric, len(self.classes))  # what they measure at chance
 
+    @property
+    def run_seed(self) -> int:
+        """The seed of this session's training randomness: ``train.seed`` for draw 0 (the
+        seeding every earlier run used), otherwise one derived from (seed, draw), so another
+        draw trains another run on the same validation hold-out."""
+        train = self.cfg.train
+        return train.seed if train.draw == 0 else seed_for(train.seed, "draw", train.draw)
+
     @classmethod
     def shared(cls, cfg: OptplanConfig) -> "TrainSession":
         """This process's one session of ``cfg``, built on first use. Work that arrives in the
@@ -117,9 +125,9 @@ class TrainSession:
 
     # --- models -----------------------------------------------------------------------------
     def new_model(self, *, pretrained: bool = True) -> nn.Module:
-        """A freshly initialised model (seeded by ``train.seed``), on the session's device;
+        """A freshly initialised model (seeded by :attr:`run_seed`), on the session's device;
         with ``pretrained``, from ``model.pretrained`` when that is set."""
-        torch.manual_seed(self.cfg.train.seed)
+        torch.manual_seed(self.run_seed)
         return self._place(create_model_from_config(self.cfg.model, len(self.classes), pretrained=pretrained))
 
     def load_model(self, path: str | Path, *, fine_tune: bool = False) -> nn.Module:
@@ -213,10 +221,11 @@ class TrainSession:
                         desc: str = "", share: float = 1.0) -> EpochStats:
         """Epoch ``epoch`` (1-based, counted inside the state) of training in ``state``.
 
-        Its clip order, augmentation and dropout are seeded by (``train.seed``, state name,
+        Its clip order, augmentation and dropout are seeded by (:attr:`run_seed`, state name,
         epoch) only, so the epoch is the same wherever it runs: straight through, after a
-        resume, in a graph edge or in a replayed schedule. Replaying a planned path therefore
-        rebuilds the planned model exactly (on CPU). ``model`` and ``optimizer`` come from
+        resume, in a graph edge or in a replayed schedule. Replaying a planned path in the same
+        ``train.draw`` therefore rebuilds the planned model exactly (on CPU); another draw trains
+        an independent run of it. ``model`` and ``optimizer`` come from
         :meth:`prepare`.
 
         ``share`` < 1 trains only that share of the epoch's batches (rounded up to whole
@@ -224,7 +233,7 @@ class TrainSession:
         a part of an epoch and spend a GFLOPs budget exactly.
         """
         torch.set_num_threads(self.threads)  # the process-wide setting: another session may have moved it
-        seed = seed_for(self.cfg.train.seed, state.name, epoch)
+        seed = seed_for(self.run_seed, state.name, epoch)
         torch.manual_seed(seed)
         batches = self.loader("train", ClipSpec.from_state(state), state.batch_size, epoch=seed)
         limit = None
