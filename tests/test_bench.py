@@ -281,6 +281,19 @@ def test_pbt_and_asha_spend_the_search_budget(tiny_bench, capfd):
         assert rows[name]["seeds"] == [0]
 
 
+def test_the_tables_hold_rows_of_a_seed_whose_planned_row_is_being_measured_again():
+    """Deleting a seed's planned.json (the way to plan it again) leaves that seed's other rows
+    unpaired until the planner row is back: the tables show them without a difference."""
+    from optplan.bench.summary import markdown, summarize
+
+    row = {"top1": 0.8, "top5": 1.0, "train_gflops": 10.0, "wall_seconds": 1.0}
+    rows = summarize({"planned": {0: row}, "cosine@16": {0: {**row, "top1": 0.7}, 1: row}}, 0.05)
+    assert rows[1]["diff_to_planned"]["mean"] == pytest.approx(-0.1)
+    alone = summarize({"cosine@16": {1: row}}, 0.05)
+    assert alone[0]["diff_to_planned"] is None
+    assert "| 0.800 | - |" in markdown({"mixed": {"rows": alone, "about": ""}})
+
+
 def test_a_finished_plan_row_without_its_plan_is_refused(tmp_path):
     out = tmp_path / "out"
     row = out / "mixed" / "seed0" / "planned.json"

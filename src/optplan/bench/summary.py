@@ -44,8 +44,9 @@ def summarize(rows: dict[str, dict[int, dict[str, Any]]], tolerance: float) -> l
             "search_gflops": {s: by_seed[s].get("search_gflops", 0.0) for s in seeds},
             "wall_seconds": {s: by_seed[s]["wall_seconds"] for s in seeds},
             "top1_mean": mean, "top1_std": std,
+            # none while no seed of the row has its planned row (deleted to plan that seed again)
             "diff_to_planned": paired_interval([by_seed[s]["top1"] - planned[s]["top1"] for s in paired])
-            if name != "planned" else None,
+            if name != "planned" and paired else None,
             "equal_compute": all(by_seed[s].get("within_budget", True) for s in seeds),
         }
         out.append(entry)
