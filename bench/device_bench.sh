@@ -2,7 +2,7 @@
 # `optplan bench` on a lent GPU machine (the device tool in /work/.library): installs the wheels
 # carried in .whl/ (av, pydantic, kneed and their dependencies; torch, numpy and scipy are there
 # already), runs the benchmark into gpu_out/NAME with the given arguments and copies its tables,
-# summary and log to $OUT. gpu_out/ stays on a warm machine, so a second call resumes the run;
+# summary, log and row files (rows.tgz) to $OUT. gpu_out/ stays on a warm machine, so a second call resumes the run;
 # give a second call the same NAME even for new --seeds: a new NAME generates and decodes the
 # data again (1.5 of a lease's 15 minutes on 2026-11-27).
 # Usage (via the device tool, carry [".whl"]):
@@ -26,4 +26,6 @@ echo "rc=$? seconds=$(( $(date +%s) - start )); $(uptime)"
 grep -c "test top-1" "gpu_out/$name.log"; tail -3 "gpu_out/$name.log"
 cp "gpu_out/$name.log" "$OUT/"
 cp "gpu_out/$name"/table.md "gpu_out/$name"/summary.json "gpu_out/$name"/bench.json "$OUT/" 2>/dev/null
+# every finished row, also when the limit stopped the run before its tables were written
+(cd "gpu_out/$name" && find . -path "*/seed*/*.json" -not -path "*/runs/*" | tar czf "$OUT/rows.tgz" -T -)
 true

@@ -4,12 +4,10 @@ budgeted objective against exhaustive search under the budget, and racing."""
 
 from __future__ import annotations
 
-import functools
 import math
 
 import pytest
 
-from optplan import knee
 from optplan.config import validate
 from optplan.errors import ConfigError, OptplanError
 from optplan.knee import KneeRule, first_stop
@@ -414,14 +412,6 @@ def test_clipped_knee_scores_keep_the_best_node_exact():
 
 # -- cost-aware objective and racing ------------------------------------------------------
 
-@pytest.fixture
-def cached_fits(monkeypatch):
-    """Knee fits memoised by curve: the tests below train the same deterministic curves in
-    several plans and in exhaustive search, and each fit costs ~0.1 s of a shared CPU."""
-    fit = functools.lru_cache(maxsize=None)(knee._fit_params)
-    monkeypatch.setattr(knee, "_fit_params", lambda scores: fit(tuple(float(s) for s in scores)))
-
-
 def every_path(graph, trainer, patience):
     """Train every path from the start (prefixes shared): {nodes: (score, replay GFLOPs)}."""
     found = {}
@@ -439,7 +429,7 @@ def every_path(graph, trainer, patience):
 
 
 @pytest.mark.parametrize("seed", [0, 2])
-def test_budgeted_dp_equals_exhaustive_search_under_the_budget(seed, cached_fits):
+def test_budgeted_dp_equals_exhaustive_search_under_the_budget(seed):
     graph, trainer = paper(), SimulatedTrainer.random(seed)
     every = every_path(graph, trainer, T)
     for end in ("graph", "best"):
@@ -500,7 +490,7 @@ def test_objective_settings_are_validated_naming_the_field(kwargs, message):
 
 
 @pytest.mark.parametrize("end", ["graph", "best"])
-def test_racing_keeps_the_chosen_path_and_saves_epochs(end, cached_fits):
+def test_racing_keeps_the_chosen_path_and_saves_epochs(end):
     # Noise-free surfaces follow the knee model, the case in which the racing bound holds.
     saved = raced = 0
     for seed in range(4):
@@ -534,7 +524,7 @@ def test_a_race_is_judged_only_against_a_bar_and_after_patience():
 
 
 @pytest.mark.parametrize("kill_after", [10, 40])
-def test_a_racing_plan_resumes_to_the_same_result(tmp_path, kill_after, cached_fits):
+def test_a_racing_plan_resumes_to_the_same_result(tmp_path, kill_after):
     graph, trainer = StateGraph.preset("auto", clip_lengths=[4, 8], base_lrs=[0.1] * 2), SimulatedTrainer.random(1)
     whole = Planner(graph, trainer, patience=T, racing=Racing()).run()
     assert any(e.knee.stop == "race" for e in whole.edges)
@@ -548,7 +538,7 @@ def test_a_racing_plan_resumes_to_the_same_result(tmp_path, kill_after, cached_f
         Planner(graph, trainer, SQLiteStore(tmp_path / "plan.sqlite"), patience=T).run()
 
 
-def test_recorded_curves_plan_a_search_again_and_answer_racing_exactly(cached_fits):
+def test_recorded_curves_plan_a_search_again_and_answer_racing_exactly():
     # A finished search's own curves give its plan back; racing replayed on them only ever
     # shortens edges, and wherever no node's winner was cut the raced plan is the search's.
     graph = StateGraph.preset("auto", clip_lengths=[4, 8, 16], base_lrs=[0.1] * 3)
@@ -574,7 +564,7 @@ def test_recorded_curves_plan_a_search_again_and_answer_racing_exactly(cached_fi
     assert raced_edges > 0 and saved > 0
 
 
-def test_a_rule_that_trains_longer_than_the_record_fails_those_edges_clearly(cached_fits):
+def test_a_rule_that_trains_longer_than_the_record_fails_those_edges_clearly():
     graph = small()
     searched = Planner(graph, SimulatedTrainer(**FAST), patience=T).run()
     with pytest.raises(OptplanError, match=r"start->c4_x1 failed: CurveEnded: the recorded curve into c4_x1 "

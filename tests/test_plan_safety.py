@@ -291,7 +291,7 @@ def epochs_logged(run: Path) -> int:
 @pytest.mark.slow
 def test_a_plan_killed_at_random_moments_resumes_to_the_unkilled_result(unkilled, tiny_dataset, tmp_path):
     """SIGKILL of the whole process group (driver and loader workers, and with the process
-    executor its pool workers and their manager) at 10 random moments, each followed by a resume
+    executor its pool workers and their manager) at 6 random moments, each followed by a resume
     in a fresh process, alternately in process and with ``--executor process`` (a runtime
     setting, free to change on resume): the plan ends on the unkilled run's path, knee epochs,
     curves, scores and final weights.
@@ -311,7 +311,7 @@ def test_a_plan_killed_at_random_moments_resumes_to_the_unkilled_result(unkilled
     epoch = (unkilled.seconds - unkilled.restart) / PlanResult.load(unkilled.run).search_epochs
     rng = random.Random(11)
     kills, finished, executors = 0, False, {"inprocess": 0, "process": 0}
-    while kills < 10:
+    while kills < 6:
         executor = "process" if kills % 2 else "inprocess"
         log, logged = tmp_path / f"stderr-{kills}.txt", epochs_logged(run)
         with log.open("wb") as err:
@@ -329,7 +329,7 @@ def test_a_plan_killed_at_random_moments_resumes_to_the_unkilled_result(unkilled
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             kills, executors[executor] = kills + 1, executors[executor] + 1
-    assert executors == {"inprocess": 5, "process": 5}
+    assert executors == {"inprocess": 3, "process": 3}
     run_to_end(*args)
     assert outcome(run) == outcome(unkilled.run)
 

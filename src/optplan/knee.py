@@ -74,6 +74,7 @@ for its new level, but ``kneedle`` reads the flat start as the elbow and stops a
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import warnings
 from dataclasses import dataclass, replace
@@ -128,20 +129,32 @@ def curve(x: np.ndarray | float, a: float, b: float, c: float, d: float, e: floa
 
 def _fit_params(scores: Sequence[float]) -> tuple[float, ...]:
     """Least-squares (a, b, c, d, e) for the curve, as the reference calls curve_fit."""
-    from scipy.optimize import OptimizeWarning, curve_fit
-
     y = np.asarray(scores, dtype=float)
     if y.ndim != 1 or len(y) < MIN_FIT_POINTS:
         raise KneeFitError(f"need at least {MIN_FIT_POINTS} points to fit the knee, got {len(y)}")
     if not np.all(np.isfinite(y)):
         raise KneeFitError("the curve holds NaN or infinite scores")
+    params = _fit_curve(tuple(float(v) for v in y))
+    if isinstance(params, str):
+        raise KneeFitError(params)
+    return params
+
+
+@functools.lru_cache(maxsize=16384)
+def _fit_curve(y: tuple[float, ...]) -> tuple[float, ...] | str:
+    """The fit of one curve, or why it failed. Cached because the same prefixes are fitted again:
+    the stable rule refits the prefixes it fitted in the epochs before, and replays of recorded
+    curves (``first_stop``, the benchmark's knee studies) fit each prefix under several rules; a
+    bounded fit costs tens of milliseconds."""
+    from scipy.optimize import OptimizeWarning, curve_fit
+
     x = np.arange(len(y), dtype=float)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)
-            popt, _ = curve_fit(curve, x, y, bounds=_BOUNDS)
+            popt, _ = curve_fit(curve, x, np.asarray(y), bounds=_BOUNDS)
     except (RuntimeError, ValueError) as err:
-        raise KneeFitError(f"curve_fit failed: {err}") from None
+        return f"curve_fit failed: {err}"
     return tuple(float(p) for p in popt)
 
 
