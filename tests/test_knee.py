@@ -86,6 +86,36 @@ def test_stable_rule_never_trains_longer_than_the_paper_rule():
         assert stable.epochs <= paper.epochs
 
 
+def test_a_curve_is_fitted_once_and_its_failure_is_remembered_too(monkeypatch):
+    """Fits are cached by the curve's values (the stable rule refits its last prefixes every
+    epoch): the same values fit once whether they come as a list or an array, a changed value
+    fits anew, and a curve the fit cannot handle raises every time it is asked."""
+    from optplan import knee as knee_module
+
+    y = formula(12)
+    knee_module._fit_curve.cache_clear()
+    first = fit_knee(y)
+    assert fit_knee(np.array(y)) == first
+    info = knee_module._fit_curve.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    other = fit_knee([*y[:-1], y[-1] + 0.01])
+    assert other.params != first.params and knee_module._fit_curve.cache_info().misses == 2
+    import scipy.optimize
+
+    calls = []
+
+    def no_convergence(*args, **kwargs):
+        calls.append(args)
+        raise RuntimeError("Optimal parameters not found")
+
+    monkeypatch.setattr(scipy.optimize, "curve_fit", no_convergence)
+    for _ in range(2):
+        with pytest.raises(KneeFitError, match="curve_fit failed: Optimal parameters not found"):
+            fit_knee([*y, 0.5])
+    assert len(calls) == 1
+    knee_module._fit_curve.cache_clear()  # no other test may see the failure
+
+
 def test_kneedle_finds_the_elbow_before_the_maximum():
     y = formula(40)
     knee = first_stop(y, patience=5, method="kneedle")
