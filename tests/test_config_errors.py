@@ -37,6 +37,8 @@ BAD = {
                                               "plan.frames_per_segment"),
     "augment probability above 1": (["data.augment.jitter=1.5"], None, "data.augment.jitter"),
     "bool knee clip": (["knee.score_clip=true"], None, "knee.score_clip"),
+    "climb limit not a rise": (["plan.climb_limit=1.0"], None, "plan.climb_limit"),
+    "climb window of one epoch": (["plan.climb_limit=1.2", "plan.climb_epochs=1"], None, "plan.climb_epochs"),
     "preset key under grid": (["plan.preset=grid", "plan.grid={lr: [0.1, 0.01]}", "plan.start_lr_levels=2"],
                               None, "plan.start_lr_levels=2 shapes only the presets' graphs"),
     "preset key under custom": (["plan.preset=custom", "plan.sampling=uniform",

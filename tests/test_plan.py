@@ -1,6 +1,7 @@
 """The planner with the simulated trainer: the DP against exhaustive search, the knee-rule
 cost, beams and choices, divergence and failures, crash-safe resume, the executors, the
-budgeted objective against exhaustive search under the budget, and racing."""
+budgeted objective against exhaustive search under the budget, racing, and dropping starts
+that climb."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import pytest
 from optplan.config import validate
 from optplan.errors import ConfigError, OptplanError
 from optplan.knee import KneeRule, first_stop
-from optplan.plan import (Checkpoint, CountingEdgeTrainer, EdgeJob, InMemoryStore, Objective,
+from optplan.plan import (Checkpoint, Climb, CountingEdgeTrainer, EdgeJob, InMemoryStore, Objective,
                           ParetoPoint, Planner, ProcessExecutor, Progress, Racing, RecordedTrainer,
                           SimulatedTrainer, SQLiteStore, StateGraph, pareto_front, recorded_winner_cut, run_edge)
 from optplan.plan.simulate import CurveEnded
-from optplan.plan.records import DIVERGED, FAILED, SKIPPED
+from optplan.plan.records import DIVERGED, DROPPED, FAILED, SKIPPED
+from optplan.plan.result import stop_reason
 
 T = 4  # patience; with FAST the knee settles, so every edge stops at exactly knee + T
 FAST = dict(speed=1.0, overfit=0.015)
@@ -575,3 +577,98 @@ def test_a_rule_that_trains_longer_than_the_record_fails_those_edges_clearly():
     beam = Planner(graph, SimulatedTrainer(**FAST), patience=T, beam=2).run()
     with pytest.raises(OptplanError, match="plan.beam > 1 cannot be replayed"):
         RecordedTrainer(beam)
+
+
+# -- dropping starts that climb ------------------------------------------------------------
+
+class Climbing:
+    """A simulated trainer whose runs report training losses: rising by 30% per epoch from
+    epoch 1 in the ``climbing`` states, falling elsewhere."""
+
+    def __init__(self, inner, climbing):
+        self.inner, self.climbing = inner, set(climbing)
+        if hasattr(inner, "resume"):
+            self.resume = lambda snapshot, source, state, scores: ClimbingRun(
+                inner.resume(snapshot, source, state, scores), state.name in self.climbing, len(scores) - 1)
+
+    def open(self, source, state):
+        return ClimbingRun(self.inner.open(source, state), state.name in self.climbing)
+
+
+class ClimbingRun:
+    def __init__(self, run, climbs, epochs=0):
+        self.run, self.climbs, self.epochs = run, climbs, epochs
+        self.initial_score, self.keep, self.snapshot = run.initial_score, run.keep, run.snapshot
+
+    def train_epoch(self):
+        self.epochs += 1
+        return self.run.train_epoch()
+
+    @property
+    def train_losses(self):
+        return [(1.3 if self.climbs else 0.9) ** k for k in range(self.epochs)]
+
+
+def test_the_climb_rule_judges_epochs_two_to_its_window():
+    rule = Climb(limit=1.15, epochs=4)
+    assert rule.climbed([5.0]) is None  # epoch 1 is the reference
+    assert rule.climbed([5.0, 5.7]) is None and rule.climbed([5.0, 4.0, 5.5, 5.75]) is None  # 1.15x: not above
+    why = rule.climbed([5.0, 4.0, 5.9])
+    assert why.startswith("training loss rose from 5 in epoch 1 to 5.9 in epoch 3 (+18%")
+    assert "plan.climb_limit=1.15" in why
+    assert rule.climbed([5.0, 4.0, 4.0, 4.0, 9.0]) is None  # past the window: the knee rule's to judge
+    assert "not finite" in rule.climbed([5.0, math.nan])
+    assert rule.climbed([math.nan, 9.0]) is None
+    for bad in (dict(limit=1.0), dict(limit=math.inf), dict(epochs=1)):
+        with pytest.raises(ValueError, match="limit > 1 and epochs >= 2"):
+            Climb(**bad)
+
+
+def two_starts():
+    """Clips 4 and 8 at lr x1 and x0.1, the start linked to both levels of both clips."""
+    return StateGraph.preset("paper", clip_lengths=[4, 8], base_lrs=[0.1, 0.1], lr_multipliers=[1, 0.1],
+                             start_lr_levels=2)
+
+
+def test_a_climbing_start_is_dropped_with_its_branch_and_only_faster_starts_are_judged():
+    graph = two_starts()
+    trainer = Climbing(SimulatedTrainer(**FAST), ["c4_x1", "c8_x0.1", "c4_x0.1"])
+    r = Planner(graph, trainer, patience=T, climb=Climb()).run()
+    dropped = [e for e in r.edges if e.status == DROPPED]
+    assert [(e.id, e.epochs, e.score, e.checkpoint) for e in dropped] == [("start->c4_x1", 2, None, None)]
+    assert dropped[0].error.startswith("training loss rose from 1 in epoch 1 to 1.3 in epoch 2 (+30%")
+    assert stop_reason(dropped[0]) == "dropped"
+    assert any("start->c4_x1 dropped: training loss rose" in n for n in r.notes)
+    # c4_x1 has no other way in: its branch is skipped; c4_x0.1 and c8_x0.1 climb too, but
+    # start->c4_x0.1 is the gentlest start into 4-frame clips and c8_x0.1 is entered at lr x0.1
+    # from scratch (the gentlest) or from trained models (a move the graph offers on purpose)
+    assert {e.id for e in r.edges if e.status == SKIPPED} == {"c4_x1->c4_x0.1", "c4_x1->c8_x1"}
+    alone = Planner(graph, SimulatedTrainer(**FAST), patience=T).run()
+    assert {e.id for e in alone.edges if e.epochs} - {e.id for e in r.edges if e.epochs} == \
+        {"c4_x1->c4_x0.1", "c4_x1->c8_x1"}
+    assert r.search_epochs < alone.search_epochs
+    # a trainer whose runs report no losses is never judged
+    assert essence(Planner(graph, SimulatedTrainer(**FAST), patience=T, climb=Climb()).run()) == essence(alone)
+
+
+def test_a_dropped_start_stays_dropped_on_resume_and_the_rule_is_part_of_the_plan(tmp_path):
+    graph, store = two_starts(), tmp_path / "plan.sqlite"
+    whole = Planner(graph, Climbing(SimulatedTrainer(**FAST), ["c4_x1"]), patience=T, climb=Climb()).run()
+    assert [e.id for e in whole.edges if e.status == DROPPED] == ["start->c4_x1"]
+    with pytest.raises(Killed):  # killed after start->c4_x1 was dropped
+        Planner(graph, Climbing(Counting(SimulatedTrainer(**FAST), budget=5), ["c4_x1"]), SQLiteStore(store),
+                patience=T, climb=Climb()).run()
+    rest = Counting(SimulatedTrainer(**FAST))
+    r = Planner(graph, Climbing(rest, ["c4_x1"]), SQLiteStore(store), patience=T, climb=Climb()).run()
+    assert essence(r) == essence(whole) and rest.epochs == whole.search_epochs - 5
+    with pytest.raises(OptplanError, match="climb"):  # the rule changes what a plan finds
+        Planner(graph, SimulatedTrainer(**FAST), SQLiteStore(store), patience=T).run()
+
+
+def test_when_every_start_climbs_the_gentlest_start_of_each_clip_setting_stays():
+    everything = ["c4_x1", "c4_x0.1", "c8_x1", "c8_x0.1"]
+    r = Planner(two_starts(), Climbing(SimulatedTrainer(**FAST), everything), patience=T, climb=Climb()).run()
+    assert sorted(e.id for e in r.edges if e.status == DROPPED) == ["start->c4_x1", "start->c8_x1"]
+    assert r.nodes[-1] == "c8_x0.1" and math.isfinite(r.score)
+    assert Planner(small(), Climbing(SimulatedTrainer(**FAST), everything), patience=T,
+                   climb=Climb()).run().nodes == ["c4_x1", "c8_x1", "c8_x0.1"]  # one lr per start: none judged

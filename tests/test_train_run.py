@@ -15,7 +15,7 @@ from optplan.data.sampling import ClipSpec
 from optplan.errors import ConfigError, OptplanError
 from optplan.knee import KneeRule, read_curve
 from optplan.plan.edge import EdgeJob, run_edge
-from optplan.plan.protocol import Checkpoint, ResumableEdgeRun, ResumableEdgeTrainer
+from optplan.plan.protocol import Checkpoint, LossReportingEdgeRun, ResumableEdgeRun, ResumableEdgeTrainer
 from optplan.train import State, evaluate, train_schedule, train_state
 from optplan.train.checkpoint import load_checkpoint
 from optplan.train.edge import VideoEdgeTrainer
@@ -249,13 +249,18 @@ def test_edge_trainer_implements_the_resumable_protocol(session, tiny_dataset, t
     start = run.initial_score()
     assert start == session.score(session.load_model(kept.file(tmp_path)), ClipSpec.from_state(target)).score
     curve = [start, run.train_epoch(), run.train_epoch()]
+    losses = run.train_losses  # what the climb rule judges (a LossReportingEdgeRun)
+    assert isinstance(run, LossReportingEdgeRun) and len(losses) == 2 and all(0 < x < 100 for x in losses)
+    assert losses == [row["loss"] for row in read_log(trainer.edge_dir(kept, target))]
     snap = run.snapshot()
     # the planner recorded only one epoch before a crash: the second is replayed, not retrained
     again = trainer.resume(snap, kept, target, curve[:2])
-    assert again.train_epoch() == curve[2]
+    assert again.train_losses == losses[:1]  # the replayed epoch's loss is handed out with its score
+    assert again.train_epoch() == curve[2] and again.train_losses == losses
     third = again.train_epoch()
     straight = trainer.open(kept, target)
     assert [straight.initial_score()] + [straight.train_epoch() for _ in range(3)] == curve + [third]
+    assert straight.train_losses[:2] == losses and len(again.train_losses) == 3
     with pytest.raises(ValueError, match="another model config"):
         train_state(None, STATE, config(tiny_dataset, **{"model.name": "p3d_tiny"}), tmp_path, session=session)
     with pytest.raises(Exception, match="does not continue"):
@@ -467,3 +472,25 @@ def test_drop_last_sets_the_clips_of_an_epoch_and_refuses_an_epoch_without_a_ste
     odd = STATE.model_copy(update={"batch_size": 5})  # what an epoch trains is what it costs
     assert (session.epoch_clips(odd), keep.epoch_clips(odd)) == (clips - clips % 5, clips)
     assert session.epoch_gflops(odd) == pytest.approx(keep.epoch_gflops(odd) * (clips - clips % 5) / clips)
+
+
+def test_a_plan_drops_a_start_whose_training_loss_climbs(session, tiny_dataset, tmp_path):
+    # Two starts into 4-frame clips after a 1-epoch warm-up: at lr 0.02 the tiny model's training
+    # loss rose 30-36% from epoch 1 to 2 (and on to +40-50% by epoch 4) on two seeds tried; lr
+    # 0.002 is the gentlest start of that setting, never judged. (At lr 0.3-3 the loss explodes
+    # within epoch 1 and then falls: a start the rule does not judge, the knee rule's to stop.)
+    from optplan.plan.runner import run_plan
+
+    states = [{"name": "calm", "lr": 0.002, "clip_length": 4, "batch_size": 4},
+              {"name": "wild", "lr": 0.02, "clip_length": 4, "batch_size": 4}]
+    cfg = config(tiny_dataset, **{"plan.preset": "custom", "plan.states": json.dumps(states),
+                                  "plan.edges": '[["start", "calm"], ["start", "wild"], ["wild", "calm"]]',
+                                  "plan.final": "calm",
+                                  "plan.climb_limit": 1.15, "train.warmup_epochs": 1, "knee.max_epochs": 3,
+                                  "knee.patience": 2})
+    result = run_plan(cfg, tmp_path / "plan", progress=False)
+    wild = next(e for e in result.edges if e.target == "wild")
+    assert (wild.status, wild.checkpoint) == ("dropped", None) and 2 <= wild.epochs <= 4
+    assert "training loss rose from" in wild.error and "plan.climb_limit=1.15" in wild.error
+    assert result.nodes == ["calm"] and [e.status for e in result.edges if e.target == "calm"] == ["done", "skipped"]
+    assert any("start->wild dropped" in note for note in result.notes)

@@ -381,6 +381,11 @@ class PlanConfig(Section):
         0.01, ge=0.0, description="racing: score units added to an edge's optimistic bound.")
     race_after: int | None = Field(
         None, ge=1, description="racing: epochs an edge trains before it can be judged (None: knee.patience).")
+    climb_limit: float | None = Field(
+        None, gt=1.0, description="Drop an edge from scratch whose training loss in epochs "
+                                  "2..plan.climb_epochs exceeds this many times epoch 1's (a start at an lr "
+                                  "it does not train stably at; see optplan.plan.climb); None: never.")
+    climb_epochs: int = Field(4, ge=2, description="climb_limit: the last epoch of an edge from scratch it judges.")
     simulate: SimulationConfig = Field(
         default_factory=SimulationConfig, description="Response surface of the simulated trainer.")
 

@@ -92,6 +92,16 @@ class ResumableEdgeRun(EdgeRun, Protocol):
 
 
 @runtime_checkable
+class LossReportingEdgeRun(EdgeRun, Protocol):
+    """Optional: an edge run that reports how its training went, so the planner can drop a start
+    whose training loss climbs (``plan.climb_limit``, :mod:`optplan.plan.climb`)."""
+
+    @property
+    def train_losses(self) -> list[float]:
+        """Mean training loss of every epoch the run has handed out (epoch 1 first)."""
+
+
+@runtime_checkable
 class ResumableEdgeTrainer(EdgeTrainer, Protocol):
     """Optional: reopen an edge from :meth:`ResumableEdgeRun.snapshot` with its curve so far."""
 

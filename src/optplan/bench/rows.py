@@ -158,7 +158,8 @@ def _planned(name: str, ctx: RowContext) -> dict[str, Any]:
             "nodes": plan.nodes, "schedule": plan.schedule,
             "within_budget": variant == "" or ctx.within(row["train_gflops"], ctx.budget),
             "caps": sum(e.knee is not None and e.knee.stop == "max_epochs" for e in plan.edges),
-            "edges": sum(e.epochs > 0 for e in plan.edges)}
+            "edges": sum(e.epochs > 0 for e in plan.edges),
+            "dropped": sum(e.status == "dropped" for e in plan.edges)}
 
 
 def _search_model(ctx: RowContext) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from optplan._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "climb": ["Climb"],
     "config": ["PlanConfig", "SimulationConfig"],
     "edge": ["EdgeJob", "EdgeOutcome", "run_edge"],
     "executors": ["EXECUTORS", "Executor", "InProcessExecutor", "ProcessExecutor", "RayExecutor",
@@ -26,7 +27,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "planner": ["Planner"],
     "progress": ["Progress", "TqdmProgress"],
     "protocol": ["Checkpoint", "CheckingEdgeTrainer", "CountingEdgeTrainer", "EdgeRun", "EdgeTrainer",
-                 "ResumableEdgeRun", "ResumableEdgeTrainer"],
+                 "LossReportingEdgeRun", "ResumableEdgeRun", "ResumableEdgeTrainer"],
     "racing": ["Racing"],
     "records": ["Candidate", "EdgeRecord", "NodeRecord"],
     "result": ["ParetoPoint", "PlanResult", "Stage", "pareto_front"],

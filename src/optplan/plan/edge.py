@@ -10,14 +10,16 @@ a training error (the driver decides whether to retry); a ``BaseException`` that
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from dataclasses import dataclass, field
 from optplan.errors import DiskFull
 from optplan.knee import Knee, KneeRule, train_to_knee
 from optplan.protocol import Checkpoint, EdgeRun, EdgeTrainer, EpochCallback
+from optplan.plan.climb import CLIMB, Climb
 from optplan.plan.racing import Racing
-from optplan.plan.records import DIVERGED, DONE, FAILED
+from optplan.plan.records import DIVERGED, DONE, DROPPED, FAILED
 from optplan.state import State
 
 @dataclass
@@ -27,6 +29,8 @@ class EdgeJob:
     ``scores``/``snapshot``: the curve so far and the trainer's resume point of an edge that
     was interrupted (empty/None: start the edge afresh). ``race``: stop early once the edge
     cannot beat a finished competitor (:mod:`optplan.plan.racing`; None: train to the knee).
+    ``climb``: drop the edge (from scratch) once its training loss climbs
+    (:mod:`optplan.plan.climb`; None: never).
     """
 
     id: str
@@ -36,11 +40,13 @@ class EdgeJob:
     scores: list[float] = field(default_factory=list)
     snapshot: Checkpoint | None = None
     race: Racing | None = None
+    climb: Climb | None = None
 
 
 @dataclass
 class EdgeOutcome:
-    """What a worker returns: the curve, the knee, the kept model, the wall seconds spent."""
+    """What a worker returns: the curve, the knee, the kept model, the wall seconds spent;
+    ``error`` says why a run failed or was dropped."""
 
     id: str
     curve: list[float]
@@ -51,6 +57,8 @@ class EdgeOutcome:
 
     @property
     def status(self) -> str:
+        if self.knee is not None and self.knee.stop == CLIMB:
+            return DROPPED
         if self.error is not None or self.knee is None:
             return FAILED
         return DIVERGED if self.knee.diverged else DONE
@@ -76,18 +84,31 @@ def run_edge(trainer: EdgeTrainer, job: EdgeJob, on_epoch: EpochCallback | None 
         snapshots = on_epoch is not None and hasattr(run, "snapshot")  # a ResumableEdgeRun
         after = None if on_epoch is None else (
             lambda curve: on_epoch(curve, run.snapshot() if snapshots else None))
-        knee = train_to_knee(run.train_epoch, scores, lambda curve: _decide(curve, job), after)
-        checkpoint = run.keep(knee.epoch)
+        dropped: list[str] = []
+        knee = train_to_knee(run.train_epoch, scores, lambda curve: _decide(curve, job, run, dropped), after)
+        checkpoint = run.keep(knee.epoch)  # a dropped run too: keep() clears its epoch files
     except DiskFull:  # not the edge's fault: the plan stops and resumes once space is freed
         raise
     except Exception as err:  # a training error: reported to the driver, which may retry
         detail = traceback.format_exc(limit=-3)
         return EdgeOutcome(job.id, scores, None, None, time.perf_counter() - start,
                            error=f"{type(err).__name__}: {err}\n{detail}")
+    if dropped:
+        return EdgeOutcome(job.id, scores, knee, None, time.perf_counter() - start, error=dropped[0])
     return EdgeOutcome(job.id, scores, knee, checkpoint, time.perf_counter() - start)
 
 
-def _decide(scores: list[float], job: EdgeJob) -> Knee | None:
+def _decide(scores: list[float], job: EdgeJob, run: EdgeRun, dropped: list[str]) -> Knee | None:
+    """The knee rule's decision, racing's, or (first) the climb rule's, whose reason goes to
+    ``dropped``."""
+    if job.climb is not None and job.source is None:
+        losses = getattr(run, "train_losses", None)  # a LossReportingEdgeRun
+        why = job.climb.climbed(losses) if losses is not None and len(losses) == len(scores) - 1 else None
+        if why is not None:
+            dropped.append(why)
+            best = max(range(len(scores)), key=lambda i: scores[i] if math.isfinite(scores[i]) else -math.inf)
+            return Knee(epoch=best, score=scores[best], params=(), reached=True, method=job.rule.method,
+                        epochs=len(scores) - 1, stop=CLIMB)  # what it reached, for the record only
     knee = job.rule.decide(scores)
     if knee is None and job.race is not None:
         knee = job.race.lost(scores, job.rule)

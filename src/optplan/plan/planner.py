@@ -6,7 +6,8 @@ in :meth:`optplan.train.epoch.EpochTrainer.train`); its score is the knee score.
 the ``beam`` best; objective ``score_at_budget``: every model on the (replay GFLOPs, score)
 Pareto front within the budget, see :mod:`optplan.plan.objective`) with its parent and epochs.
 Backtracking from the final node gives the path. With racing (:mod:`optplan.plan.racing`) an
-edge stops as soon as it cannot beat a finished competitor into the same node.
+edge stops as soon as it cannot beat a finished competitor into the same node; with the climb
+rule (:mod:`optplan.plan.climb`) a start whose training loss climbs is dropped.
 Edges run as soon as their source is decided, on any :mod:`executor <optplan.plan.executors>`;
 every epoch, edge and decision goes to the :mod:`store <optplan.plan.store>`, so a plan run
 again on the same store trains only what is missing (failed edges and edges whose model was
@@ -16,6 +17,7 @@ lost included) and ends with the identical result.
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import time
 from concurrent.futures import Future
@@ -31,8 +33,9 @@ from optplan.plan.graph import Edge, StateGraph
 from optplan.plan.objective import Objective
 from optplan.plan.progress import Progress, TqdmProgress
 from optplan.protocol import Checkpoint, EdgeTrainer, EpochCallback
+from optplan.plan.climb import Climb
 from optplan.plan.racing import Racing
-from optplan.plan.records import (DONE, FAILED, RUNNING, SKIPPED, USABLE, Candidate, EdgeRecord,
+from optplan.plan.records import (DONE, DROPPED, FAILED, RUNNING, SKIPPED, USABLE, Candidate, EdgeRecord,
                                   NodeRecord, edge_id)
 from optplan.plan.result import ParetoPoint, PlanResult, Stage, pareto_front, planned_runs
 from optplan.plan.store import InMemoryStore, PlanStore
@@ -51,7 +54,9 @@ class Planner:
     :class:`~optplan.plan.progress.Progress`); ``config`` is anything else the results depend
     on, stored with the run and compared when it resumes. ``objective`` is what the DP
     maximises (:class:`~optplan.plan.objective.Objective`; default the paper's score);
-    ``racing`` (:class:`~optplan.plan.racing.Racing`, default off) stops edges that cannot win.
+    ``racing`` (:class:`~optplan.plan.racing.Racing`, default off) stops edges that cannot win;
+    ``climb`` (:class:`~optplan.plan.climb.Climb`, default off) drops starts whose training loss
+    climbs.
     A trainer with ``epoch_gflops(state)`` (training GFLOPs of one epoch, a
     :class:`~optplan.protocol.CountingEdgeTrainer`) has its compute counted; ``score_at_budget``
     needs one.
@@ -62,7 +67,7 @@ class Planner:
                  max_epochs: int | None = None, beam: int = 1, budget_epochs: int | None = None,
                  progress: bool | Progress = False, config: dict[str, Any] | None = None,
                  end: str = "graph", rule: KneeRule | None = None, objective: Objective | None = None,
-                 racing: Racing | None = None) -> None:
+                 racing: Racing | None = None, climb: Climb | None = None) -> None:
         if end not in ("graph", "best"):
             raise OptplanError(f"end must be 'graph' (the final node) or 'best' (the best node), got {end!r}")
         if beam < 1:
@@ -89,15 +94,32 @@ class Planner:
         self.config = config or {}
         self.end = end
         self.racing = racing
+        self.climb = climb
         self._rank = {e: i for i, e in enumerate(graph.edges)}
         self._node_rank = {n: i for i, n in enumerate(graph.order)}
+        self._judged = self._judged_starts()
+
+    def _judged_starts(self) -> set[str]:
+        """The start's targets the climb rule judges: all but the lowest-lr one among those that
+        differ only in lr, so the rule chooses between learning rates and never takes a clip
+        setting out of the plan, however the data train (none without the rule)."""
+        if self.climb is None:
+            return set()
+        gentlest: dict[str, tuple[float, str]] = {}
+        for edge in self.graph.outgoing(self.graph.start):
+            state = self.graph.state(edge.target)
+            if state is not None:
+                setting = json.dumps(state.model_dump(mode="json", exclude={"name", "lr"}), sort_keys=True)
+                gentlest[setting] = min(gentlest.get(setting, (math.inf, "")), (state.lr, edge.target))
+        return {e.target for e in self.graph.outgoing(self.graph.start)} - {n for _, n in gentlest.values()}
 
     def fingerprint(self) -> dict[str, Any]:
         """What the records depend on; a store made with another fingerprint is refused."""
         return {"graph": self.graph.to_dict(), "knee": self.rule.to_dict(), "beam": self.beam,
                 "trainer": type(self.trainer).__name__, "config": self.config, "end": self.end,
                 "objective": self.objective.to_dict(),
-                "racing": self.racing.to_dict() if self.racing else None}
+                "racing": self.racing.to_dict() if self.racing else None,
+                **({"climb": self.climb.to_dict()} if self.climb else {})}  # absent when off: older stores resume
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -177,8 +199,8 @@ class Planner:
         (recorded earlier, source skipped, or a choice node, which trains nothing)."""
         rid = edge_id(edge.source, edge.target, slot)
         stored = self._stored.pop(rid, None) if attempt == 1 else self.store.get_edge(rid)
-        if stored is not None and self._reusable(stored):
-            return self._finish(stored, save=False)
+        if stored is not None and (stored.status == DROPPED or self._reusable(stored)):
+            return self._finish(stored, save=False)  # a dropped start stays dropped
         if stored is not None and stored.finished:  # failed, skipped, or its model is gone: anew
             stored = None
         source = self._nodes[edge.source]
@@ -193,7 +215,7 @@ class Planner:
         resume = stored if stored is not None and stored.snapshot is not None else None
         job = EdgeJob(rid, parent.checkpoint, self.graph.states[edge.target], self.rule,
                       scores=resume.curve if resume else [], snapshot=resume.snapshot if resume else None,
-                      race=self._race(edge, slot))
+                      race=self._race(edge, slot), climb=self.climb if edge.target in self._judged else None)
         on_epoch = self._epoch_recorder(edge, slot, attempt) if executor.live else None
         self._inflight[executor.submit(self.trainer, job, on_epoch)] = (edge, slot, attempt)
 

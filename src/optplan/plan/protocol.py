@@ -1,7 +1,8 @@
 """The trainer protocol's public path under the planner; it lives in :mod:`optplan.protocol`."""
 
 from optplan.protocol import (CheckingEdgeTrainer, Checkpoint, CountingEdgeTrainer, EdgeRun, EdgeTrainer,
-                              EpochCallback, ResumableEdgeRun, ResumableEdgeTrainer)
+                              EpochCallback, LossReportingEdgeRun, ResumableEdgeRun,
+                              ResumableEdgeTrainer)
 
 __all__ = ["CheckingEdgeTrainer", "Checkpoint", "CountingEdgeTrainer", "EdgeRun", "EdgeTrainer",
-           "EpochCallback", "ResumableEdgeRun", "ResumableEdgeTrainer"]
+           "EpochCallback", "LossReportingEdgeRun", "ResumableEdgeRun", "ResumableEdgeTrainer"]

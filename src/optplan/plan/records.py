@@ -15,9 +15,10 @@ from optplan.knee import Knee
 from optplan.protocol import Checkpoint, edge_id
 from optplan.records_io import JsonRecord
 
-# Edge statuses. "running": started, curve so far recorded; the rest are final.
-RUNNING, DONE, DIVERGED, FAILED, SKIPPED = "running", "done", "diverged", "failed", "skipped"
-FINISHED = (DONE, DIVERGED, FAILED, SKIPPED)
+# Edge statuses. "running": started, curve so far recorded; the rest are final. "dropped": a
+# start whose training loss climbed (optplan.plan.climb): a decision, not retried like "failed".
+RUNNING, DONE, DIVERGED, FAILED, SKIPPED, DROPPED = "running", "done", "diverged", "failed", "skipped", "dropped"
+FINISHED = (DONE, DIVERGED, FAILED, SKIPPED, DROPPED)
 USABLE = (DONE, DIVERGED)
 
 

@@ -58,6 +58,7 @@ STOP_REASONS: dict[str, str] = {
     "cap": "knee.max_epochs reached before a knee; the best fitted epoch is kept",
     "raced": "stopped early by plan.racing: it could no longer beat a finished edge into its state",
     "diverged": "a score was not finite (the loss blew up); the best finite epoch is kept",
+    "dropped": "a start whose training loss climbed (plan.climb_limit): left out, keeps no model",
     "failed": "training raised an error (twice); the search lacks this branch",
     "skipped": "not trained: its source state has no usable model",
     "choice": "a move into a choice node: trains nothing, passes the source's model on",
@@ -69,7 +70,7 @@ _KNEE_STOPS = {"max_epochs": "cap", RACE: "raced", "gain": "gain", "plateau": "p
 
 def stop_reason(edge: EdgeRecord) -> str:
     """Why ``edge`` stopped training: a key of :data:`STOP_REASONS`."""
-    if edge.status != DONE:  # failed, skipped, diverged and running name themselves
+    if edge.status != DONE:  # failed, skipped, diverged, dropped and running name themselves
         return edge.status
     return _KNEE_STOPS.get(edge.knee.stop if edge.knee is not None else "", "knee")
 

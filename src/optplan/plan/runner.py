@@ -25,6 +25,7 @@ from optplan.plan.lock import run_dir_lock
 from optplan.plan.objective import Objective
 from optplan.plan.planner import Planner
 from optplan.protocol import EdgeTrainer
+from optplan.plan.climb import Climb
 from optplan.plan.racing import Racing
 from optplan.train.schedule import anneal
 from optplan.plan.result import RESULT_FILE, PlanResult, planned_runs
@@ -159,7 +160,9 @@ def _plan_into(run_dir: Path, cfg: OptplanConfig, graph: StateGraph, trainer: Ed
                           config=result_config(cfg),
                           end="best" if cfg.plan.final == BEST else "graph",
                           objective=Objective.from_config(cfg.plan),
-                          racing=Racing(cfg.plan.race_margin, cfg.plan.race_after) if cfg.plan.racing else None)
+                          racing=Racing(cfg.plan.race_margin, cfg.plan.race_after) if cfg.plan.racing else None,
+                          climb=Climb(cfg.plan.climb_limit, cfg.plan.climb_epochs)
+                          if cfg.plan.climb_limit is not None else None)
         # refuse a foreign run dir before writing; a run made before a new option resumes
         store.check_config(planner.fingerprint(), defaults=fingerprint_defaults())
         (run_dir / CONFIG_FILE).write_text(dump_config(cfg))

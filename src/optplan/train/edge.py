@@ -54,7 +54,7 @@ def edge_dir(run_dir: Path, source: Checkpoint | None, state: State) -> Path:
 
 
 class VideoEdgeRun:
-    """One edge in training (the planner's ``ResumableEdgeRun``).
+    """One edge in training (the planner's ``ResumableEdgeRun`` and ``LossReportingEdgeRun``).
 
     ``pending`` are scores of epochs the run already trained but the planner has not recorded
     (it was killed between our save and its own): :meth:`train_epoch` hands them out first.
@@ -70,6 +70,14 @@ class VideoEdgeRun:
         if self._pending:
             return self._pending.pop(0)
         return self._run.train_epoch()
+
+    @property
+    def train_losses(self) -> list[float]:
+        """Training losses of the epochs handed out so far (a resumed snapshot's own record; a
+        snapshot older than this record reports none)."""
+        handed = self._run.epoch - len(self._pending)
+        losses = self._run.losses
+        return losses[:handed] if len(losses) == self._run.epoch else []
 
     def keep(self, epoch: int) -> Checkpoint:
         path = self._run.keep(epoch)

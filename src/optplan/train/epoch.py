@@ -26,7 +26,7 @@ from optplan.data.sampling import ClipSpec
 from optplan.errors import space_for
 from optplan.state import State
 from optplan.train.cost import Cost
-from optplan.train.engine import Scores
+from optplan.train.engine import EpochStats, Scores
 from optplan.train.logging import RunLogger
 from optplan.train.optim import set_lr
 from optplan.train.session import TrainSession
@@ -50,15 +50,15 @@ class EpochTrainer:
     tag: str
     scaler: torch.amp.GradScaler | None = None
 
-    def train(self, epoch: int, lr: float, *, save: Callable[[Scores], None] | None = None,
+    def train(self, epoch: int, lr: float, *, save: Callable[[Scores, EpochStats], None] | None = None,
               where: dict[str, Any] | None = None, totals: bool = False, desc: str = "",
               share: float = 1.0) -> Scores:
         """Train epoch ``epoch`` (1-based, counted inside the state: it seeds the epoch) at
         learning rate ``lr`` and return its scores (:meth:`Scores.diverged` after a non-finite
         loss).
 
-        ``save(scores)`` checkpoints the epoch after its cost is counted and before it is
-        logged, so a log row always has its checkpoint. The log row is ``where`` (what locates
+        ``save(scores, stats)`` checkpoints the epoch (``stats``: its training loss and cost)
+        after its cost is counted and before it is logged, so a log row always has its checkpoint. The log row is ``where`` (what locates
         the epoch in the run; default ``{"epoch": epoch}``), with ``totals`` the run's epochs and
         training GFLOPs so far (``global_epoch``, ``gflops``), then the state, loss, scores,
         lr, clip length, seconds and clips per second; its TensorBoard step is the run's
@@ -72,7 +72,7 @@ class EpochTrainer:
         scores = session.score(self.net, self.clip) if math.isfinite(stats.loss) else Scores.diverged()
         session.charge(self.cost, self.state, stats, scores, time.perf_counter() - start)
         if save is not None:
-            save(scores)
+            save(scores, stats)
         if self.logger is None:
             return scores
         row = dict(where) if where is not None else {"epoch": epoch}

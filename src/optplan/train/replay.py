@@ -23,7 +23,7 @@ from optplan.records_io import JsonRecord
 from optplan.train.cost import Cost
 from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
 from optplan.train.distributed import barrier
-from optplan.train.engine import Scores
+from optplan.train.engine import EpochStats, Scores
 from optplan.train.epoch import EpochTrainer
 from optplan.train.logging import RunLogger
 from optplan.train.schedule import SHORTFALL, Schedule, load_schedule
@@ -112,7 +112,7 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
         for epoch in range(first, stage.epochs):
             lr = stage.lr(epoch, curves[i], cfg.train.warmup_epochs if i == first_trained else 0)
 
-            def save(scores: Scores) -> None:  # the resume point after this epoch
+            def save(scores: Scores, _stats: EpochStats) -> None:  # the resume point after this epoch
                 curves[i].append(scores.score)
                 if main:
                     meta = {"schedule": schedule.to_dict(), "stage": i, "curves": curves,

@@ -85,6 +85,7 @@ class StateRun:
         self.model = (session.load_model(self._source_file, fine_tune=True) if self._source_file
                       else session.new_model())
         self.scores: list[float] = []
+        self.losses: list[float] = []  # mean training loss of epochs 1, 2, ...
         self.epoch = 0
         self.cost = Cost()
         if snapshot is not None:
@@ -110,6 +111,7 @@ class StateRun:
         if self.scaler is not None and meta.get("scaler"):
             self.scaler.load_state_dict(meta["scaler"])
         self.scores, self.epoch, self.cost = list(meta["scores"]), snapshot["epoch"], Cost.from_dict(meta["cost"])
+        self.losses = list(meta.get("losses", []))  # a snapshot from before losses were kept: none
 
     # --- EdgeRun protocol -------------------------------------------------------------------
     def initial_score(self) -> float:
@@ -136,7 +138,8 @@ class StateRun:
         # A run from scratch warms up (train.warmup_epochs), as the first stage of its replay does.
         warmup = self.session.cfg.train.warmup_epochs if self.source is None else 0
         scores = self.trainer.train(epoch, self.state.lr * warm_factor(epoch - 1, warmup),
-                                    save=lambda s: self._trained(s.score), desc=f"{self.tag} epoch {epoch}")
+                                    save=lambda s, stats: self._trained(s.score, stats.loss),
+                                    desc=f"{self.tag} epoch {epoch}")
         return scores.score
 
     def keep(self, epoch: int) -> Path:
@@ -162,10 +165,12 @@ class StateRun:
         return self.run_dir / "last.pt"
 
     # --- helpers ----------------------------------------------------------------------------
-    def _trained(self, score: float) -> None:
-        """The epoch just trained is the run's next one: record its ``score``, then save it."""
+    def _trained(self, score: float, loss: float) -> None:
+        """The epoch just trained is the run's next one: record its ``score`` and training
+        ``loss``, then save it."""
         self.epoch += 1
         self.scores.append(score)
+        self.losses.append(loss)
         self._save_epoch()
 
     def _save_epoch(self) -> None:
@@ -174,7 +179,7 @@ class StateRun:
             cfg = self.session.cfg.model_dump(mode="json")
             common = dict(state=self.state.to_dict(), epoch=self.epoch, config=cfg,
                           classes=self.session.classes)
-            meta = {"scores": self.scores, "cost": self.cost.to_dict(), "source": self.source,
+            meta = {"scores": self.scores, "losses": self.losses, "cost": self.cost.to_dict(), "source": self.source,
                     "score_clip": asdict(self.score_clip), "tag": self.tag,
                     "scaler": self.scaler.state_dict() if self.scaler else None}
             save_checkpoint(self.run_dir / f"epoch_{self.epoch}.pt",
