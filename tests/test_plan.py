@@ -672,3 +672,22 @@ def test_when_every_start_climbs_the_gentlest_start_of_each_clip_setting_stays()
     assert r.nodes[-1] == "c8_x0.1" and math.isfinite(r.score)
     assert Planner(small(), Climbing(SimulatedTrainer(**FAST), everything), patience=T,
                    climb=Climb()).run().nodes == ["c4_x1", "c8_x1", "c8_x0.1"]  # one lr per start: none judged
+
+
+def test_the_climb_rule_asked_of_a_search_s_records_gives_the_plan_it_would_have_made():
+    # Records answer exactly where every node that still trains kept its recorded winner; where a
+    # dropped branch had won a later node (c4_x1 -> c4_x0.1), the records cannot say what training
+    # from the new winner would have measured, and recorded_winner_cut names that node.
+    graph = two_starts()
+    for draw in range(3):
+        for climbing, cut in ((["c8_x1"], []), (["c4_x1", "c8_x1"], ["c4_x0.1", "c8_x0.1"])):
+            trainer = Climbing(SimulatedTrainer.random(draw), climbing)
+            searched = Planner(graph, trainer, patience=T).run()
+            assert [len(e.losses) for e in searched.edges] == [e.epochs for e in searched.edges]
+            replanned = Planner(graph, RecordedTrainer(searched), patience=T, climb=Climb()).run()
+            assert replanned.search_epochs < searched.search_epochs
+            assert recorded_winner_cut(searched, replanned) == cut  # the skipped x1 nodes are not cut
+            if not cut:
+                direct = Planner(graph, trainer, patience=T, climb=Climb()).run()
+                assert essence(replanned)[:4] == essence(direct)[:4]
+                assert [e.status for e in replanned.edges] == [e.status for e in direct.edges]

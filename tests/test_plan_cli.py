@@ -53,6 +53,15 @@ def test_simulated_plan_writes_the_run_directory(tmp_path, capsys):
     assert "different config" in err and "config.knee.patience: run has 4, now 5" in err
 
 
+def test_the_climb_rule_is_not_asked_of_records_without_training_losses(tmp_path, capsys):
+    run, again = tmp_path / "run", tmp_path / "again"
+    assert main(["plan", "--simulate", "--out", str(run), "--quiet", *SMALL]) == 0  # reports no losses
+    assert main(["plan", "--from-records", str(run), "--out", str(again), "--quiet", "plan.climb_limit=1.2"]) == 2
+    err = capsys.readouterr().err
+    assert "plan.climb_limit judges the training losses" in err and "hold none" in err and "Traceback" not in err
+    assert not again.exists()
+
+
 def _strip_stored(run: Path, *dotted: str) -> None:
     """Make RUN's store look as if written before the ``dotted`` fingerprint keys existed."""
     store = SQLiteStore.in_run_dir(run)

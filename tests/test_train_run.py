@@ -491,6 +491,7 @@ def test_a_plan_drops_a_start_whose_training_loss_climbs(session, tiny_dataset, 
     result = run_plan(cfg, tmp_path / "plan", progress=False)
     wild = next(e for e in result.edges if e.target == "wild")
     assert (wild.status, wild.checkpoint) == ("dropped", None) and 2 <= wild.epochs <= 4
+    assert len(wild.losses) == wild.epochs and wild.losses[-1] > 1.15 * wild.losses[0]  # in the store too
     assert "training loss rose from" in wild.error and "plan.climb_limit=1.15" in wild.error
     assert result.nodes == ["calm"] and [e.status for e in result.edges if e.target == "calm"] == ["done", "skipped"]
     assert any("start->wild dropped" in note for note in result.notes)

@@ -102,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         require_store(run_dir)
     recorded = _records(Path(args.from_records)) if args.from_records is not None else None
+    if recorded is not None and cfg.plan.climb_limit is not None and not any(e.losses for e in recorded.edges):
+        raise OptplanError(f"plan.climb_limit judges the training losses of edges from scratch, and the records "
+                           f"of {args.from_records} hold none (a plan made before optplan recorded them, or "
+                           "a trainer that reports none); plan it again with training")
     result = run_plan(cfg, run_dir, simulate=args.simulate, progress=not args.quiet,
                       trainer=RecordedTrainer(recorded) if recorded is not None else None)
     print(result.table())

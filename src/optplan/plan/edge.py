@@ -46,7 +46,8 @@ class EdgeJob:
 @dataclass
 class EdgeOutcome:
     """What a worker returns: the curve, the knee, the kept model, the wall seconds spent;
-    ``error`` says why a run failed or was dropped."""
+    ``error`` says why a run failed or was dropped; ``losses`` the epochs' training losses (where
+    the run reports them)."""
 
     id: str
     curve: list[float]
@@ -54,6 +55,7 @@ class EdgeOutcome:
     checkpoint: Checkpoint | None
     seconds: float
     error: str | None = None
+    losses: list[float] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -93,9 +95,9 @@ def run_edge(trainer: EdgeTrainer, job: EdgeJob, on_epoch: EpochCallback | None 
         detail = traceback.format_exc(limit=-3)
         return EdgeOutcome(job.id, scores, None, None, time.perf_counter() - start,
                            error=f"{type(err).__name__}: {err}\n{detail}")
-    if dropped:
-        return EdgeOutcome(job.id, scores, knee, None, time.perf_counter() - start, error=dropped[0])
-    return EdgeOutcome(job.id, scores, knee, checkpoint, time.perf_counter() - start)
+    losses = list(getattr(run, "train_losses", None) or [])
+    return EdgeOutcome(job.id, scores, knee, None if dropped else checkpoint, time.perf_counter() - start,
+                       error=dropped[0] if dropped else None, losses=losses)
 
 
 def _decide(scores: list[float], job: EdgeJob, run: EdgeRun, dropped: list[str]) -> Knee | None:

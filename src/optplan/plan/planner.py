@@ -252,7 +252,7 @@ class Planner:
             return self._launch(edge, slot, executor, attempt + 1)
         self._finish(EdgeRecord(edge.source, edge.target, slot, outcome.status, outcome.curve,
                                 outcome.knee, outcome.checkpoint, seconds=outcome.seconds,
-                                attempts=attempt, error=outcome.error))
+                                attempts=attempt, error=outcome.error, losses=outcome.losses))
 
     def _choice_record(self, edge: Edge, slot: int, parent: Candidate) -> EdgeRecord:
         """A move into a choice node trains nothing: it passes the source model on."""

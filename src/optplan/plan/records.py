@@ -28,8 +28,10 @@ class EdgeRecord(JsonRecord):
 
     ``curve[i]`` is the validation score after ``i`` epochs (``curve[0]``: the source model);
     ``knee.epoch`` is the epoch kept as ``checkpoint`` and ``knee.score`` the edge's score.
-    ``snapshot`` is the trainer's resume point while ``status`` is 'running'. Its JSON also
-    carries ``epochs`` and ``score`` for readers of the file.
+    ``snapshot`` is the trainer's resume point while ``status`` is 'running'. ``losses`` are the
+    epochs' mean training losses where the trainer reports them (a ``LossReportingEdgeRun``; []
+    otherwise), so the climb rule can be asked of the records. Its JSON also carries ``epochs``
+    and ``score`` for readers of the file.
     """
 
     source: str
@@ -43,9 +45,10 @@ class EdgeRecord(JsonRecord):
     seconds: float = 0.0
     attempts: int = 1
     error: str | None = None
+    losses: list[float] = field(default_factory=list)
 
-    json_keys = ("source", "target", "slot", "status", "curve", "knee", "epochs", "score", "checkpoint",
-                 "snapshot", "seconds", "attempts", "error")
+    json_keys = ("source", "target", "slot", "status", "curve", "losses", "knee", "epochs", "score",
+                 "checkpoint", "snapshot", "seconds", "attempts", "error")
 
     @property
     def id(self) -> str:

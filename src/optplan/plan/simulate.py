@@ -145,6 +145,7 @@ class RecordedTrainer:
             raise OptplanError("records of a plan with plan.beam > 1 cannot be replayed: an edge has a "
                                "curve per source model")
         self.curves = {(e.source, e.target): list(e.curve) for e in result.edges if e.curve}
+        self.losses = {(e.source, e.target): list(e.losses) for e in result.edges if e.losses}
         self.start = result.graph.start if result.graph is not None else "start"
         self.gflops = dict(result.epoch_gflops)
         self.knee_metric = result.knee_metric  # what the scores are ('auto' resolved when recorded)
@@ -156,14 +157,20 @@ class RecordedTrainer:
         edge = (source.meta["state"] if source is not None else self.start, state.name)
         if edge not in self.curves:
             raise CurveEnded(f"no curve was recorded for {edge[0]} -> {edge[1]}")
-        return RecordedRun(self.curves[edge], state.name)
+        return RecordedRun(self.curves[edge], state.name, self.losses.get(edge, []))
 
 
 class RecordedRun:
-    """One recorded curve, epoch by epoch; checkpoints name the state and the epoch."""
+    """One recorded curve, epoch by epoch; checkpoints name the state and the epoch. Its
+    ``train_losses`` are the recorded ones up to the epoch reached ([] where none were
+    recorded: the climb rule then judges nothing)."""
 
-    def __init__(self, curve: list[float], state: str) -> None:
-        self.curve, self.state, self.epoch = curve, state, 0
+    def __init__(self, curve: list[float], state: str, losses: list[float] | None = None) -> None:
+        self.curve, self.state, self.epoch, self.losses = curve, state, 0, list(losses or [])
+
+    @property
+    def train_losses(self) -> list[float]:
+        return self.losses[: self.epoch] if len(self.losses) >= self.epoch else []
 
     def initial_score(self) -> float:
         return self.curve[0]
@@ -182,9 +189,11 @@ class RecordedRun:
 def recorded_winner_cut(recorded: PlanResult, replanned: PlanResult) -> list[str]:
     """The nodes whose recorded winner (the kept model every later edge started from) is
     another edge, or the same one ending at another epoch, when ``replanned``: past these the
-    replanned curves are not what training would have measured."""
+    replanned curves are not what training would have measured. A node ``replanned`` skipped
+    (a dropped start's) is not one: no edge trains from it."""
     def winners(result: PlanResult) -> dict[str, tuple[str | None, int]]:
         return {d.name: (d.candidates[0].edge, d.candidates[0].epochs) for d in result.decisions
                 if d.candidates and d.candidates[0].edge}
     before, after = winners(recorded), winners(replanned)
-    return [node for node, won in before.items() if after.get(node) != won]
+    skipped = {d.name for d in replanned.decisions if d.skipped}
+    return [node for node, won in before.items() if node not in skipped and after.get(node) != won]
