@@ -639,6 +639,7 @@ def test_a_climbing_start_is_dropped_with_its_branch_and_only_faster_starts_are_
     assert dropped[0].error.startswith("training loss rose from 1 in epoch 1 to 1.3 in epoch 2 (+30%")
     assert stop_reason(dropped[0]) == "dropped"
     assert any("start->c4_x1 dropped: training loss rose" in n for n in r.notes)
+    assert "edges (1 dropped for a climbing loss) in" in r.table()
     # c4_x1 has no other way in: its branch is skipped; c4_x0.1 and c8_x0.1 climb too, but
     # start->c4_x0.1 is the gentlest start into 4-frame clips and c8_x0.1 is entered at lr x0.1
     # from scratch (the gentlest) or from trained models (a move the graph offers on purpose)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 from optplan.plan.graph import Edge, StateGraph
 from optplan.plan.racing import RACE
-from optplan.plan.records import DONE, FAILED, SKIPPED, EdgeRecord, NodeRecord
+from optplan.plan.records import DONE, DROPPED, FAILED, SKIPPED, EdgeRecord, NodeRecord
 from optplan.protocol import Checkpoint
 from optplan.records_io import JsonRecord
 from optplan.state import State
@@ -277,10 +277,13 @@ class PlanResult(JsonRecord):
         search = ("" if self.search_gflops is None else f" ({self.search_gflops:,.0f} GFLOPs)")
         metric = f" ({self.knee_metric})" if self.knee_metric else ""
         raced = sum(e.knee is not None and e.knee.stop == RACE for e in self.edges)
+        dropped = sum(e.status == DROPPED for e in self.edges)
+        early = [f"{n} {why}" for n, why in ((raced, "stopped by racing"), (dropped, "dropped for a climbing loss")) if n]
+        early_note = f" ({', '.join(early)})" if early else ""
         measured = self.measured_score
         seen = ("" if measured is None or abs(measured - self.score) < 5e-5
                 else f" (knee fit; measured {measured:.4f})")
         lines.append(f"score{metric} {self.score:.4f}{seen}; replay {self.replay_epochs} epochs{gflops}; search "
                      f"{self.search_epochs} epochs{search} over {sum(e.epochs > 0 for e in self.edges)} "
-                     f"edges{f' ({raced} stopped by racing)' if raced else ''} in {self.search_seconds:.1f} s")
+                     f"edges{early_note} in {self.search_seconds:.1f} s")
         return "\n".join(lines)
