@@ -1,0 +1,34 @@
+"""The tables of bench/RESULTS.md's section on plan.climb_limit, from the committed rows:
+python bench/results/cpu2-climb/tables.py (the shipped planner rows: cpu2-draw1/s02)."""
+import json, os, statistics as st
+from pathlib import Path
+HERE = Path(__file__).resolve().parent
+DIRS = {'s02': HERE.parent / 'cpu2-draw1' / 's02', 'climb': HERE}
+def row(d, reg, seed, name):
+    p=f'{DIRS[d]}/{reg}/seed{seed}/{name}.json'
+    return json.load(open(p)) if os.path.exists(p) else None
+def f(r, k='top1'): return f"{r[k]:.3f}" if r else '-'
+def path(r):
+    return ' -> '.join(f"{s['state']['name']} {s['epochs']}" for s in r['schedule']['stages']) if r else '-'
+means={}
+for reg in ('appearance','scene'):
+    print(f'\n| {reg} | shipped planner (draw 1) | **climb planner (draw 1)** | climb path (epochs) | search GFLOPs climb / shipped | search\'s model (climb) | PBT | ASHA | linear decay @16 | cosine @16 | ReduceLROnPlateau @16 |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
+    for seed in (0,1,2):
+        a=row('s02',reg,seed,'planned'); c=row('climb',reg,seed,'planned')
+        cells=[f(a), f(c), path(c), f"{c['search_gflops']:,.0f} / {a['search_gflops']:,.0f}" if c else '-']
+        for k in ('search_model','pbt','asha','linear@16','cosine@16','plateau@16'):
+            r=row('climb',reg,seed,k); cells.append(f(r))
+            if r and c: means.setdefault((reg,k),[]).append(r['top1']-c['top1'])
+        if a and c: means.setdefault((reg,'shipped'),[]).append(a['top1']-c['top1'])
+        print(f'| seed {seed} | ' + ' | '.join(cells) + ' |')
+for k,v in sorted(means.items()):
+    print(k, f"mean delta (row - climb) {100*st.mean(v):+.1f} over {len(v)}: {[round(100*x,1) for x in v]}")
+# search model vs pbt / asha
+for reg in ('appearance','scene'):
+    for k in ('pbt','asha'):
+        d=[]
+        for seed in (0,1,2):
+            sm=row('climb',reg,seed,'search_model'); r=row('climb',reg,seed,k)
+            if sm and r: d.append((round(100*(sm['top1']-r['top1']),1), round(r['search_gflops']/sm['search_gflops'],2)))
+        print(reg, 'search_model -', k, d)
