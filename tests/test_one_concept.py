@@ -331,6 +331,8 @@ def test_result_files_of_the_earlier_format_load_and_write_back_the_same(tmp_pat
     # the schedule now also names what the search's run of it reached (its final model's score)
     run = written["schedule"].pop("search_run")
     assert run["score"] == written["measured_score"] and run["metric"] == earlier["knee_metric"]
+    for edge in written["edges"]:  # and each edge the epochs' training losses (none recorded then)
+        assert list(edge)[-1] == "losses" and edge.pop("losses") == []
     assert list(written)[:len(earlier)] == list(earlier) and {k: written[k] for k in earlier} == earlier
     assert list(written)[len(earlier):] == ["graph", "chosen", "stop_reasons", "unfinished", "measured_score"]
     assert written["graph"] is None and written["unfinished"] is None  # an earlier file has no graph

@@ -47,8 +47,8 @@ class EdgeRecord(JsonRecord):
     error: str | None = None
     losses: list[float] = field(default_factory=list)
 
-    json_keys = ("source", "target", "slot", "status", "curve", "losses", "knee", "epochs", "score",
-                 "checkpoint", "snapshot", "seconds", "attempts", "error")
+    json_keys = ("source", "target", "slot", "status", "curve", "knee", "epochs", "score", "checkpoint",
+                 "snapshot", "seconds", "attempts", "error", "losses")
 
     @property
     def id(self) -> str:
