@@ -367,12 +367,38 @@ def best_node_by_enumeration(graph, trainer, patience, rule=None):
 
     def walk(node, checkpoint, nodes):
         for e in graph.outgoing(node):
+            if graph.is_choice(e.target):  # trains nothing: its model is the best one entering it
+                continue
             out = run_edge(trainer, EdgeJob(e.name, checkpoint, graph.state(e.target), rule))
             found.append((out.knee.score, [*nodes, e.target]))
             walk(e.target, out.checkpoint, [*nodes, e.target])
 
     walk(graph.start, None, [])
     return max(found)
+
+
+def test_a_custom_graph_with_several_ends_plans_to_its_best_node():
+    """``plan.final: best`` needs no final state: a graph's end states join in a choice node
+    (only when there are several), and the plan ends where exhaustive search finds the best
+    model."""
+    from optplan.defaults import PlanConfig
+
+    states = [{"name": f"c{c}_x{m:g}", "lr": 0.1 * m, "clip_length": c} for c in (4, 8, 16) for m in (1, 0.1)]
+    edges = [("start", "c4_x1"), ("start", "c8_x1"), ("c4_x1", "c4_x0.1"), ("c4_x1", "c8_x1"),
+             ("c8_x1", "c8_x0.1"), ("c8_x1", "c16_x1"), ("c16_x1", "c16_x0.1")]  # ends: x0.1 of each clip
+    cfg = PlanConfig(preset="custom", states=states, edges=edges, final="best")
+    graph = StateGraph.from_config(cfg)
+    assert graph.is_choice(graph.final) and sorted(e.source for e in graph.incoming(graph.final)) == \
+        ["c16_x0.1", "c4_x0.1", "c8_x0.1"]
+    with pytest.raises(OptplanError, match=r"3 end nodes .*plan.final: best"):
+        StateGraph.from_config(cfg.model_copy(update={"final": None}))
+    grid = PlanConfig(preset="grid", grid={"lr": [0.1, 0.01], "clip_length": [4, 8]}, final="best")
+    assert StateGraph.from_config(grid).final == "lr0.01_c8"  # one end: no choice node
+    for seed in (0, 1):
+        trainer = SimulatedTrainer.random(seed, noise=0.02, seed=seed)
+        result = Planner(graph, trainer, patience=T, end="best").run()
+        score, nodes = best_node_by_enumeration(graph, trainer, T)
+        assert result.nodes == nodes and result.score == pytest.approx(score, abs=1e-5)
 
 
 def test_auto_preset_links_the_start_to_every_clip():

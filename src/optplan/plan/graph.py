@@ -187,7 +187,8 @@ class StateGraph:
         sinks = [n for n in self._nodes if n != self.start and not self._outgoing[n]]
         if len(sinks) != 1:
             raise OptplanError(f"the graph has {len(sinks)} end nodes ({', '.join(sinks) or 'none'}); "
-                               "name the final one (plan.final)")
+                               "name the final one (plan.final: NAME), or let the plan end at the "
+                               "best node of all (plan.final: best)")
         return sinks[0]
 
     def _check_reachable(self, prune: bool) -> None:

@@ -18,7 +18,7 @@ The builders here return a :class:`Space` (states and moves, unchecked); :class:
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 from pydantic import ValidationError
@@ -230,9 +230,24 @@ def space_from_config(cfg: Any) -> Space:
                            accumulation=cfg.accumulation, sampling=cfg.sampling,
                            frozen_bn_longest=cfg.frozen_bn_longest, start_lr_levels=cfg.start_lr_levels)
     if cfg.preset == "grid":
-        return grid_space(cfg.grid, base=cfg.grid_base, rules=cfg.rules, final=None if cfg.final == BEST else cfg.final)
-    if not cfg.states or not cfg.edges:
-        raise OptplanError("plan.preset 'custom' needs plan.states (State fields each) and "
-                           "plan.edges ([source, target] pairs)")
-    states = [_state(spec, f"plan.states[{i}]") for i, spec in enumerate(cfg.states)]
-    return Space(states, [Edge(*e) for e in cfg.edges], start=cfg.start, final=None if cfg.final == BEST else cfg.final)
+        space = grid_space(cfg.grid, base=cfg.grid_base, rules=cfg.rules, final=None if cfg.final == BEST else cfg.final)
+    else:
+        if not cfg.states or not cfg.edges:
+            raise OptplanError("plan.preset 'custom' needs plan.states (State fields each) and "
+                               "plan.edges ([source, target] pairs)")
+        states = [_state(spec, f"plan.states[{i}]") for i, spec in enumerate(cfg.states)]
+        space = Space(states, [Edge(*e) for e in cfg.edges], start=cfg.start,
+                      final=None if cfg.final == BEST else cfg.final)
+    return _joined_ends(space) if cfg.final == BEST else space
+
+
+def _joined_ends(space: Space) -> Space:
+    """``plan.final: best`` on a graph with several end states: they join in a choice node
+    (:data:`CHOICE_NODE`, which trains nothing), so the graph has the one final node it needs
+    while the plan may end at any node, as it does on the presets."""
+    sources = {e.source for e in space.edges}
+    ends = [s.name for s in space.states if s.name not in sources]
+    if len(ends) < 2 or any(s.name == CHOICE_NODE for s in space.states):
+        return space  # one end, or a state already called so (the graph names the conflict)
+    return replace(space, edges=[*space.edges, *(Edge(n, CHOICE_NODE) for n in ends)], final=CHOICE_NODE,
+                   choices=(CHOICE_NODE,))
