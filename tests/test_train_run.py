@@ -495,3 +495,6 @@ def test_a_plan_drops_a_start_whose_training_loss_climbs(session, tiny_dataset, 
     assert "training loss rose from" in wild.error and "plan.climb_limit=1.15" in wild.error
     assert result.nodes == ["calm"] and [e.status for e in result.edges if e.target == "calm"] == ["done", "skipped"]
     assert any("start->wild dropped" in note for note in result.notes)
+    edges = tmp_path / "plan" / "edges"
+    assert not list((edges / "start-wild").glob("*.pt")) and (edges / "start-wild" / "curve.csv").is_file()
+    assert list((edges / "start-calm").glob("kept.pt"))  # a kept start keeps its model

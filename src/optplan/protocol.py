@@ -102,6 +102,15 @@ class LossReportingEdgeRun(EdgeRun, Protocol):
 
 
 @runtime_checkable
+class DiscardingEdgeRun(EdgeRun, Protocol):
+    """Optional: an edge run that can free its models when the planner drops it
+    (``plan.climb_limit``): a dropped start is never trained on, so none of its epochs is kept."""
+
+    def discard(self) -> None:
+        """Delete the run's models (its curve and logs stay, for the report)."""
+
+
+@runtime_checkable
 class ResumableEdgeTrainer(EdgeTrainer, Protocol):
     """Optional: reopen an edge from :meth:`ResumableEdgeRun.snapshot` with its curve so far."""
 

@@ -88,7 +88,9 @@ def run_edge(trainer: EdgeTrainer, job: EdgeJob, on_epoch: EpochCallback | None 
             lambda curve: on_epoch(curve, run.snapshot() if snapshots else None))
         dropped: list[str] = []
         knee = train_to_knee(run.train_epoch, scores, lambda curve: _decide(curve, job, run, dropped), after)
-        checkpoint = run.keep(knee.epoch)  # a dropped run too: keep() clears its epoch files
+        if dropped and hasattr(run, "discard"):  # a DiscardingEdgeRun: nothing of it is used
+            run.discard()
+        checkpoint = None if dropped else run.keep(knee.epoch)
     except DiskFull:  # not the edge's fault: the plan stops and resumes once space is freed
         raise
     except Exception as err:  # a training error: reported to the driver, which may retry
@@ -96,7 +98,7 @@ def run_edge(trainer: EdgeTrainer, job: EdgeJob, on_epoch: EpochCallback | None 
         return EdgeOutcome(job.id, scores, None, None, time.perf_counter() - start,
                            error=f"{type(err).__name__}: {err}\n{detail}")
     losses = list(getattr(run, "train_losses", None) or [])
-    return EdgeOutcome(job.id, scores, knee, None if dropped else checkpoint, time.perf_counter() - start,
+    return EdgeOutcome(job.id, scores, knee, checkpoint, time.perf_counter() - start,
                        error=dropped[0] if dropped else None, losses=losses)
 
 

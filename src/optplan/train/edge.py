@@ -54,7 +54,8 @@ def edge_dir(run_dir: Path, source: Checkpoint | None, state: State) -> Path:
 
 
 class VideoEdgeRun:
-    """One edge in training (the planner's ``ResumableEdgeRun`` and ``LossReportingEdgeRun``).
+    """One edge in training (the planner's ``ResumableEdgeRun``, ``LossReportingEdgeRun`` and
+    ``DiscardingEdgeRun``).
 
     ``pending`` are scores of epochs the run already trained but the planner has not recorded
     (it was killed between our save and its own): :meth:`train_epoch` hands them out first.
@@ -85,6 +86,9 @@ class VideoEdgeRun:
         return Checkpoint(path=self._stored(path),
                           meta={"state": self._run.state.name, "edge": self.edge, "epoch": epoch,
                                 "score": score if math.isfinite(score) else None})
+
+    def discard(self) -> None:
+        self._run.discard()
 
     def snapshot(self) -> Checkpoint:
         return Checkpoint(path=self._stored(self._run.snapshot()),

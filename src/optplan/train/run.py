@@ -160,6 +160,16 @@ class StateRun:
         self.logger.close()
         return kept
 
+    def discard(self) -> None:
+        """Delete every model of the run (epoch files, snapshot, kept model); the curve and logs
+        stay. For a run nobody will train on or use (a start the planner dropped); a kill right
+        after it leaves the edge without a snapshot, so a resumed plan trains it afresh."""
+        if self.main:
+            for path in [*self.run_dir.glob("epoch_*.pt"), self.run_dir / "last.pt", self.run_dir / "kept.pt"]:
+                path.unlink(missing_ok=True)
+        barrier()
+        self.logger.close()
+
     def snapshot(self) -> Path:
         """The resume point after the latest finished epoch."""
         return self.run_dir / "last.pt"
