@@ -363,3 +363,56 @@ def test_replay_draw_replays_an_independent_run_of_the_same_plan(tiny_bench):
     assert "independent run of each plan (train.draw 1)" in (drawn / "table.md").read_text()
     with pytest.raises(ConfigError, match="replay_draw"):
         load_bench_config(write(tmp, TINY, "bad.yaml"), ["replay_draw=-1"])
+
+
+def test_a_unit_is_not_resumed_with_settings_other_than_its_finished_rows(tmp_path):
+    """Rows already measured are kept on resume, so settings that would have changed them are
+    refused (never one table of two benchmarks); rows not measured yet take the new settings."""
+    from optplan.bench.runner import unit_config, _unit_rows
+    from optplan.bench.settings import SETTINGS_FILE, check_unit
+
+    unit, root = tmp_path / "mixed" / "seed0", tmp_path / "data"
+
+    def check(finished, *overrides):
+        bench = load_bench_config(write(tmp_path, TINY), list(overrides))
+        cfg = unit_config(bench, "mixed", root, 0)
+        check_unit(unit, bench, cfg, _unit_rows(bench, cfg), set(finished))
+
+    check([])  # a new unit records its settings
+    done = ["planned", "planned:best", "cosine@4", "random"]
+    with pytest.raises(OptplanError, match=r"knee.patience: run has 2, now 3") as err:
+        check(done, "config.knee.patience=3")
+    assert "use a new --out" in str(err.value) and str(unit) in str(err.value)
+    with pytest.raises(OptplanError, match=r"row planned: replay_draw: run has 0, now 1"):
+        check(done, "replay_draw=1")
+    with pytest.raises(OptplanError, match=r"row planned:smooth: variant"):
+        check(["planned:smooth"], "variants.smooth=[plan.replay_lr=budget]")
+    with pytest.raises(OptplanError, match=r"row random: search.pbt_population"):
+        check(done, "search.pbt_population=6")
+    with pytest.raises(OptplanError, match=r"plan.replay_lr"):  # a plan may change it; a replay row may not
+        check(["cosine@4"], "config.plan.replay_lr=linear")
+    check(["cosine@4"], "replay_draw=1", "search.pbt_population=6")  # rows they change are not finished
+    record = json.loads((unit / "runs" / SETTINGS_FILE).read_text())
+    assert record["rows"]["planned"] == {"replay_draw": 1} and record["rows"]["cosine@4"] == {}
+    check(["cosine@4", "planned"], "replay_draw=1", "variants.fresh=[knee.patience=3]")  # a new variant: free
+    assert record["config"]["knee"]["patience"] == 2
+    # a unit measured before the record (or before an option existed) is adopted as it is
+    (unit / "runs" / SETTINGS_FILE).unlink()
+    check(done, "config.knee.patience=3")
+    record = json.loads((unit / "runs" / SETTINGS_FILE).read_text())
+    del record["config"]["plan"]["climb_limit"]  # an option the unit's run did not have yet
+    (unit / "runs" / SETTINGS_FILE).write_text(json.dumps(record))
+    with pytest.raises(OptplanError, match="climb_limit: run has \"\\(absent\\)\", now 1.15"):
+        check(done, "config.knee.patience=3", "config.plan.climb_limit=1.15")
+    check(done, "config.knee.patience=3")  # its default is what the unit's run did
+
+
+@pytest.mark.slow
+def test_bench_refuses_to_resume_an_out_with_other_settings(tiny_bench, capsys):
+    tmp, out, _ = tiny_bench
+    before = {p: p.stat().st_mtime_ns for p in out.glob("mixed/seed*/*.json")}
+    assert main(["bench", str(tmp / "bench.yaml"), "config.knee.max_epochs=4", "--out", str(out),
+                 "--seeds", "0", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "holds rows measured with other settings" in err and "knee.max_epochs: run has 3, now 4" in err
+    assert {p: p.stat().st_mtime_ns for p in out.glob("mixed/seed*/*.json")} == before

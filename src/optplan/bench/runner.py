@@ -2,8 +2,10 @@
 
 ``OUT/<regime>/seed<s>/<row>.json`` holds a finished row (delete it to measure again) and
 ``OUT/<regime>/seed<s>/runs/`` its run directories (a killed row resumes there: plans from their
-store, replays from ``last.pt``). ``OUT/summary.json`` and ``OUT/table.md`` are rewritten after
-every row, so they always show what is finished.
+store, replays from ``last.pt``); ``runs/settings.json`` records what the finished rows were
+measured with, and a run with other settings is refused (:mod:`optplan.bench.settings`).
+``OUT/summary.json`` and ``OUT/table.md`` are rewritten after every row, so they always show
+what is finished.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Callable, Collection, Iterator
 
 from optplan.bench.config import ROW_KINDS, BenchConfig, RegimeSpec
 from optplan.bench.rows import RowContext, expand_rows, run_row
+from optplan.bench.settings import check_unit
 from optplan.bench.summary import markdown, summarize
 from optplan.errors import OptplanError
 
@@ -71,6 +74,9 @@ def run_bench(bench: BenchConfig, out: str | Path, seeds: list[int], *, regimes:
     roots = {regime: regime_root(out, regime, bench.regimes[regime]) for regime in chosen}
     # seed-major: a partial run still covers every regime
     units = [(regime, roots[regime], seed) for seed in seeds for regime in chosen]
+    for regime, root, seed in units:  # before anything trains: never mix rows of other settings
+        cfg = unit_config(bench, regime, root, seed)
+        check_unit(unit_dir(out, regime, seed), bench, cfg, _unit_rows(bench, cfg), finished_rows(out, regime, seed))
 
     def refresh() -> dict[str, Any]:
         results: dict[str, dict[str, dict[int, dict[str, Any]]]] = {r: {} for r in chosen}
@@ -212,6 +218,11 @@ def _exclusive(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def finished_rows(out: Path, regime: str, seed: int) -> set[str]:
+    """The names of the rows finished in one unit."""
+    return {json.loads(path.read_text()).get("name", path.stem) for path in unit_dir(out, regime, seed).glob("*.json")}
 
 
 def collect(out: Path, regimes: list[str], seeds: list[int], results: dict) -> None:
