@@ -237,17 +237,21 @@ def test_the_shipped_regimes_are_sized_alike_with_test_sets_that_separate_rows()
 
 def test_the_shipped_planner_row_starts_at_x1_and_x03_and_the_paper_variant_does_not():
     """bench.yaml's planner row links the start to every clip at x1 and x0.3 (18 edges: 1 h 58 min
-    for the whole benchmark, bench/RESULTS.md); the paper variant its header documents must undo
-    that, or it would plan from scratch at x0.3 as no paper graph does."""
+    for the whole benchmark, bench/RESULTS.md) and drops the starts that climb; the paper variant
+    its header documents must undo the links, or it would plan from scratch at x0.3 as no paper
+    graph does."""
     bench = load_bench_config()
     graph = StateGraph.from_config(bench.base().plan)
     assert {e.target for e in graph.outgoing("start")} == {f"c{c}_x{m}" for c in (4, 8, 16) for m in ("1", "0.3")}
     assert len(graph.edges) == 18
+    assert bench.base().plan.climb_limit == 1.15  # starts whose training loss climbs are dropped
     from optplan.configs import config_path
 
     header = config_path("bench").read_text()
-    assert "plan.preset=paper, plan.start_lr_levels=1," in header
-    paper = StateGraph.from_config(bench.base(["plan.preset=paper", "plan.start_lr_levels=1"]).plan)
+    assert "plan.preset=paper, plan.start_lr_levels=1, plan.climb_limit=null," in header
+    paper_cfg = bench.base(["plan.preset=paper", "plan.start_lr_levels=1", "plan.climb_limit=null"])
+    assert paper_cfg.plan.climb_limit is None  # the paper's planner drops no start
+    paper = StateGraph.from_config(paper_cfg.plan)
     assert {e.target for e in paper.outgoing("start")} == {"c4_x1", "c8_x1"}
 
 

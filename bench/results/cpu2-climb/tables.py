@@ -32,3 +32,12 @@ for reg in ('appearance','scene'):
             sm=row('climb',reg,seed,'search_model'); r=row('climb',reg,seed,k)
             if sm and r: d.append((round(100*(sm['top1']-r['top1']),1), round(r['search_gflops']/sm['search_gflops'],2)))
         print(reg, 'search_model -', k, d)
+# goal 3: random search over whole schedules at 3x the rule's search GFLOPs (random_x3, its
+# selected run) against the rule's replay and against the search's own model (a selected run too)
+for reg in ('appearance','scene'):
+    for k in ('planned','search_model'):
+        d=[]
+        for seed in (0,1,2):
+            r=row('climb',reg,seed,'random_x3'); c=row('climb',reg,seed,k)
+            if r and c: d.append((round(100*(r['top1']-c['top1']),1), round(r['search_gflops']/c['search_gflops'],2)))
+        print(reg, 'random_x3 -', k, d, f"mean {sum(x for x, _ in d)/len(d):+.1f}" if d else '')
