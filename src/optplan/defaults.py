@@ -354,7 +354,8 @@ class PlanConfig(Section):
     edges: list[tuple[str, str]] = Field(default_factory=list, description="custom: [source, target].")
     start: str = Field("start", description="custom: name of the start node.")
     final: str | None = Field(
-        None, description="Where the chosen path ends: 'best' (the best-scoring node of all), or "
+        None, description="Where the chosen path ends: 'best' (the best-scoring node of all; a graph "
+                          "with several end states needs no final one then), or "
                           "custom/grid: the name of the final node (None: the graph's final node, the "
                           "only sink or the preset's last state, as the paper).")
     executor: Literal["inprocess", "process", "ray"] = Field("inprocess", description="Edge execution.")

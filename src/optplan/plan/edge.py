@@ -90,7 +90,9 @@ def run_edge(trainer: EdgeTrainer, job: EdgeJob, on_epoch: EpochCallback | None 
         knee = train_to_knee(run.train_epoch, scores, lambda curve: _decide(curve, job, run, dropped), after)
         if dropped and hasattr(run, "discard"):  # a DiscardingEdgeRun: nothing of it is used
             run.discard()
-        checkpoint = None if dropped else run.keep(knee.epoch)
+            checkpoint = None
+        else:  # a dropped run without discard() too: keep() is where a trainer clears its epochs
+            checkpoint = run.keep(knee.epoch)
     except DiskFull:  # not the edge's fault: the plan stops and resumes once space is freed
         raise
     except Exception as err:  # a training error: reported to the driver, which may retry
@@ -98,7 +100,7 @@ def run_edge(trainer: EdgeTrainer, job: EdgeJob, on_epoch: EpochCallback | None 
         return EdgeOutcome(job.id, scores, None, None, time.perf_counter() - start,
                            error=f"{type(err).__name__}: {err}\n{detail}")
     losses = list(getattr(run, "train_losses", None) or [])
-    return EdgeOutcome(job.id, scores, knee, checkpoint, time.perf_counter() - start,
+    return EdgeOutcome(job.id, scores, knee, None if dropped else checkpoint, time.perf_counter() - start,
                        error=dropped[0] if dropped else None, losses=losses)
 
 

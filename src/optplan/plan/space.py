@@ -229,15 +229,15 @@ def space_from_config(cfg: Any) -> Space:
                            frame_steps=cfg.frame_steps, frames_per_segment=cfg.frames_per_segment,
                            accumulation=cfg.accumulation, sampling=cfg.sampling,
                            frozen_bn_longest=cfg.frozen_bn_longest, start_lr_levels=cfg.start_lr_levels)
+    final = None if cfg.final == BEST else cfg.final
     if cfg.preset == "grid":
-        space = grid_space(cfg.grid, base=cfg.grid_base, rules=cfg.rules, final=None if cfg.final == BEST else cfg.final)
+        space = grid_space(cfg.grid, base=cfg.grid_base, rules=cfg.rules, final=final)
     else:
         if not cfg.states or not cfg.edges:
             raise OptplanError("plan.preset 'custom' needs plan.states (State fields each) and "
                                "plan.edges ([source, target] pairs)")
         states = [_state(spec, f"plan.states[{i}]") for i, spec in enumerate(cfg.states)]
-        space = Space(states, [Edge(*e) for e in cfg.edges], start=cfg.start,
-                      final=None if cfg.final == BEST else cfg.final)
+        space = Space(states, [Edge(*e) for e in cfg.edges], start=cfg.start, final=final)
     return _joined_ends(space) if cfg.final == BEST else space
 
 
