@@ -24,20 +24,20 @@ for reg in ('appearance','scene'):
         print(f'| seed {seed} | ' + ' | '.join(cells) + ' |')
 for k,v in sorted(means.items()):
     print(k, f"mean delta (row - climb) {100*st.mean(v):+.1f} over {len(v)}: {[round(100*x,1) for x in v]}")
+def paired(a, b):
+    """(100 x (a - b) test top-1, b's search GFLOPs / a's) per seed where both rows exist."""
+    d=[]
+    for seed in (0,1,2):
+        ra=row('climb',reg,seed,a); rb=row('climb',reg,seed,b)
+        if ra and rb: d.append((round(100*(ra['top1']-rb['top1']),1), rb['search_gflops']/ra['search_gflops']))
+    return d
 # search model vs pbt / asha
 for reg in ('appearance','scene'):
     for k in ('pbt','asha'):
-        d=[]
-        for seed in (0,1,2):
-            sm=row('climb',reg,seed,'search_model'); r=row('climb',reg,seed,k)
-            if sm and r: d.append((round(100*(sm['top1']-r['top1']),1), round(r['search_gflops']/sm['search_gflops'],2)))
-        print(reg, 'search_model -', k, d)
+        print(reg, 'search_model -', k, [(x, round(r,2)) for x, r in paired('search_model', k)])
 # goal 3: random search over whole schedules at 3x the rule's search GFLOPs (random_x3, its
 # selected run) against the rule's replay and against the search's own model (a selected run too)
 for reg in ('appearance','scene'):
     for k in ('planned','search_model'):
-        d=[]
-        for seed in (0,1,2):
-            r=row('climb',reg,seed,'random_x3'); c=row('climb',reg,seed,k)
-            if r and c: d.append((round(100*(r['top1']-c['top1']),1), round(r['search_gflops']/c['search_gflops'],2)))
+        d=[(x, round(1/r,2)) for x, r in paired('random_x3', k)]
         print(reg, 'random_x3 -', k, d, f"mean {sum(x for x, _ in d)/len(d):+.1f}" if d else '')
