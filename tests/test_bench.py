@@ -395,6 +395,8 @@ def test_a_unit_is_not_resumed_with_settings_other_than_its_finished_rows(tmp_pa
         check(done, "search.pbt_population=6")
     with pytest.raises(OptplanError, match=r"plan.replay_lr"):  # a plan may change it; a replay row may not
         check(["cosine@4"], "config.plan.replay_lr=linear")
+    with pytest.raises(OptplanError, match=r"train.average_last: run has 0.0, now 0.25"):  # likewise
+        check(["cosine@4"], "config.train.average_last=0.25")
     check(["cosine@4"], "replay_draw=1", "search.pbt_population=6")  # rows they change are not finished
     record = json.loads((unit / "runs" / SETTINGS_FILE).read_text())
     assert record["rows"]["planned"] == {"replay_draw": 1} and record["rows"]["cosine@4"] == {}

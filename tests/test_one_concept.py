@@ -60,6 +60,10 @@ def test_replay_lr_linear_smooths_only_the_written_schedule(tmp_path):
     again = run_plan(load_config(None, SMALL), tmp_path, simulate=True, progress=False)
     assert list(load_schedule(tmp_path / SCHEDULE_FILE).stages) == list(again.stages) == list(constant.stages)
     assert load_schedule(tmp_path / SCHEDULE_FILE).search_run.score == constant.measured_score is not None
+    # weight averaging changes only replays too: the stored plan resumes with it, the same path
+    averaged = run_plan(load_config(None, [*SMALL, "train.average_last=0.25"]), tmp_path, simulate=True,
+                        progress=False)
+    assert averaged.nodes == constant.nodes and list(averaged.stages) == list(constant.stages)
 
 
 def test_one_edge_id_names_graph_edges_planner_runs_and_trainer_runs(tmp_path):

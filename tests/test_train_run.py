@@ -498,3 +498,70 @@ def test_a_plan_drops_a_start_whose_training_loss_climbs(session, tiny_dataset, 
     edges = tmp_path / "plan" / "edges"
     assert not list((edges / "start-wild").glob("*.pt")) and (edges / "start-wild" / "curve.csv").is_file()
     assert list((edges / "start-calm").glob("kept.pt"))  # a kept start keeps its model
+
+
+def test_a_replay_averages_the_weights_of_its_last_epochs(session, tiny_dataset, tmp_path):
+    """train.average_last=0.5 of a 4-epoch schedule averages the models that end epochs 3 and 4
+    (the second stage's), measures BatchNorm statistics for them on one pass of the training
+    clips (counted as forward GFLOPs) and scores that model; training itself is unchanged, a
+    killed replay resumes to the same average, and a resume point of other averaging is refused."""
+    second = State(name="c8", lr=0.01, clip_length=8, batch_size=4)
+    schedule = {"stages": [{"state": STATE.to_dict(), "epochs": 2}, {"state": second.to_dict(), "epochs": 2}]}
+    epoch_models = []
+
+    def keep(stage, epoch, curves):
+        epoch_models.append(load_checkpoint(tmp_path / "plain" / "last.pt")["model"])
+
+    plain = train_schedule(schedule, session.cfg, tmp_path / "plain", session=session, on_epoch=keep)
+    assert plain.averaged is None and plain.final_score == plain.last_epoch_score
+    averaging = TrainSession(config(tiny_dataset, **{"train.average_last": 0.5}))
+    result = train_schedule(schedule, averaging.cfg, tmp_path / "avg", session=averaging)
+    assert result.curves == plain.curves  # the same training
+    assert result.final_score == result.averaged and 0.0 <= result.averaged <= 1.0
+    assert json.loads((tmp_path / "avg" / "result.json").read_text())["averaged"] == result.averaged
+    final = load_checkpoint(result.checkpoint)["model"]
+    for key in ("conv1.weight", "heads.0.fc.weight"):
+        mean = (epoch_models[2][key] + epoch_models[3][key]) / 2
+        assert torch.allclose(final[key], mean, atol=1e-6), key
+        assert not torch.allclose(final[key], epoch_models[3][key], atol=1e-6), key
+    stats = [k for k in final if k.endswith("running_mean")]
+    assert stats and not any(torch.allclose(final[k], (epoch_models[2][k] + epoch_models[3][k]) / 2) for k in stats)
+    assert result.cost.gflops == pytest.approx(plain.cost.gflops + averaging.flops(8) * 48, rel=1e-9)
+
+    def killed(stage, epoch, curves):
+        if (stage, epoch) == (1, 1):  # inside the averaged epochs
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_schedule(schedule, averaging.cfg, tmp_path / "killed", session=averaging, on_epoch=killed)
+    with pytest.raises(OptplanError, match="train.average_last=0.5"):
+        train_schedule(schedule, session.cfg, tmp_path / "killed", session=session)
+    resumed = train_schedule(schedule, averaging.cfg, tmp_path / "killed", session=averaging)
+    assert resumed.averaged == result.averaged
+    again = load_checkpoint(resumed.checkpoint)["model"]
+    assert all(torch.equal(again[k], final[k]) for k in final)
+    with pytest.raises(ConfigError, match="train.average_last"):
+        config(tiny_dataset, **{"train.average_last": 1.5})
+
+
+def test_batchnorm_statistics_are_measured_again_for_averaged_weights():
+    """refresh_batchnorm sets each training BN layer's running mean to the mean of its inputs
+    over the pass (equal batches: the mean of the batch means) and leaves a frozen layer's."""
+    from optplan.models.layers import set_frozen_bn
+    from optplan.train.average import averaged_epochs, refresh_batchnorm
+    from optplan.train.engine import Precision
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv3d(3, 4, 1), torch.nn.BatchNorm3d(4))
+    batches = [(torch.randn(2, 3, 2, 4, 4) * 3 + 1, torch.zeros(2, dtype=torch.long)) for _ in range(5)]
+    assert refresh_batchnorm(net, batches, Precision(torch.device("cpu"), None)) == 10
+    with torch.no_grad():
+        inputs = torch.cat([net[0](x) for x, _ in batches])
+    assert torch.allclose(net[1].running_mean, inputs.mean(dim=(0, 2, 3, 4)), atol=1e-5)
+    assert net[1].momentum == 0.1
+    set_frozen_bn(net, True, "all")
+    before = net[1].running_mean.clone()
+    assert refresh_batchnorm(net, [(x * 5, y) for x, y in batches], Precision(torch.device("cpu"), None)) == 0
+    assert torch.equal(net[1].running_mean, before)
+    assert [averaged_epochs(20, s) for s in (0.0, 0.25, 0.26, 1.0)] == [0, 5, 6, 20]
+    assert averaged_epochs(3, 0.01) == 1

@@ -27,10 +27,12 @@ SETTINGS_FILE = "settings.json"
 
 
 def config_record(cfg: OptplanConfig) -> dict[str, Any]:
-    """The config as a plan fingerprints it, with the replay's lr shape (``plan.replay_lr``, free
-    to change for a plan, but it changes the planner rows' replays)."""
+    """The config as a plan fingerprints it, with what changes only replays (free to change for
+    a plan, but it changes every schedule row): the lr shape ``plan.replay_lr`` and the weight
+    averaging ``train.average_last``."""
     tree = result_config(cfg)
     tree["plan"]["replay_lr"] = cfg.plan.replay_lr
+    tree["train"]["average_last"] = cfg.train.average_last
     return tree
 
 

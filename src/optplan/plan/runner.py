@@ -45,7 +45,7 @@ PATH_KEYS = (("data", "root"), ("data", "train_list"), ("data", "val_list"), ("d
 # Keys that change how a plan runs but not what it finds: free to differ on resume.
 RUNTIME_KEYS: dict[str, tuple[str, ...] | None] = {
     "out": None, "plan": ("executor", "workers", "ray_address", "budget_epochs", "replay_lr"),
-    "train": ("progress", "tensorboard"), "data": ("num_workers",)}
+    "train": ("progress", "tensorboard", "average_last"), "data": ("num_workers",)}
 
 
 def result_config(cfg: OptplanConfig) -> dict[str, Any]:

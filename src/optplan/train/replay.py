@@ -4,8 +4,9 @@ Each stage trains its state for its epochs with a fresh optimiser, the learning 
 epoch given by the stage's ``lr_schedule``; the model carries over from stage to stage. Every
 epoch trains in :class:`~optplan.train.epoch.EpochTrainer`, as the search's do. Epochs
 are seeded as in :class:`~optplan.train.run.StateRun` (by state name and epoch in the state),
-so replaying a planned path with constant learning rates rebuilds the planned model. The run
-directory holds ``last.pt`` (resume point after each epoch), ``final.pt`` (the model at the
+so replaying a planned path with constant learning rates rebuilds the planned model. With
+``train.average_last`` the final model is the average of the models ending the schedule's last
+epochs (:mod:`optplan.train.average`). The run directory holds ``last.pt`` (resume point after each epoch), ``final.pt`` (the model at the
 end), ``log.jsonl``/``log.txt``/``tb/`` and ``result.json`` (per-stage curves and cost).
 """
 
@@ -20,6 +21,7 @@ from typing import Callable
 from optplan.config import OptplanConfig
 from optplan.errors import OptplanError
 from optplan.records_io import JsonRecord
+from optplan.train.average import WeightAverage, averaged_epochs
 from optplan.train.cost import Cost
 from optplan.train.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
 from optplan.train.distributed import barrier
@@ -39,18 +41,24 @@ class ScheduleResult(JsonRecord):
     """Per-stage validation curves (``curves[i][0]``: score entering stage i), the final model
     and the cost; its JSON also carries the final score. ``shortfall``: how far the final
     score ended below the search's run of the same schedule (:meth:`Schedule.shortfall`; None
-    for a schedule no search ran)."""
+    for a schedule no search ran). ``averaged``: the validation score of the averaged final
+    model (``train.average_last``; None without averaging), which is then the final score."""
 
     curves: list[list[float]]
     checkpoint: Path
     cost: Cost = field(default_factory=Cost)
     shortfall: float | None = None
+    averaged: float | None = None
 
-    json_keys = ("curves", "final_score", "checkpoint", "cost", "shortfall")
+    json_keys = ("curves", "final_score", "checkpoint", "cost", "shortfall", "averaged")
+
+    @property
+    def last_epoch_score(self) -> float:
+        return next((c[-1] for c in reversed(self.curves) if c), math.nan)
 
     @property
     def final_score(self) -> float:
-        return next((c[-1] for c in reversed(self.curves) if c), math.nan)
+        return self.averaged if self.averaged is not None else self.last_epoch_score
 
     @property
     def fell_short(self) -> bool:
@@ -65,7 +73,7 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
     """Train ``schedule`` from scratch into ``run_dir`` (resuming from ``last.pt`` when there).
 
     Stages of 0 epochs are skipped. A diverged epoch (non-finite loss) ends the replay early
-    with its NaN score on the curve. Epochs are scored as ``cfg.knee.score_clip`` says, the
+    with its NaN score on the curve (and averages nothing). Epochs are scored as ``cfg.knee.score_clip`` says, the
     schedule's stages being the state space. Returns the curves, ``final.pt``, the cost and,
     for a planned schedule, how far it ended below the search's run of it.
     """
@@ -84,14 +92,20 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
     if snap is not None and snap["meta"].get("score_clip") != cfg.knee.score_clip:
         raise OptplanError(f"{last} was scored with knee.score_clip={snap['meta'].get('score_clip')}, not "
                            f"{cfg.knee.score_clip}; choose another output directory")
+    if snap is not None and snap["meta"].get("average_last", 0.0) != cfg.train.average_last:
+        raise OptplanError(f"{last} averages train.average_last={snap['meta'].get('average_last', 0.0)} of its "
+                           f"epochs, not {cfg.train.average_last}; choose another output directory")
     model = session.new_model()
     curves: list[list[float]] = [[] for _ in schedule.stages]
     cost, start_stage, start_epoch = Cost(), 0, 0
+    # the schedule's epochs from this one on end in the average (past every epoch: none do)
+    average, first_averaged = WeightAverage(), schedule.epochs - averaged_epochs(schedule.epochs, cfg.train.average_last)
     if snap is not None:
         model.load_state_dict(snap["model"])
         meta = snap["meta"]
         curves, cost = [list(c) for c in meta["curves"]], Cost.from_dict(meta["cost"])
         start_stage, start_epoch = meta["stage"], snap["epoch"]
+        average = WeightAverage.from_dict(meta.get("average"))
     logger = RunLogger(run_dir, tensorboard=cfg.train.tensorboard, enabled=main)
     diverged = False
     first_trained = next(i for i, s in enumerate(schedule.stages) if s.epochs)  # from scratch
@@ -114,9 +128,12 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
 
             def save(scores: Scores, _stats: EpochStats) -> None:  # the resume point after this epoch
                 curves[i].append(scores.score)
+                if cost.epochs > first_averaged:  # (the epoch is counted already)
+                    average.add(model)
                 if main:
                     meta = {"schedule": schedule.to_dict(), "stage": i, "curves": curves,
-                            "cost": cost.to_dict(), "score_clip": cfg.knee.score_clip}
+                            "cost": cost.to_dict(), "score_clip": cfg.knee.score_clip,
+                            "average_last": cfg.train.average_last, "average": average.to_dict()}
                     save_checkpoint(last, make_checkpoint(model, optimizer=optimizer, state=state.to_dict(),
                                                           epoch=epoch + 1, config=cfg.model_dump(mode="json"),
                                                           meta=meta))
@@ -130,9 +147,14 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
             if not math.isfinite(scores.score):
                 diverged = True
                 break
+    averaged = None
+    if average.count and not diverged:
+        averaged = _averaged_score(session, model, average, schedule, cost, cfg)
+        logger.log({"averaged_epochs": average.count, "averaged_score": averaged, "gflops": cost.gflops},
+                   step=cost.epochs, prefix="schedule/")
     logger.close()
     final = run_dir / "final.pt"
-    result = ScheduleResult(curves=curves, checkpoint=final, cost=cost)
+    result = ScheduleResult(curves=curves, checkpoint=final, cost=cost, averaged=averaged)
     result.shortfall = schedule.shortfall(result.final_score, session.metric)
     if main:
         last_state = next(s.state for s in reversed(schedule.stages) if s.epochs)
@@ -143,6 +165,18 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
         last.unlink(missing_ok=True)
     barrier()
     return result
+
+
+def _averaged_score(session: TrainSession, model, average: WeightAverage, schedule: Schedule, cost: Cost,
+                    cfg: OptplanConfig) -> float:
+    """Load the average into ``model``, measure its BatchNorm statistics in the last trained
+    stage's state and return its validation score (on that stage's scoring clip)."""
+    states = [s.state for s in schedule.stages]
+    state = next(s.state for s in reversed(schedule.stages) if s.epochs)
+    average.apply(model)
+    _, net = session.prepare(model, state)
+    session.refresh_batchnorm(net, state, cost)
+    return session.score(net, scoring_clip(state, cfg.knee.score_clip, states)).score
 
 
 def _previous_score(curves: list[list[float]], i: int) -> float:

@@ -9,6 +9,7 @@ the validation list with a given clip setting.
 from __future__ import annotations
 
 import math
+import time
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from optplan.data.splits import load_splits
 from optplan.errors import OptplanError
 from optplan.models import clip_length_problem, config_overrides, create_model_from_config, set_frozen_bn
 from optplan.models.weights import load_weights
+from optplan.train.average import refresh_batchnorm
 from optplan.train.checkpoint import unwrap
 from optplan.train.cost import ClipFlops, Cost
 from optplan.train.distributed import (ShardedBatchSampler, all_reduce_sum, init_distributed, sync_batchnorm,
@@ -288,6 +290,18 @@ class TrainSession:
         if scores is not None and scores.clips:  # (a diverged epoch scored nothing)
             cost.eval_gflops += self.flops(scores.clip_length) * scores.clips
         cost.seconds += seconds
+
+    def refresh_batchnorm(self, net: nn.Module, state: State, cost: Cost) -> None:
+        """Measure BatchNorm statistics again over one pass of the training clips in ``state``
+        (for averaged weights, :mod:`optplan.train.average`), seeded apart from every epoch. Its
+        forward GFLOPs and seconds count as training in ``cost``: the final model needs them."""
+        torch.set_num_threads(self.threads)
+        start = time.perf_counter()
+        batches = self.loader("train", ClipSpec.from_state(state), state.batch_size,
+                              epoch=seed_for(self.run_seed, state.name, "batchnorm"))
+        clips = refresh_batchnorm(net, batches, self.precision) * self.dist.world_size
+        cost.gflops += self.flops(state.clip_length) * clips
+        cost.seconds += time.perf_counter() - start
 
     def score(self, model: nn.Module, clip: ClipSpec) -> Scores:
         """Validation scores with one centre clip per video cut as ``clip`` says (the state's
