@@ -527,6 +527,8 @@ def test_a_replay_averages_the_weights_of_its_last_epochs(session, tiny_dataset,
     stats = [k for k in final if k.endswith("running_mean")]
     assert stats and not any(torch.allclose(final[k], (epoch_models[2][k] + epoch_models[3][k]) / 2) for k in stats)
     assert result.cost.gflops == pytest.approx(plain.cost.gflops + averaging.flops(8) * 48, rel=1e-9)
+    last = load_checkpoint(result.last_epoch_checkpoint)["model"]  # kept beside it, for comparison
+    assert plain.last_epoch_checkpoint is None and all(torch.equal(last[k], epoch_models[3][k]) for k in last)
 
     def killed(stage, epoch, curves):
         if (stage, epoch) == (1, 1):  # inside the averaged epochs

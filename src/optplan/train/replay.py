@@ -7,7 +7,7 @@ are seeded as in :class:`~optplan.train.run.StateRun` (by state name and epoch i
 so replaying a planned path with constant learning rates rebuilds the planned model. With
 ``train.average_last`` the final model is the average of the models ending the schedule's last
 epochs (:mod:`optplan.train.average`). The run directory holds ``last.pt`` (resume point after each epoch), ``final.pt`` (the model at the
-end), ``log.jsonl``/``log.txt``/``tb/`` and ``result.json`` (per-stage curves and cost).
+end; with averaging ``last_epoch.pt`` is the model its last epoch left), ``log.jsonl``/``log.txt``/``tb/`` and ``result.json`` (per-stage curves and cost).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from optplan.train.epoch import EpochTrainer
 from optplan.train.logging import RunLogger
 from optplan.train.schedule import SHORTFALL, Schedule, load_schedule
 from optplan.train.scoring import scoring_clip
+from optplan.state import State
 from optplan.train.session import TrainSession
 
 StageCallback = Callable[[int, int, list[list[float]]], None]
@@ -42,15 +43,17 @@ class ScheduleResult(JsonRecord):
     and the cost; its JSON also carries the final score. ``shortfall``: how far the final
     score ended below the search's run of the same schedule (:meth:`Schedule.shortfall`; None
     for a schedule no search ran). ``averaged``: the validation score of the averaged final
-    model (``train.average_last``; None without averaging), which is then the final score."""
+    model (``train.average_last``; None without averaging), which is then the final score;
+    ``last_epoch_checkpoint`` then keeps the model as its last epoch left it, for comparison."""
 
     curves: list[list[float]]
     checkpoint: Path
     cost: Cost = field(default_factory=Cost)
     shortfall: float | None = None
     averaged: float | None = None
+    last_epoch_checkpoint: Path | None = None
 
-    json_keys = ("curves", "final_score", "checkpoint", "cost", "shortfall", "averaged")
+    json_keys = ("curves", "final_score", "checkpoint", "cost", "shortfall", "averaged", "last_epoch_checkpoint")
 
     @property
     def last_epoch_score(self) -> float:
@@ -147,17 +150,22 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
             if not math.isfinite(scores.score):
                 diverged = True
                 break
-    averaged = None
+    final, averaged, last_epoch = run_dir / "final.pt", None, None
+    last_state = next(s.state for s in reversed(schedule.stages) if s.epochs)
     if average.count and not diverged:
-        averaged = _averaged_score(session, model, average, schedule, cost, cfg)
+        last_epoch = run_dir / "last_epoch.pt"
+        if main:
+            save_checkpoint(last_epoch, make_checkpoint(model, state=last_state.to_dict(), epoch=cost.epochs,
+                                                        config=cfg.model_dump(mode="json"), classes=session.classes))
+        barrier()
+        averaged = _averaged_score(session, model, average, schedule, last_state, cost, cfg)
         logger.log({"averaged_epochs": average.count, "averaged_score": averaged, "gflops": cost.gflops},
                    step=cost.epochs, prefix="schedule/")
     logger.close()
-    final = run_dir / "final.pt"
-    result = ScheduleResult(curves=curves, checkpoint=final, cost=cost, averaged=averaged)
+    result = ScheduleResult(curves=curves, checkpoint=final, cost=cost, averaged=averaged,
+                            last_epoch_checkpoint=last_epoch)
     result.shortfall = schedule.shortfall(result.final_score, session.metric)
     if main:
-        last_state = next(s.state for s in reversed(schedule.stages) if s.epochs)
         save_checkpoint(final, make_checkpoint(model, state=last_state.to_dict(), epoch=cost.epochs,
                                                config=cfg.model_dump(mode="json"), classes=session.classes,
                                                meta={"schedule": schedule.to_dict(), "curves": curves}))
@@ -167,12 +175,11 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
     return result
 
 
-def _averaged_score(session: TrainSession, model, average: WeightAverage, schedule: Schedule, cost: Cost,
-                    cfg: OptplanConfig) -> float:
-    """Load the average into ``model``, measure its BatchNorm statistics in the last trained
-    stage's state and return its validation score (on that stage's scoring clip)."""
+def _averaged_score(session: TrainSession, model, average: WeightAverage, schedule: Schedule, state: State,
+                    cost: Cost, cfg: OptplanConfig) -> float:
+    """Load the average into ``model``, measure its BatchNorm statistics in ``state`` (the last
+    trained stage's) and return its validation score (on that stage's scoring clip)."""
     states = [s.state for s in schedule.stages]
-    state = next(s.state for s in reversed(schedule.stages) if s.epochs)
     average.apply(model)
     _, net = session.prepare(model, state)
     session.refresh_batchnorm(net, state, cost)
