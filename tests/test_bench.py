@@ -102,7 +102,7 @@ def test_the_table_names_replays_that_fell_far_below_their_search():
     del rows["planned"][0]
     assert "Replays" not in _about(rows) and "average" not in _about(rows)
     rows["planned"][1]["average_last"] = 0.25  # the replays' final models averaged their last epochs
-    assert "weights of its last 25% of epochs (train.average_last)" in _about(rows)
+    assert "weights of its last 25% of epochs within its last stage (train.average_last)" in _about(rows)
 
 @pytest.mark.slow
 def test_hand_tuned_rows_train_the_planned_budget(tiny_bench):

@@ -517,7 +517,7 @@ def test_a_replay_averages_the_weights_of_its_last_epochs(session, tiny_dataset,
     averaging = TrainSession(config(tiny_dataset, **{"train.average_last": 0.5}))
     result = train_schedule(schedule, averaging.cfg, tmp_path / "avg", session=averaging)
     assert result.curves == plain.curves  # the same training
-    assert result.final_score == result.averaged and 0.0 <= result.averaged <= 1.0
+    assert result.final_score == result.averaged and 0.0 <= result.averaged <= 1.0 and result.averaged_epochs == 2
     assert json.loads((tmp_path / "avg" / "result.json").read_text())["averaged"] == result.averaged
     final = load_checkpoint(result.checkpoint)["model"]
     for key in ("conv1.weight", "heads.0.fc.weight"):
@@ -565,5 +565,5 @@ def test_batchnorm_statistics_are_measured_again_for_averaged_weights():
     before = net[1].running_mean.clone()
     assert refresh_batchnorm(net, [(x * 5, y) for x, y in batches], Precision(torch.device("cpu"), None)) == 0
     assert torch.equal(net[1].running_mean, before)
-    assert [averaged_epochs(20, s) for s in (0.0, 0.25, 0.26, 1.0)] == [0, 5, 6, 20]
-    assert averaged_epochs(3, 0.01) == 1
+    assert [averaged_epochs(20, s, 20) for s in (0.0, 0.25, 0.26, 1.0)] == [0, 5, 6, 20]
+    assert averaged_epochs(20, 0.5, 4) == 4 and averaged_epochs(20, 0.25, 1) == averaged_epochs(3, 0.1, 3) == 0

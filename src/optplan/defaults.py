@@ -216,8 +216,9 @@ class TrainConfig(Section):
                              "replay (at least this much; a stage's own lr_schedule.warmup may ask for more). "
                              "High learning rates from a fresh initialisation otherwise can wreck a run.")
     average_last: float = Field(
-        0.0, ge=0.0, le=1.0, description="Share of a replayed schedule's epochs, at its end, whose weights are "
-                                         "averaged into its final model (stochastic weight averaging, with "
+        0.0, ge=0.0, le=1.0, description="Share of a replayed schedule's epochs, at its end and within its last "
+                                         "stage, whose weights are averaged into its final model (stochastic "
+                                         "weight averaging, with "
                                          "BatchNorm statistics measured again on one pass of training clips, "
                                          "counted as training GFLOPs); 0: the last epoch's model. Replays only "
                                          "(optplan train --schedule, the benchmark's schedule rows): a plan's "

@@ -275,6 +275,7 @@ def _about(rows: dict[str, dict[int, dict[str, Any]]]) -> str:
     shares = sorted({r.get("average_last", 0.0) for r in planned.values()} - {0.0})
     averaged = "" if not shares else (
         f" Every replayed schedule (the planned, hand-tuned and random-search rows) ends on the average "
-        f"of the weights of its last {', '.join(f'{s:.0%}' for s in shares)} of epochs (train.average_last).")
+        f"of the weights of its last {', '.join(f'{s:.0%}' for s in shares)} of epochs within its last stage "
+        f"(train.average_last).")
     return (f"{any_row.get('test_videos')} test videos; knee metric {any_row.get('knee_metric')}; "
             f"planned paths: {paths}.{drawn}{averaged}{fell}")

@@ -132,7 +132,6 @@ def _train(args: argparse.Namespace, cfg, out: Path, session, work, record: dict
 def _train_locked(args: argparse.Namespace, cfg, out: Path, session, work, record: dict) -> int:
     """The training itself, its test and its summary (``out`` is held by rank 0)."""
     from optplan.train.multiview import evaluate
-    from optplan.train.average import averaged_epochs
     from optplan.train.replay import train_schedule
     from optplan.train.run import train_state
 
@@ -144,7 +143,7 @@ def _train_locked(args: argparse.Namespace, cfg, out: Path, session, work, recor
     else:
         result = train_schedule(work, cfg, out, session=session)
         averaged = "" if result.averaged is None else (
-            f" (the average of the last {averaged_epochs(result.cost.epochs, cfg.train.average_last)} epochs' "
+            f" (the average of the last {result.averaged_epochs} epochs' "
             f"weights; the last epoch scored {result.last_epoch_score:.4f})")
         line = (f"final validation score {result.final_score:.4f}{averaged} after {result.cost.epochs} epochs; "
                 f"model {result.checkpoint}")

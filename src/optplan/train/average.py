@@ -5,8 +5,9 @@ consecutive epochs swings by several points (0.60-0.85 on one benchmark replay a
 last epoch's model is one noisy draw from that walk. Izmailov et al. (UAI 2018) average the
 weights the run passes through at a constant rate instead, which lands nearer the centre of
 the region it walks in. ``train.average_last`` asks a replay for that: the uniform average of
-the models at the end of each of its last epochs, with BatchNorm statistics measured again on
-the training clips for the averaged weights (averaged statistics belong to no model).
+the models at the end of each of its last epochs (within its last stage), with BatchNorm
+statistics measured again on the training clips for the averaged weights (averaged statistics
+belong to no model).
 
 The average lives in the replay's resume checkpoint, so a killed replay resumes it exactly.
 """
@@ -24,10 +25,14 @@ from optplan.train.checkpoint import unwrap
 from optplan.train.engine import Precision
 
 
-def averaged_epochs(epochs: int, share: float) -> int:
+def averaged_epochs(epochs: int, share: float, last_stage: int) -> int:
     """How many of a schedule's ``epochs`` end in the average: the last ``share`` of them,
-    rounded up (at least one when ``share`` > 0)."""
-    return min(epochs, math.ceil(share * epochs - 1e-9)) if share > 0 else 0
+    rounded up, but none before its last stage (of ``last_stage`` epochs), as SWA averages one
+    phase at one learning rate: a window reaching back into an 8-frame stage averaged a model
+    that could not yet tell the order of movements into the 16-frame one (bench/RESULTS.md).
+    0 where that leaves fewer than two epochs: one model is no average."""
+    count = min(last_stage, math.ceil(share * epochs - 1e-9))
+    return count if count >= 2 else 0
 
 
 class WeightAverage:

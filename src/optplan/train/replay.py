@@ -43,17 +43,19 @@ class ScheduleResult(JsonRecord):
     and the cost; its JSON also carries the final score. ``shortfall``: how far the final
     score ended below the search's run of the same schedule (:meth:`Schedule.shortfall`; None
     for a schedule no search ran). ``averaged``: the validation score of the averaged final
-    model (``train.average_last``; None without averaging), which is then the final score;
-    ``last_epoch_checkpoint`` then keeps the model as its last epoch left it, for comparison."""
+    model (``train.average_last``; None without averaging), which is then the final score, of
+    ``averaged_epochs`` models; ``last_epoch_checkpoint`` then keeps the model as its last epoch left it, for comparison."""
 
     curves: list[list[float]]
     checkpoint: Path
     cost: Cost = field(default_factory=Cost)
     shortfall: float | None = None
     averaged: float | None = None
+    averaged_epochs: int = 0
     last_epoch_checkpoint: Path | None = None
 
-    json_keys = ("curves", "final_score", "checkpoint", "cost", "shortfall", "averaged", "last_epoch_checkpoint")
+    json_keys = ("curves", "final_score", "checkpoint", "cost", "shortfall", "averaged", "averaged_epochs",
+                 "last_epoch_checkpoint")
 
     @property
     def last_epoch_score(self) -> float:
@@ -102,7 +104,9 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
     curves: list[list[float]] = [[] for _ in schedule.stages]
     cost, start_stage, start_epoch = Cost(), 0, 0
     # the schedule's epochs from this one on end in the average (past every epoch: none do)
-    average, first_averaged = WeightAverage(), schedule.epochs - averaged_epochs(schedule.epochs, cfg.train.average_last)
+    last_stage = next(s for s in reversed(schedule.stages) if s.epochs)
+    averaging = averaged_epochs(schedule.epochs, cfg.train.average_last, last_stage.epochs)
+    average, first_averaged = WeightAverage(), schedule.epochs - averaging
     if snap is not None:
         model.load_state_dict(snap["model"])
         meta = snap["meta"]
@@ -150,8 +154,7 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
             if not math.isfinite(scores.score):
                 diverged = True
                 break
-    final, averaged, last_epoch = run_dir / "final.pt", None, None
-    last_state = next(s.state for s in reversed(schedule.stages) if s.epochs)
+    final, averaged, last_epoch, last_state = run_dir / "final.pt", None, None, last_stage.state
     if average.count and not diverged:
         last_epoch = run_dir / "last_epoch.pt"
         if main:
@@ -163,6 +166,7 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
                    step=cost.epochs, prefix="schedule/")
     logger.close()
     result = ScheduleResult(curves=curves, checkpoint=final, cost=cost, averaged=averaged,
+                            averaged_epochs=average.count if averaged is not None else 0,
                             last_epoch_checkpoint=last_epoch)
     result.shortfall = schedule.shortfall(result.final_score, session.metric)
     if main:
