@@ -500,11 +500,14 @@ def test_a_plan_drops_a_start_whose_training_loss_climbs(session, tiny_dataset, 
     assert list((edges / "start-calm").glob("kept.pt"))  # a kept start keeps its model
 
 
-def test_a_replay_averages_the_weights_of_its_last_epochs(session, tiny_dataset, tmp_path):
+def test_a_replay_averages_the_weights_of_its_last_epochs(session, tiny_dataset, tmp_path, monkeypatch):
     """train.average_last=0.5 of a 4-epoch schedule averages the models that end epochs 3 and 4
     (the second stage's), measures BatchNorm statistics for them on one pass of the training
-    clips (counted as forward GFLOPs) and scores that model; training itself is unchanged, a
+    clips (counted as forward GFLOPs) and scores that model, the final one where it validates at
+    least as well as the last epoch's (else that one stays); training itself is unchanged, a
     killed replay resumes to the same average, and a resume point of other averaging is refused."""
+    from optplan.train.replay import ScheduleResult
+
     second = State(name="c8", lr=0.01, clip_length=8, batch_size=4)
     schedule = {"stages": [{"state": STATE.to_dict(), "epochs": 2}, {"state": second.to_dict(), "epochs": 2}]}
     epoch_models = []
@@ -515,6 +518,7 @@ def test_a_replay_averages_the_weights_of_its_last_epochs(session, tiny_dataset,
     plain = train_schedule(schedule, session.cfg, tmp_path / "plain", session=session, on_epoch=keep)
     assert plain.averaged is None and plain.final_score == plain.last_epoch_score
     averaging = TrainSession(config(tiny_dataset, **{"train.average_last": 0.5}))
+    monkeypatch.setattr(ScheduleResult, "averaged_kept", property(lambda self: self.averaged is not None))
     result = train_schedule(schedule, averaging.cfg, tmp_path / "avg", session=averaging)
     assert result.curves == plain.curves  # the same training
     assert result.final_score == result.averaged and 0.0 <= result.averaged <= 1.0 and result.averaged_epochs == 2
@@ -529,6 +533,16 @@ def test_a_replay_averages_the_weights_of_its_last_epochs(session, tiny_dataset,
     assert result.cost.gflops == pytest.approx(plain.cost.gflops + averaging.flops(8) * 48, rel=1e-9)
     last = load_checkpoint(result.last_epoch_checkpoint)["model"]  # kept beside it, for comparison
     assert plain.last_epoch_checkpoint is None and all(torch.equal(last[k], epoch_models[3][k]) for k in last)
+    monkeypatch.setattr(ScheduleResult, "averaged_kept", property(lambda self: False))  # the average lagged
+    lagging = train_schedule(schedule, averaging.cfg, tmp_path / "lagging", session=averaging)
+    assert lagging.averaged == result.averaged and lagging.final_score == lagging.last_epoch_score
+    assert lagging.cost.gflops == pytest.approx(result.cost.gflops, rel=1e-9)  # its pass was spent all the same
+    kept = load_checkpoint(lagging.checkpoint)["model"]
+    assert all(torch.equal(kept[k], epoch_models[3][k]) for k in kept)
+    monkeypatch.undo()
+    assert ScheduleResult([[0.0, 0.5]], tmp_path, averaged=0.5).averaged_kept
+    assert not ScheduleResult([[0.0, 0.5]], tmp_path, averaged=0.49).averaged_kept
+    assert ScheduleResult([[0.0, 0.5]], tmp_path, averaged=0.49).final_score == 0.5
 
     def killed(stage, epoch, curves):
         if (stage, epoch) == (1, 1):  # inside the averaged epochs
@@ -541,7 +555,8 @@ def test_a_replay_averages_the_weights_of_its_last_epochs(session, tiny_dataset,
     resumed = train_schedule(schedule, averaging.cfg, tmp_path / "killed", session=averaging)
     assert resumed.averaged == result.averaged
     again = load_checkpoint(resumed.checkpoint)["model"]
-    assert all(torch.equal(again[k], final[k]) for k in final)
+    same = final if resumed.averaged_kept else epoch_models[3]
+    assert all(torch.equal(again[k], same[k]) for k in final)
     with pytest.raises(ConfigError, match="train.average_last"):
         config(tiny_dataset, **{"train.average_last": 1.5})
 

@@ -220,7 +220,8 @@ class TrainConfig(Section):
                                          "stage, whose weights are averaged into its final model (stochastic "
                                          "weight averaging, with "
                                          "BatchNorm statistics measured again on one pass of training clips, "
-                                         "counted as training GFLOPs); 0: the last epoch's model. Replays only "
+                                         "counted as training GFLOPs), kept when it scores at least as well "
+                                         "on validation as the last epoch's model; 0: the last epoch's model. Replays only "
                                          "(optplan train --schedule, the benchmark's schedule rows): a plan's "
                                          "search is the same (see optplan.train.average).")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum.")

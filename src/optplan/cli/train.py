@@ -143,8 +143,10 @@ def _train_locked(args: argparse.Namespace, cfg, out: Path, session, work, recor
     else:
         result = train_schedule(work, cfg, out, session=session)
         averaged = "" if result.averaged is None else (
-            f" (the average of the last {result.averaged_epochs} epochs' "
-            f"weights; the last epoch scored {result.last_epoch_score:.4f})")
+            f" (the average of the last {result.averaged_epochs} epochs' weights; the last epoch scored "
+            f"{result.last_epoch_score:.4f})" if result.averaged_kept else
+            f" (the last epoch's model: the average of the last {result.averaged_epochs} epochs' weights "
+            f"scored {result.averaged:.4f})")
         line = (f"final validation score {result.final_score:.4f}{averaged} after {result.cost.epochs} epochs; "
                 f"model {result.checkpoint}")
     summary = result.to_dict()

@@ -42,9 +42,10 @@ class ScheduleResult(JsonRecord):
     """Per-stage validation curves (``curves[i][0]``: score entering stage i), the final model
     and the cost; its JSON also carries the final score. ``shortfall``: how far the final
     score ended below the search's run of the same schedule (:meth:`Schedule.shortfall`; None
-    for a schedule no search ran). ``averaged``: the validation score of the averaged final
-    model (``train.average_last``; None without averaging), which is then the final score, of
-    ``averaged_epochs`` models; ``last_epoch_checkpoint`` then keeps the model as its last epoch left it, for comparison."""
+    for a schedule no search ran). ``averaged``: the validation score of the average of the
+    ``averaged_epochs`` last models (``train.average_last``; None without averaging), which is
+    the final model when it scores at least as well as the last epoch's (``averaged_kept``);
+    ``last_epoch_checkpoint`` then keeps the model as the last epoch left it, for comparison."""
 
     curves: list[list[float]]
     checkpoint: Path
@@ -55,15 +56,21 @@ class ScheduleResult(JsonRecord):
     last_epoch_checkpoint: Path | None = None
 
     json_keys = ("curves", "final_score", "checkpoint", "cost", "shortfall", "averaged", "averaged_epochs",
-                 "last_epoch_checkpoint")
+                 "averaged_kept", "last_epoch_checkpoint")
 
     @property
     def last_epoch_score(self) -> float:
         return next((c[-1] for c in reversed(self.curves) if c), math.nan)
 
     @property
+    def averaged_kept(self) -> bool:
+        """Whether the final model is the average: it validated at least as well as the last
+        epoch's model (an average over a stage still rising lags behind its end)."""
+        return self.averaged is not None and self.averaged >= self.last_epoch_score
+
+    @property
     def final_score(self) -> float:
-        return self.averaged if self.averaged is not None else self.last_epoch_score
+        return self.averaged if self.averaged_kept else self.last_epoch_score
 
     @property
     def fell_short(self) -> bool:
@@ -161,13 +168,18 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
             save_checkpoint(last_epoch, make_checkpoint(model, state=last_state.to_dict(), epoch=cost.epochs,
                                                         config=cfg.model_dump(mode="json"), classes=session.classes))
         barrier()
+        ended = {k: v.clone() for k, v in model.state_dict().items()}
         averaged = _averaged_score(session, model, average, schedule, last_state, cost, cfg)
-        logger.log({"averaged_epochs": average.count, "averaged_score": averaged, "gflops": cost.gflops},
-                   step=cost.epochs, prefix="schedule/")
-    logger.close()
     result = ScheduleResult(curves=curves, checkpoint=final, cost=cost, averaged=averaged,
                             averaged_epochs=average.count if averaged is not None else 0,
                             last_epoch_checkpoint=last_epoch)
+    if averaged is not None:
+        if not result.averaged_kept:
+            model.load_state_dict(ended)
+        logger.log({"averaged_epochs": average.count, "averaged_score": averaged,
+                    "averaged_kept": result.averaged_kept, "gflops": cost.gflops},
+                   step=cost.epochs, prefix="schedule/")
+    logger.close()
     result.shortfall = schedule.shortfall(result.final_score, session.metric)
     if main:
         save_checkpoint(final, make_checkpoint(model, state=last_state.to_dict(), epoch=cost.epochs,
