@@ -216,14 +216,14 @@ class TrainConfig(Section):
                              "replay (at least this much; a stage's own lr_schedule.warmup may ask for more). "
                              "High learning rates from a fresh initialisation otherwise can wreck a run.")
     average_last: float = Field(
-        0.0, ge=0.0, le=1.0, description="Share of a replayed schedule's epochs, at its end and within its last "
-                                         "stage, whose weights are averaged into its final model (stochastic "
-                                         "weight averaging, with "
-                                         "BatchNorm statistics measured again on one pass of training clips, "
-                                         "counted as training GFLOPs), kept when it scores at least as well "
-                                         "on validation as the last epoch's model; 0: the last epoch's model. Replays only "
-                                         "(optplan train --schedule, the benchmark's schedule rows): a plan's "
-                                         "search is the same (see optplan.train.average).")
+        0.0, ge=0.0, le=1.0, description="Share of a replayed schedule's epochs, at its end and within its "
+                                         "last stage, whose weights are averaged into its final model "
+                                         "(stochastic weight averaging, with BatchNorm statistics measured again "
+                                         "on one pass of training clips, counted as training GFLOPs), kept "
+                                         "where it scores at least as well on validation as the last epoch's "
+                                         "model; 0: the last epoch's model. Replays only (optplan train "
+                                         "--schedule, the benchmark's schedule rows): a plan's search is the "
+                                         "same (see optplan.train.average).")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum.")
     nesterov: bool = Field(True, description="Nesterov momentum.")
     weight_decay: float = Field(1e-4, ge=0.0, description="L2 weight decay.")

@@ -114,10 +114,10 @@ def _replay(ctx: RowContext, schedule, run_dir: Path) -> tuple[Any, dict[str, An
     from optplan.train.replay import train_schedule
 
     result = train_schedule(schedule, ctx.cfg, run_dir, session=ctx.session)
-    averaged = {} if result.averaged is None else {  # the final model averages its last epochs; and without
+    averaged = {} if result.averaged is None else {  # with averaging: the average, and the last epoch's model
         "average_last": ctx.cfg.train.average_last, "averaged_epochs": result.averaged_epochs,
-        "averaged_val": result.averaged, "averaged_kept": result.averaged_kept, "last_epoch_val": result.last_epoch_score,
-        "last_epoch_top1": _test(ctx, result.last_epoch_checkpoint)["top1"]}
+        "averaged_val": result.averaged, "averaged_kept": result.averaged_kept,
+        "last_epoch_val": result.last_epoch_score, "last_epoch_top1": _test(ctx, result.last_epoch_checkpoint)["top1"]}
     return result, {**_test(ctx, result.checkpoint), "train_gflops": result.cost.gflops,
                     "epochs": result.cost.epochs, "val_score": result.final_score, **averaged}
 

@@ -14,7 +14,6 @@ The average lives in the replay's resume checkpoint, so a killed replay resumes 
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Iterable
 
@@ -68,8 +67,7 @@ class WeightAverage:
 
 
 @torch.no_grad()
-def refresh_batchnorm(net: nn.Module, batches: Iterable, precision: Precision,
-                      max_batches: int | None = None) -> int:
+def refresh_batchnorm(net: nn.Module, batches: Iterable, precision: Precision) -> int:
     """Measure the running statistics of every BatchNorm layer that trains (frozen ones keep
     theirs) as the plain mean over ``batches``, as ``torch.optim.swa_utils.update_bn`` does;
     ``net`` is the module that runs forward (a DDP wrapper synchronises SyncBatchNorm). Returns
@@ -85,7 +83,7 @@ def refresh_batchnorm(net: nn.Module, batches: Iterable, precision: Precision,
     net.train()
     clips = 0
     try:
-        for x, y in itertools.islice(batches, max_batches):
+        for x, y in batches:
             x, _ = precision.to_device(x, y)
             with precision.autocast():
                 net(x)

@@ -5,9 +5,11 @@ epoch given by the stage's ``lr_schedule``; the model carries over from stage to
 epoch trains in :class:`~optplan.train.epoch.EpochTrainer`, as the search's do. Epochs
 are seeded as in :class:`~optplan.train.run.StateRun` (by state name and epoch in the state),
 so replaying a planned path with constant learning rates rebuilds the planned model. With
-``train.average_last`` the final model is the average of the models ending the schedule's last
-epochs (:mod:`optplan.train.average`). The run directory holds ``last.pt`` (resume point after each epoch), ``final.pt`` (the model at the
-end; with averaging ``last_epoch.pt`` is the model its last epoch left), ``log.jsonl``/``log.txt``/``tb/`` and ``result.json`` (per-stage curves and cost).
+``train.average_last`` the final model may be the average of the models ending the schedule's
+last epochs (:mod:`optplan.train.average`). The run directory holds ``last.pt`` (resume point
+after each epoch), ``final.pt`` (the model at the end; with averaging, ``last_epoch.pt`` is the
+model its last epoch left), ``log.jsonl``/``log.txt``/``tb/`` and ``result.json`` (per-stage
+curves and cost).
 """
 
 from __future__ import annotations
@@ -85,8 +87,8 @@ def train_schedule(schedule: dict | str | Path | Schedule, cfg: OptplanConfig, r
     """Train ``schedule`` from scratch into ``run_dir`` (resuming from ``last.pt`` when there).
 
     Stages of 0 epochs are skipped. A diverged epoch (non-finite loss) ends the replay early
-    with its NaN score on the curve (and averages nothing). Epochs are scored as ``cfg.knee.score_clip`` says, the
-    schedule's stages being the state space. Returns the curves, ``final.pt``, the cost and,
+    with its NaN score on the curve (and averages nothing). Epochs are scored as
+    ``cfg.knee.score_clip`` says, the schedule's stages being the state space. Returns the curves, ``final.pt``, the cost and,
     for a planned schedule, how far it ended below the search's run of it.
     """
     schedule = load_schedule(schedule)
