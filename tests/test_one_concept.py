@@ -320,11 +320,14 @@ def test_result_files_of_the_earlier_format_load_and_write_back_the_same(tmp_pat
     assert json.dumps(state.to_dict(), indent=2) == STATE_RESULT
     replay = ScheduleResult.from_dict(json.loads(SCHEDULE_RESULT))
     assert math.isnan(replay.final_score) and replay.curves[1] == [] and replay.cost.gflops == 3.0
-    # the earlier keys come back the same and in their order; the replay's shortfall follows them
-    # (None: a schedule no search ran, as every schedule of the earlier format)
+    # the earlier keys come back the same and in their order; the replay's shortfall (None: a
+    # schedule no search ran, as every schedule of the earlier format) and its weight averaging
+    # (none: the earlier format's replays ended on their last epoch) follow them
     written, earlier = json.loads(json.dumps(replay.to_dict())), json.loads(SCHEDULE_RESULT)
     assert list(written)[:len(earlier)] == list(earlier) and {k: written[k] for k in earlier} == earlier
-    assert list(written)[len(earlier):] == ["shortfall"] and written["shortfall"] is None
+    assert {k: written[k] for k in list(written)[len(earlier):]} == {
+        "shortfall": None, "averaged": None, "averaged_epochs": 0, "averaged_kept": False,
+        "last_epoch_checkpoint": None}
     old = Path(__file__).parent / "data" / "plan_result_v1.json"  # a simulated 2 x 2 plan's result.json
     plan = PlanResult.load(old)
     assert plan.run_dir == old.parent and plan.edges and plan.decisions and plan.stages
