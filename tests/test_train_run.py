@@ -345,6 +345,41 @@ def test_a_replay_far_below_its_search_run_says_so(tiny_dataset, tmp_path, capsy
     assert abs(same["shortfall"]) < SHORTFALL / 4 and "warning" not in capsys.readouterr().err
 
 
+def test_an_averaged_replay_says_which_model_it_kept(tiny_dataset, tmp_path, capsys, monkeypatch):
+    """``optplan train --schedule`` with train.average_last names the model it ended on (the
+    average of the last N epochs, or the last epoch's where the average validated lower) and the
+    other model's validation score, as result.json records them; final.pt holds that model."""
+    import yaml
+
+    from optplan.train.replay import ScheduleResult
+
+    second = State(name="c8", lr=0.01, clip_length=8, batch_size=4)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"stages": [{"state": STATE.to_dict(), "epochs": 1},
+                                               {"state": second.to_dict(), "epochs": 2}]}))
+
+    def replay(out: str) -> tuple[dict, str]:
+        assert main(["train", *overrides(tiny_dataset, **{"train.average_last": 0.7}), "--schedule", str(path),
+                     "--out", str(tmp_path / out)]) == 0
+        return json.loads((tmp_path / out / "result.json").read_text()), capsys.readouterr().out.splitlines()[-1]
+
+    for kept in (True, False):  # each branch of the validation guard, whatever these videos give
+        monkeypatch.setattr(ScheduleResult, "averaged_kept", property(lambda self, kept=kept: kept))
+        result, line = replay(f"kept{kept}")
+        assert result["averaged_epochs"] == 2 and result["averaged_kept"] is kept
+        final, last_score = load_checkpoint(result["checkpoint"])["model"], result["curves"][-1][-1]
+        assert result["checkpoint"].endswith("final.pt") and result["final_score"] == (
+            result["averaged"] if kept else last_score)
+        last = load_checkpoint(result["last_epoch_checkpoint"])["model"]
+        assert all(torch.equal(final[k], last[k]) for k in final) is not kept
+        if kept:
+            assert (f"final validation score {result['averaged']:.4f} (the average of the last 2 epochs' "
+                    f"weights; the last epoch scored {last_score:.4f})") in line
+        else:
+            assert (f"final validation score {last_score:.4f} (the last epoch's model: the "
+                    f"average of the last 2 epochs' weights scored {result['averaged']:.4f})") in line
+
+
 def test_schedule_shortfall_is_measured_only_against_the_same_metric():
     from optplan.train.schedule import Schedule, load_schedule
 
