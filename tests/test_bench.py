@@ -253,10 +253,12 @@ def test_the_shipped_planner_row_starts_at_x1_and_x03_and_the_paper_variant_does
     assert {e.target for e in graph.outgoing("start")} == {f"c{c}_x{m}" for c in (4, 8, 16) for m in ("1", "0.3")}
     assert len(graph.edges) == 18
     assert bench.base().plan.climb_limit == 1.15  # starts whose training loss climbs are dropped
+    assert bench.base().train.average_last == 0.25  # every replayed schedule ends on its average
     from optplan.configs import config_path
 
     header = config_path("bench").read_text()
     assert "plan.preset=paper, plan.start_lr_levels=1, plan.climb_limit=null," in header
+    assert "train.warmup_epochs=0, train.average_last=0," in header  # the paper's replay averages nothing
     paper_cfg = bench.base(["plan.preset=paper", "plan.start_lr_levels=1", "plan.climb_limit=null"])
     assert paper_cfg.plan.climb_limit is None  # the paper's planner drops no start
     paper = StateGraph.from_config(paper_cfg.plan)
