@@ -228,6 +228,14 @@ def test_bad_bench_configs_name_the_field(tmp_path, capsys):
         run_bench(bench, tmp_path / "out", [0])
     assert main(["bench", str(write(tmp_path, TINY)), "--out", str(tmp_path / "o2"), "--regimes", "ucf"]) == 2
     assert "unknown regimes ['ucf']" in capsys.readouterr().err
+    # an override after --regimes is an override, not a regime name
+    assert main(["bench", str(write(tmp_path, TINY)), "--out", str(tmp_path / "o3"), "--regimes", "ucf",
+                 "rows=[planned, bogus]"]) == 2
+    err = capsys.readouterr().err  # refused as a bad row, before anything is written
+    assert "bogus" in err and "unknown regimes" not in err and not (tmp_path / "o3").exists()
+    assert main(["bench", str(write(tmp_path, TINY)), "--out", str(tmp_path / "o4"), "--regimes",
+                 "rows=[planned]"]) == 2
+    assert "--regimes names no regime" in capsys.readouterr().err
     assert load_bench_config().rows[0] == "planned"  # the shipped config is valid
 
 

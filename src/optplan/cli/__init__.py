@@ -14,6 +14,7 @@ import importlib
 import sys
 
 from optplan import __version__
+from optplan.cli.common import is_override
 from optplan.errors import OptplanError
 
 # Order is the order shown in ``optplan --help``: the pipeline, then the tools.
@@ -40,10 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _is_override(arg: str) -> bool:
-    return "=" in arg and not arg.startswith("-")
-
-
 def _take_trailing_overrides(parser: argparse.ArgumentParser, args: argparse.Namespace,
                              extra: list[str]) -> None:
     """Add the overrides argparse left over (those after an option) to the command's own.
@@ -54,7 +51,7 @@ def _take_trailing_overrides(parser: argparse.ArgumentParser, args: argparse.Nam
     """
     if not extra:
         return
-    if not hasattr(args, "overrides") or not all(map(_is_override, extra)):
+    if not hasattr(args, "overrides") or not all(map(is_override, extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = [*args.overrides, *extra]
 

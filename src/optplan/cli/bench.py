@@ -14,10 +14,17 @@ from pathlib import Path
 def run(args: argparse.Namespace) -> int:
     from optplan.bench.config import load_bench_config
     from optplan.bench.runner import TABLE_FILE, run_bench
-    from optplan.cli.common import config_and_overrides
+    from optplan.cli.common import config_and_overrides, is_override
+    from optplan.errors import OptplanError
 
+    # --regimes takes every word after it: overrides written after it are overrides all the same
+    regimes = None if args.regimes is None else [r for r in args.regimes if not is_override(r)]
+    args.overrides = [*args.overrides, *(r for r in args.regimes or [] if is_override(r))]
+    if regimes == []:
+        raise OptplanError("--regimes names no regime, only overrides; name one (e.g. --regimes appearance) "
+                           "or leave --regimes out for all")
     bench = load_bench_config(*config_and_overrides(args))
-    run_bench(bench, args.out, list(args.seeds), regimes=args.regimes, jobs=args.jobs)
+    run_bench(bench, args.out, list(args.seeds), regimes=regimes, jobs=args.jobs)
     print((Path(args.out) / TABLE_FILE).read_text())
     return 0
 

@@ -7,6 +7,11 @@ import argparse
 from optplan.config import OptplanConfig, load_config
 
 
+def is_override(arg: str) -> bool:
+    """Whether a command-line word is a ``key.sub=value`` override (not an option)."""
+    return "=" in arg and not arg.startswith("-")
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
     """``CONFIG`` (YAML, optional unless ``required``) and ``key.sub=value`` overrides (before or
     after the options: :func:`optplan.cli.main` adds those after to ``overrides``)."""
