@@ -34,7 +34,7 @@ TINY = {
     },
     "regimes": {"mixed": {"synth": {"regime": "mixed", "num_classes": 4, "videos_per_class": 8, "frames": 16,
                                     "size": 32, "test_share": 0.5}}},
-    "rows": ["planned", "search_model", "cosine", "short_long", "multigrid", "random"],
+    "rows": ["planned", "search_model", "cosine", "cosine@8x0.1", "short_long", "multigrid", "random"],
     "variants": {"best": ["plan.final=best", "knee.metric=top1"], "smooth": ["plan.replay_lr=linear", "train.average_last=1.0"]},
 }
 
@@ -62,7 +62,8 @@ def test_every_row_runs_on_every_seed_and_is_tested(tiny_bench):
     _, out, summary = tiny_bench
     rows = rows_of(summary)
     assert list(rows) == ["planned", "planned:best", "planned:smooth", "search_model", "cosine@4", "cosine@8",
-                          "short_long", "multigrid", "random"]
+                          "cosine@8x0.1", "short_long", "multigrid", "random"]
+    assert rows["cosine@8x0.1"]["label"] == "single clip 8 at lr x0.1, cosine + 1-epoch warm-up"
     for name, r in rows.items():
         assert r["seeds"] == [0, 1], name
         assert all(0.0 <= v <= 1.0 for v in r["top1"].values()) and all(v > 0 for v in r["train_gflops"].values())
@@ -115,7 +116,7 @@ def test_hand_tuned_rows_train_the_planned_budget(tiny_bench):
     _, out, _ = tiny_bench
     for seed in (0, 1):
         budget = json.loads((out / "mixed" / f"seed{seed}" / "planned.json").read_text())["train_gflops"]
-        for name in ("cosine@4", "cosine@8", "short_long", "multigrid"):
+        for name in ("cosine@4", "cosine@8", "cosine@8x0.1", "short_long", "multigrid"):
             row = json.loads((out / "mixed" / f"seed{seed}" / f"{name}.json").read_text())
             if row["epochs"] < sum(s["epochs"] for s in row["schedule"]["stages"]):
                 assert not math.isfinite(row["val_score"] or math.nan), name  # only a diverged replay stops early
@@ -125,6 +126,11 @@ def test_hand_tuned_rows_train_the_planned_budget(tiny_bench):
             stages = len(row["schedule"]["stages"])
             assert abs(row["train_gflops"] - budget) <= stages * per_epoch * 1.0 + 1e-9, (name, row["train_gflops"], budget)
             assert row["within_budget"] == (abs(row["train_gflops"] / budget - 1) <= 0.05)
+        # a hand-tuned row at an lr multiplier: the same schedule at that share of the clip's base lr
+        base, scaled = (json.loads((out / "mixed" / f"seed{seed}" / f"{n}.json").read_text())["schedule"]["stages"][0]
+                        for n in ("cosine@8", "cosine@8x0.1"))
+        assert scaled["state"]["lr"] == pytest.approx(0.1 * base["state"]["lr"]) and base["state"]["lr"] == 0.05
+        assert scaled["epochs"] == base["epochs"] and scaled["lr_schedule"] == base["lr_schedule"]
         random = json.loads((out / "mixed" / f"seed{seed}" / "random.json").read_text())
         plan = json.loads((out / "mixed" / f"seed{seed}" / "planned.json").read_text())
         count = min(8, max(1, round(plan["search_gflops"] / budget)))
@@ -159,6 +165,8 @@ def test_budget_builders_spend_the_budget():
     assert cos.stages[0].epochs == 25 and cos.stages[0].last_epoch_share == 1.0
     assert cos.stages[0].lr_schedule.warmup == 1
     assert single_clip("linear", cfg, 0, budget, cost).stages[0].epochs == 100
+    scaled = single_clip("cosine", cfg, 2, budget, cost, lr_scale=0.3)  # KIND@16x0.3: the lr, not the budget
+    assert scaled.stages[0].state.lr == pytest.approx(0.03) and scaled.stages[0].epochs == 25
     sl = short_long(cfg, budget, cost)  # 50, 12.5 and 6.25 epochs: partial last epochs, not rounded
     assert [(s.epochs, s.last_epoch_share) for s in sl.stages] == [(50, 1.0), (13, 0.5), (7, 0.25)]
     assert [s.state.clip_length for s in sl.stages] == [4, 8, 16]
@@ -217,6 +225,11 @@ def test_random_search_splits_the_search_gflops_over_whole_schedules(ratio, monk
 def test_bad_bench_configs_name_the_field(tmp_path, capsys):
     with pytest.raises(ConfigError, match="rows"):
         load_bench_config(write(tmp_path, {**TINY, "rows": ["planned", "grid"]}))
+    for bad in ("cosine@8x", "cosine@8x0", "cosine@x0.3", "short_long@8", "linear@8xfast"):
+        with pytest.raises(ConfigError, match=r"KIND@CLIPxM at M times the clip's base lr"):
+            load_bench_config(write(tmp_path, {**TINY, "rows": ["planned", bad]}))
+    with pytest.raises(ConfigError, match="planner variants are named in 'variants'"):
+        load_bench_config(write(tmp_path, {**TINY, "rows": ["planned", "planned:best"]}))
     with pytest.raises(ConfigError, match="'planned' must be a row"):
         load_bench_config(write(tmp_path, {**TINY, "rows": ["cosine"]}))
     with pytest.raises(ConfigError, match="exactly one of"):

@@ -15,6 +15,7 @@ valid (built-in, three-regime) benchmark.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,32 @@ SEARCHER_KINDS = ("pbt", "asha", "random", "random_x3")
 SEARCH_FACTOR = {"random_x3": 3.0}
 """Searcher rows that spend a multiple of the planner's search GFLOPs (the others spend 1x):
 random search at 3x asks whether the planner needs <= 1/3 of what random search needs."""
+SINGLE_CLIP = ("cosine", "step", "plateau", "linear")
+"""Row kinds that train one clip setting: ``KIND`` is a row per clip setting, ``KIND@CLIP`` one
+clip setting at its base lr, ``KIND@CLIPxM`` that clip setting at M times its base lr (a
+hand-tuned row at the lr the planner chose, to tell how much of its margin is the lr)."""
+
+
+def parse_row(name: str) -> tuple[str, int | None, float | None]:
+    """``(kind, clip, lr multiplier)`` of a row name: ``cosine@16x0.3`` gives ``("cosine", 16,
+    0.3)``, ``linear@16`` ``("linear", 16, None)``, ``planned:top1`` ``("planned:top1", None,
+    None)``. A name the benchmark does not know raises ValueError saying what it takes."""
+    kind, at, rest = name.partition("@")
+    if not at:
+        if kind in ROW_KINDS or (kind.startswith("planned:") and len(kind) > len("planned:")):
+            return kind, None, None
+    else:
+        clip, x, scale = rest.partition("x")
+        try:
+            multiplier = float(scale) if x else None
+        except ValueError:
+            multiplier = -1.0
+        if kind in SINGLE_CLIP and clip.isdigit() and int(clip) > 0 and (
+                multiplier is None or (math.isfinite(multiplier) and multiplier > 0)):
+            return kind, int(clip), multiplier
+    raise ValueError(f"unknown row {name!r}; choose from {list(ROW_KINDS)} (the single-clip kinds "
+                     f"{list(SINGLE_CLIP)} also as KIND@CLIP, e.g. linear@16, or KIND@CLIPxM at M times "
+                     f"the clip's base lr, e.g. cosine@16x0.3)")
 
 
 class SynthSpec(BaseModel):
@@ -106,16 +133,11 @@ class BenchConfig(BaseModel):
     @field_validator("rows")
     @classmethod
     def _known_rows(cls, rows: list[str]) -> list[str]:
-        from optplan.bench.schedules import SINGLE_CLIP
-
-        def known(row: str) -> bool:
-            kind, at, clip = row.partition("@")
-            return kind in ROW_KINDS and (not at or (kind in SINGLE_CLIP and clip.isdigit()))
-
-        unknown = [r for r in rows if not known(r)]
-        if unknown:
-            raise ValueError(f"unknown rows {unknown}; choose from {list(ROW_KINDS)} (single-clip kinds "
-                             f"also as KIND@CLIP, e.g. linear@16)")
+        for row in rows:
+            if ":" in row:
+                raise ValueError(f"row {row!r}: planner variants are named in 'variants' "
+                                 f"({{NAME: [overrides]}}), each runs as row 'planned:NAME'")
+            parse_row(row)
         if "planned" not in rows:
             raise ValueError("'planned' must be a row: every other row's budget comes from it")
         return rows

@@ -1,7 +1,8 @@
 """What each benchmark row trains and measures, for one regime and seed.
 
 A row name is a kind from :data:`~optplan.bench.config.ROW_KINDS`, a single-clip kind with its
-clip (``cosine@16``), or a planner variant (``planned:top1``). Every row ends in a test of its
+clip (``cosine@16``) and perhaps an lr multiplier (``cosine@16x0.3``), or a planner variant
+(``planned:top1``); :func:`~optplan.bench.config.parse_row` reads them. Every row ends in a test of its
 final model on the test split (multi-view) and a dict: ``top1``, ``top5``, ``train_gflops``
 (what its model's own training cost), ``search_gflops`` (what finding it cost beyond that),
 ``wall_seconds``, ``within_budget`` and whatever describes the row (schedule, lineage).
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from optplan.bench.config import SEARCH_FACTOR, SEARCHER_KINDS
-from optplan.bench.schedules import SINGLE_CLIP, multigrid, short_long, single_clip
+from optplan.bench.config import SEARCH_FACTOR, SEARCHER_KINDS, SINGLE_CLIP, parse_row
+from optplan.bench.schedules import multigrid, short_long, single_clip
 from optplan.errors import OptplanError
 
 LABELS = {
@@ -38,10 +39,10 @@ LABELS = {
 
 def row_label(name: str) -> str:
     """A readable label of a row name."""
-    kind, _, clip = name.partition("@")
+    kind, clip, scale = parse_row(name)
     if kind.startswith("planned:"):
         return f"optplan variant '{kind.split(':', 1)[1]}': planned path, replayed"
-    return LABELS.get(kind, name).format(clip=clip)
+    return LABELS[kind].format(clip=f"{clip}" + (f" at lr x{scale:g}" if scale is not None else ""))
 
 
 def expand_rows(kinds: list[str], variants: dict[str, list[str]], clips: list[int]) -> list[str]:
@@ -50,8 +51,9 @@ def expand_rows(kinds: list[str], variants: dict[str, list[str]], clips: list[in
     for kind in kinds:
         if kind == "planned":
             continue
-        if "@" in kind and int(kind.partition("@")[2]) not in clips:
-            raise OptplanError(f"row {kind!r}: the plan has no clip setting of {kind.partition('@')[2]} "
+        clip = parse_row(kind)[1]
+        if clip is not None and clip not in clips:
+            raise OptplanError(f"row {kind!r}: the plan has no clip setting of {clip} "
                                f"frames (plan.clip_lengths = {clips})")
         names += [f"{kind}@{c}" for c in clips] if kind in SINGLE_CLIP else [kind]  # KIND@CLIP: as is
     return names
@@ -97,7 +99,7 @@ def _test(ctx: RowContext, checkpoint: Path) -> dict[str, Any]:
 def run_row(name: str, ctx: RowContext) -> dict[str, Any]:
     """Train and test row ``name``; returns its result dict (see the module docstring)."""
     tic, load = time.perf_counter(), _load()
-    kind, _, clip = name.partition("@")
+    kind = parse_row(name)[0]
     if kind == "planned" or kind.startswith("planned:"):
         row = _planned(name, ctx)
     elif kind == "search_model":
@@ -105,7 +107,7 @@ def run_row(name: str, ctx: RowContext) -> dict[str, Any]:
     elif kind in SEARCHER_KINDS:
         row = _searcher(kind, ctx)
     else:
-        row = _hand_tuned(kind, clip, ctx)
+        row = _hand_tuned(name, ctx)
     row.update(name=name, wall_seconds=time.perf_counter() - tic, load=[load, _load()])
     return row
 
@@ -172,17 +174,19 @@ def _search_model(ctx: RowContext) -> dict[str, Any]:
             "search_gflops": plan.search_gflops, "val_score": plan.score, "within_budget": True}
 
 
-def _hand_tuned(kind: str, clip: str, ctx: RowContext) -> dict[str, Any]:
+def _hand_tuned(name: str, ctx: RowContext) -> dict[str, Any]:
     cfg, cost = ctx.cfg, ctx.session.epoch_gflops
+    kind, clip, scale = parse_row(name)
     if kind in SINGLE_CLIP:
-        schedule = single_clip(kind, cfg, cfg.plan.clip_lengths.index(int(clip)), ctx.budget, cost)
+        schedule = single_clip(kind, cfg, cfg.plan.clip_lengths.index(clip), ctx.budget, cost,
+                               1.0 if scale is None else scale)
     elif kind == "short_long":
         schedule = short_long(cfg, ctx.budget, cost)
     elif kind == "multigrid":
         schedule = multigrid(cfg, ctx.budget, cost)
     else:
         raise ValueError(f"unknown row kind {kind!r}")
-    _, row = _replay(ctx, schedule, ctx.work / kind / (clip or "run"))
+    _, row = _replay(ctx, schedule, ctx.work / kind / (name.partition("@")[2] or "run"))
     return {**row, "search_gflops": 0.0, "schedule": schedule.to_dict(),
             "within_budget": ctx.within(row["train_gflops"], ctx.budget)}
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterator
 
-from optplan.bench.config import ROW_KINDS, BenchConfig, RegimeSpec
+from optplan.bench.config import ROW_KINDS, BenchConfig, RegimeSpec, parse_row
 from optplan.bench.rows import RowContext, expand_rows, run_row
 from optplan.bench.settings import check_unit
 from optplan.bench.summary import markdown, summarize
@@ -124,10 +124,10 @@ def _longest_first(name: str) -> tuple[int, int]:
     none runs (they take turns, 18 of 4-5 minutes in the shipped benchmark), then the rows that
     took longest in the timed run (bench/RESULTS.md): random search, planner variants, the
     multi-clip schedules, single clips (the short ones are slower per GFLOP)."""
-    kind, _, clip = name.partition("@")
+    kind, clip, _ = parse_row(name)
     order = ("search_model", "asha", "pbt", "random_x3", "random", "planned:", "short_long", "multigrid")
     rank = next((i for i, k in enumerate(order) if kind.startswith(k)), len(order))
-    return rank, int(clip or 0)
+    return rank, clip or 0
 
 
 def _run_rows_in_parallel(bench: BenchConfig, out: Path, units: list[tuple[str, Path, int]], jobs: int,
@@ -246,11 +246,12 @@ def write_outputs(out: Path, bench: BenchConfig, results: dict) -> dict[str, Any
     return summary
 
 
-def row_order(name: str) -> tuple[int, str, int]:
-    """Planner rows first, then the kinds in :data:`ROW_KINDS` order, single clips by length."""
-    kind, _, clip = name.partition("@")
+def row_order(name: str) -> tuple[int, str, int, float]:
+    """Planner rows first, then the kinds in :data:`ROW_KINDS` order, single clips by length,
+    each at its base lr before its lr multipliers."""
+    kind, clip, scale = parse_row(name)
     base = kind.partition(":")[0]
-    return ROW_KINDS.index(base) if base in ROW_KINDS else len(ROW_KINDS), kind, int(clip or 0)
+    return ROW_KINDS.index(base) if base in ROW_KINDS else len(ROW_KINDS), kind, clip or 0, scale or 0.0
 
 
 def _about(rows: dict[str, dict[int, dict[str, Any]]]) -> str:

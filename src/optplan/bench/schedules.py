@@ -22,12 +22,12 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from optplan.bench.config import SINGLE_CLIP
 from optplan.config import OptplanConfig
 from optplan.train.schedule import Cosine, Linear, Plateau, Schedule, Stage, Step
 from optplan.state import State
 
 EpochGflops = Callable[[State], float]
-SINGLE_CLIP = ("cosine", "step", "plateau", "linear")
 PHASES = ((0.5, 1.0), (0.25, 0.1), (0.25, 0.01))  # (share of the budget, lr multiplier)
 
 
@@ -58,9 +58,12 @@ def budget_stage(gflops: float, state: State, epoch_gflops: EpochGflops, **rule:
     return Stage(state=state, epochs=epochs, last_epoch_share=share, **rule)
 
 
-def single_clip(kind: str, cfg: OptplanConfig, i: int, budget: float, epoch_gflops: EpochGflops) -> Schedule:
-    """``kind`` (one of :data:`SINGLE_CLIP`) on clip setting ``i`` for ``budget`` GFLOPs."""
-    state = clip_state(cfg, i, f"{kind}_c{cfg.plan.clip_lengths[i]}")
+def single_clip(kind: str, cfg: OptplanConfig, i: int, budget: float, epoch_gflops: EpochGflops,
+                lr_scale: float = 1.0) -> Schedule:
+    """``kind`` (one of :data:`SINGLE_CLIP`) on clip setting ``i`` for ``budget`` GFLOPs, its
+    peak lr ``lr_scale`` times the setting's base lr."""
+    name = f"{kind}_c{cfg.plan.clip_lengths[i]}" + (f"_x{lr_scale:g}" if lr_scale != 1.0 else "")
+    state = clip_state(cfg, i, name, lr=cfg.plan.base_lrs[i] * lr_scale)
     epochs, _ = fit_budget(budget, state, epoch_gflops)
     if kind == "cosine":
         rule = Cosine(kind="cosine", final=0.0, warmup=1 if epochs > 2 else 0)
