@@ -249,6 +249,15 @@ def test_bad_bench_configs_name_the_field(tmp_path, capsys):
     assert main(["bench", str(write(tmp_path, TINY)), "--out", str(tmp_path / "o4"), "--regimes",
                  "rows=[planned]"]) == 2
     assert "--regimes names no regime" in capsys.readouterr().err
+    # ... and after --seeds (an integer list) as well
+    assert main(["bench", str(write(tmp_path, TINY)), "--out", str(tmp_path / "o5"), "--seeds", "0",
+                 "rows=[planned, bogus]"]) == 2
+    err = capsys.readouterr().err
+    assert "bogus" in err and "invalid int" not in err and not (tmp_path / "o5").exists()
+    assert main(["bench", str(write(tmp_path, TINY)), "--out", str(tmp_path / "o6"), "--seeds", "zero"]) == 2
+    assert "--seeds takes integers (train.seed values), got ['zero']" in capsys.readouterr().err
+    assert main(["bench", str(write(tmp_path, TINY)), "--out", str(tmp_path / "o7"), "--seeds", "rows=[planned]"]) == 2
+    assert "--seeds names no seed" in capsys.readouterr().err and not (tmp_path / "o7").exists()
     assert load_bench_config().rows[0] == "planned"  # the shipped config is valid
 
 
