@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from optplan.bench.config import load_bench_config
+from optplan.bench.rows import expand_rows
 from optplan.bench.runner import run_bench
 from optplan.bench.schedules import fit_budget, multigrid, schedule_gflops, short_long, single_clip
 from optplan.bench.search import random_schedule
@@ -271,6 +272,18 @@ def test_the_shipped_regimes_are_sized_alike_with_test_sets_that_separate_rows()
         test = sum(s.split == "test" for s in specs)
         assert (test, len(specs) - test) == (1200, 960), name
         assert regime.synth.size == 16 and bench.config["data"]["crop_size"] == 14
+
+
+def test_the_shipped_hand_tuned_rows_train_at_every_lr_the_planner_may_start_at():
+    """A 16-frame hand-tuned row at the base lr alone left the planner a lead that was mostly the
+    lr it found (bench/RESULTS.md): every such schedule also runs at each start lr level."""
+    bench = load_bench_config()
+    plan = bench.base().plan
+    levels = plan.lr_multipliers[:plan.start_lr_levels]
+    assert levels == [1.0, 0.3]
+    for kind in ("cosine", "linear", "step", "plateau"):
+        want = {f"{kind}@16" if m == 1.0 else f"{kind}@16x{m:g}" for m in levels}
+        assert want <= set(expand_rows(bench.rows, {}, plan.clip_lengths)), kind
 
 
 def test_the_shipped_planner_row_starts_at_x1_and_x03_and_the_paper_variant_does_not():
