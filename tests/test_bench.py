@@ -387,6 +387,42 @@ def test_jobs_run_rows_side_by_side_and_keep_finished_rows(tiny_bench):
         run_bench(bench, out, [0], jobs=0)
 
 
+def test_a_record_file_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """With ``--jobs`` the tabulating process reads row files while workers write them; a row
+    read half-written once stopped a run with a JSONDecodeError. A record file is written beside
+    and moved in: the old content stays whole until then, and a failed write leaves no debris."""
+    import optplan.records_io as records_io
+
+    path = tmp_path / "unit" / "cosine@16.json"
+    records_io.write_atomic(path, '{"top1": 0.5}\n')
+    assert json.loads(path.read_text()) == {"top1": 0.5}
+
+    def gone(*_):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(records_io.os, "replace", gone)
+    with pytest.raises(OSError, match="disk gone"):
+        records_io.write_atomic(path, '{"top1": 0.9}\n')
+    assert json.loads(path.read_text()) == {"top1": 0.5}
+    assert [p.name for p in path.parent.iterdir()] == ["cosine@16.json"]
+
+
+@pytest.mark.slow
+def test_rows_and_tables_are_written_whole(tiny_bench, monkeypatch):
+    """Every row file and table the runner writes goes through the whole-file writer."""
+    import optplan.bench.runner as runner
+
+    tmp, out, _ = tiny_bench
+    written, real = [], runner.write_atomic
+    monkeypatch.setattr(runner, "write_atomic", lambda path, text: written.append(path.name) or real(path, text))
+    row = out / "mixed" / "seed0" / "cosine@4.json"
+    first = json.loads(row.read_text())
+    row.unlink()
+    run_bench(load_bench_config(write(tmp, TINY)), out, [0, 1])
+    assert written.count("cosine@4.json") == 1 and {"summary.json", "table.md"} <= set(written)
+    assert json.loads(row.read_text())["top1"] == pytest.approx(first["top1"], abs=1e-9)
+
+
 @pytest.mark.slow
 def test_replay_draw_replays_an_independent_run_of_the_same_plan(tiny_bench):
     """``replay_draw: 1``: the planner row's search is read back untouched and its path replayed

@@ -12,6 +12,10 @@ A record is a dataclass that mixes in :class:`JsonRecord` for ``to_dict`` / ``fr
 writes its fields in order, or its ``json_keys`` when those differ (a computed property written
 for readers, a field left out): the files keep the key order they always had. This module
 imports nothing of the pipeline, so every layer can use it.
+
+:func:`write_atomic` writes a record file that other processes read while it is written (a
+benchmark's rows, read by the process that tabulates them): a reader sees the old file or the
+new one, never a partial one.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
+import tempfile
 import types
 import typing
 from pathlib import Path
@@ -129,3 +135,20 @@ def _read(tp: Any, value: Any) -> Any:
         if dataclasses.is_dataclass(tp):
             return from_jsonable(tp, value)
     return value
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``:
+    a process reading ``path`` meanwhile sees the old content or the new, never a truncated
+    file, and an error mid-write leaves the old file as it was (the temporary one removed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -24,6 +24,7 @@ from optplan.bench.rows import RowContext, expand_rows, run_row
 from optplan.bench.settings import check_unit
 from optplan.bench.summary import markdown, summarize
 from optplan.errors import OptplanError
+from optplan.records_io import write_atomic
 
 SUMMARY_FILE, TABLE_FILE = "summary.json", "table.md"
 RAY_LOCK = "ray.lock"
@@ -201,7 +202,7 @@ def run_unit(bench: BenchConfig, out: Path, regime: str, root: Path, seed: int, 
         # Ray rows start a local Ray of their own: one at a time per OUT, whatever --jobs says
         with _exclusive(out / RAY_LOCK) if _is_ray(name) else nullcontext():
             row = run_row(name, ctx)
-        path.write_text(json.dumps(row, indent=1, default=str) + "\n")
+        write_atomic(path, json.dumps(row, indent=1, default=str) + "\n")  # read by refresh() meanwhile
         log(f"[bench] {regime} seed {seed}: {name}: test top-1 {row['top1']:.3f}, "
             f"{row['train_gflops']:,.0f} train GFLOPs, {row['wall_seconds']:.0f} s "
             f"(load {row['load'][0]} -> {row['load'][1]})")
@@ -241,8 +242,8 @@ def write_outputs(out: Path, bench: BenchConfig, results: dict) -> dict[str, Any
         ordered = {n: rows[n] for n in sorted(rows, key=row_order)}
         regimes[regime] = {"rows": summarize(ordered, bench.budget_tolerance), "about": _about(rows)}
     summary = {"regimes": regimes, "budget_tolerance": bench.budget_tolerance}
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, default=str) + "\n")
-    (out / TABLE_FILE).write_text(markdown(regimes))
+    write_atomic(out / SUMMARY_FILE, json.dumps(summary, indent=1, default=str) + "\n")
+    write_atomic(out / TABLE_FILE, markdown(regimes))
     return summary
 
 

@@ -22,6 +22,7 @@ from optplan.config import OptplanConfig, validate
 from optplan.errors import OptplanError
 from optplan.plan.runner import result_config
 from optplan.plan.store import config_diff
+from optplan.records_io import write_atomic
 
 SETTINGS_FILE = "settings.json"
 
@@ -77,4 +78,4 @@ def check_unit(unit: Path, bench: BenchConfig, cfg: OptplanConfig, names: list[s
     rows = dict(stored.get("rows", {}))
     rows.update({name: s for name, s in settings.items() if name not in finished or name not in rows})
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"config": config, "rows": rows}, indent=1) + "\n")
+    write_atomic(path, json.dumps({"config": config, "rows": rows}, indent=1) + "\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Iterable
 from optplan.data.annotations import Annotations, VideoRecord
 from optplan.data.source import decode, probe
 from optplan.data.video import BadVideo
+from optplan.records_io import write_atomic
 
 PROBE_FILE = "probe.json"
 
@@ -43,14 +43,6 @@ def _signature(path: Path) -> list[int] | None:
     except OSError:
         return None
     return [stat.st_size, stat.st_mtime_ns]
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(handle, "w") as out:
-        json.dump(data, out)
-    os.replace(tmp, path)
 
 
 def probe_records(records: Iterable[VideoRecord], cache_dir: str | Path | None = None, *,
@@ -87,7 +79,7 @@ def probe_records(records: Iterable[VideoRecord], cache_dir: str | Path | None =
         elif frames is not None and count is not None:
             frames[str(path)] = count
     if store is not None and changed:
-        _write_json(store, known)
+        write_atomic(store, json.dumps(known))
     return problems
 
 
